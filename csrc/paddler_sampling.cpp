@@ -1,0 +1,115 @@
+#include "paddler/paddler_sampling.h"
+
+#include <cmath>
+#include <cstdio>
+#include <exception>
+
+namespace {
+
+void write_error(char * error_buffer, size_t error_buffer_size, const char * message) {
+    if (error_buffer != nullptr && error_buffer_size > 0) {
+        std::snprintf(error_buffer, error_buffer_size, "%s", message);
+    }
+}
+
+bool grammar_allows(llama_sampler * grammar, llama_token token) {
+    llama_token_data candidate = {token, 0.0f, 0.0f};
+    llama_token_data_array single = {&candidate, 1, -1, false};
+    llama_sampler_apply(grammar, &single);
+    return std::isfinite(candidate.logit);
+}
+
+void load_candidates(const float * logits, llama_token_data * scratch, int32_t n_vocab,
+                     llama_token_data_array * candidates) {
+    for (llama_token token_id = 0; token_id < n_vocab; token_id++) {
+        scratch[token_id] = llama_token_data{token_id, logits[token_id], 0.0f};
+    }
+    *candidates = llama_token_data_array{scratch, static_cast<size_t>(n_vocab), -1, false};
+}
+
+// The selected candidate, or nullptr when the chain picked one that every constraint ruled out
+// (a rejected candidate keeps logit -inf; accepting it would abort inside the grammar).
+const llama_token_data * selected_candidate(const llama_token_data_array & candidates) {
+    if (candidates.selected < 0 || candidates.selected >= static_cast<int64_t>(candidates.size)) {
+        return nullptr;
+    }
+    const llama_token_data & chosen = candidates.data[candidates.selected];
+    return std::isfinite(chosen.logit) ? &chosen : nullptr;
+}
+
+paddler_status choose_token(
+    llama_sampler * chain, llama_sampler * grammar, const float * logits,
+    llama_token_data * scratch, int32_t n_vocab, llama_token * out_token) {
+    llama_token_data_array candidates;
+    load_candidates(logits, scratch, n_vocab, &candidates);
+    llama_sampler_apply(chain, &candidates);
+    const llama_token_data * chosen = selected_candidate(candidates);
+    if (chosen != nullptr && (grammar == nullptr || grammar_allows(grammar, chosen->id))) {
+        *out_token = chosen->id;
+        return PADDLER_STATUS_OK;
+    }
+    if (grammar == nullptr) {
+        return PADDLER_STATUS_NO_VIABLE_TOKEN;
+    }
+    load_candidates(logits, scratch, n_vocab, &candidates);
+    llama_sampler_apply(grammar, &candidates);
+    llama_sampler_apply(chain, &candidates);
+    chosen = selected_candidate(candidates);
+    if (chosen == nullptr) {
+        return PADDLER_STATUS_NO_VIABLE_TOKEN;
+    }
+    *out_token = chosen->id;
+    return PADDLER_STATUS_OK;
+}
+
+void accept_both(llama_sampler * chain, llama_sampler * grammar, llama_token token) {
+    if (grammar != nullptr) {
+        llama_sampler_accept(grammar, token);
+    }
+    llama_sampler_accept(chain, token);
+}
+
+}  // namespace
+
+extern "C" paddler_status paddler_sampler_sample(
+    llama_sampler * chain, llama_sampler * grammar, llama_context * context, int32_t batch_index,
+    llama_token_data * scratch, int32_t n_vocab, llama_token * out_token,
+    char * error_buffer, size_t error_buffer_size) {
+    try {
+        const float * logits = llama_get_logits_ith(context, batch_index);
+        if (logits == nullptr) {
+            write_error(error_buffer, error_buffer_size, "no logits at this batch index");
+            return PADDLER_STATUS_NO_LOGITS;
+        }
+        const paddler_status status = choose_token(chain, grammar, logits, scratch, n_vocab, out_token);
+        if (status != PADDLER_STATUS_OK) {
+            write_error(error_buffer, error_buffer_size, "no token satisfies the sampling constraints");
+            return status;
+        }
+        accept_both(chain, grammar, *out_token);
+        return PADDLER_STATUS_OK;
+    } catch (const std::exception & exception) {
+        write_error(error_buffer, error_buffer_size, exception.what());
+    } catch (...) {
+        write_error(error_buffer, error_buffer_size, "unknown C++ exception");
+    }
+    return PADDLER_STATUS_EXCEPTION;
+}
+
+extern "C" paddler_status paddler_sampler_accept(
+    llama_sampler * chain, llama_sampler * grammar, llama_token token,
+    char * error_buffer, size_t error_buffer_size) {
+    try {
+        if (grammar != nullptr && !grammar_allows(grammar, token)) {
+            write_error(error_buffer, error_buffer_size, "the grammar does not allow this token here");
+            return PADDLER_STATUS_NO_VIABLE_TOKEN;
+        }
+        accept_both(chain, grammar, token);
+        return PADDLER_STATUS_OK;
+    } catch (const std::exception & exception) {
+        write_error(error_buffer, error_buffer_size, exception.what());
+    } catch (...) {
+        write_error(error_buffer, error_buffer_size, "unknown C++ exception");
+    }
+    return PADDLER_STATUS_EXCEPTION;
+}

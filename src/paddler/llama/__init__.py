@@ -1,0 +1,61 @@
+"""The hand-written Cython binding to llama.cpp: the only code that touches llama.h.
+
+Each class owns one llama.cpp handle and frees it once (close(), `with`, or as a last resort when
+collected). Every number given to these classes is range-checked before it reaches C.
+"""
+
+from paddler.llama.decode_outcome import DecodeOutcome
+from paddler.llama.llama_backend import capture_log, ensure_backend, set_log_level, system_info, version
+from paddler.llama.llama_batch import LlamaBatch
+from paddler.llama.llama_context import LlamaContext
+from paddler.llama.llama_error import (
+    ClosedHandleError,
+    ContextCreateError,
+    CorruptModelFileError,
+    DecodeError,
+    GrammarError,
+    InsufficientMemoryError,
+    InvalidParameterError,
+    LlamaError,
+    ModelFileNotFoundError,
+    ModelLoadCancelledError,
+    ModelLoadError,
+    ModelPathIsDirectoryError,
+    NotAGgufFileError,
+    SamplingError,
+    TokenizeError,
+    UnsupportedArchitectureError,
+)
+from paddler.llama.llama_model import LlamaModel
+from paddler.llama.llama_sampler import LlamaSampler
+from paddler.llama.llama_vocab import LlamaVocab
+
+__all__ = [
+    "ClosedHandleError",
+    "ContextCreateError",
+    "CorruptModelFileError",
+    "DecodeError",
+    "DecodeOutcome",
+    "GrammarError",
+    "InsufficientMemoryError",
+    "InvalidParameterError",
+    "LlamaBatch",
+    "LlamaContext",
+    "LlamaError",
+    "LlamaModel",
+    "LlamaSampler",
+    "LlamaVocab",
+    "ModelFileNotFoundError",
+    "ModelLoadCancelledError",
+    "ModelLoadError",
+    "ModelPathIsDirectoryError",
+    "NotAGgufFileError",
+    "SamplingError",
+    "TokenizeError",
+    "UnsupportedArchitectureError",
+    "capture_log",
+    "ensure_backend",
+    "set_log_level",
+    "system_info",
+    "version",
+]

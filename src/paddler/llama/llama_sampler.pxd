@@ -1,0 +1,14 @@
+from libc.stdint cimport int32_t
+
+from paddler.llama.libllama cimport llama_sampler, llama_token_data
+from paddler.llama.llama_vocab cimport LlamaVocab
+
+
+cdef class LlamaSampler:
+    cdef llama_sampler * _chain
+    cdef llama_sampler * _grammar
+    cdef llama_token_data * _scratch
+    cdef readonly LlamaVocab vocab
+    cdef readonly object seed
+
+    cdef void _add(self, llama_sampler * sampler)
