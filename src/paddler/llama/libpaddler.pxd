@@ -1,7 +1,7 @@
 # Declarations of our own C ABI in csrc/include/paddler. No code here.
 from libc.stdint cimport int32_t
 
-from paddler.llama.libllama cimport llama_context, llama_sampler, llama_token, llama_token_data
+from paddler.llama.libllama cimport llama_context, llama_sampler, llama_token, llama_token_data, llama_vocab
 
 
 cdef extern from "paddler/paddler_sampling.h" nogil:
@@ -19,3 +19,8 @@ cdef extern from "paddler/paddler_sampling.h" nogil:
     paddler_status paddler_sampler_accept(
         llama_sampler * chain, llama_sampler * grammar, llama_token token,
         char * error_buffer, size_t error_buffer_size)
+
+
+cdef extern from "paddler/paddler_grammar.h" nogil:
+    paddler_status paddler_grammar_validate(
+        const llama_vocab * vocab, const char * grammar, char * error_buffer, size_t error_buffer_size)

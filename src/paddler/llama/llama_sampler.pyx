@@ -38,6 +38,7 @@ from paddler.llama.libllama cimport (
 from paddler.llama.libpaddler cimport (
     PADDLER_STATUS_NO_LOGITS,
     PADDLER_STATUS_OK,
+    paddler_grammar_validate,
     paddler_sampler_accept,
     paddler_sampler_sample,
     paddler_status,
@@ -96,6 +97,12 @@ cdef llama_sampler * _new_grammar(LlamaVocab vocab, str grammar, str root) excep
     cdef const char * c_grammar = encoded
     cdef const char * c_root = encoded_root
     cdef const llama_vocab * c_vocab = vocab.handle()
+    cdef char error_buffer[512]
+    cdef paddler_status status
+    with nogil:
+        status = paddler_grammar_validate(c_vocab, c_grammar, error_buffer, sizeof(error_buffer))
+    if status != PADDLER_STATUS_OK:
+        raise GrammarError(f"invalid grammar: {error_buffer.decode('utf-8', 'replace')}")
     cdef llama_sampler * sampler
     with capture_log() as messages:
         with nogil:

@@ -1,0 +1,38 @@
+"""Shared fixtures: llama.cpp's vocab-only GGUFs and the default model (fetched once into the cache)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from paddler.default_model import fetch_default_model
+from paddler.llama import LlamaModel
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def llama_cpp_dir() -> Path:
+    override = os.environ.get("LLAMA_CPP_DIR")
+    return Path(override) if override else REPOSITORY / "vendor" / "llama.cpp"
+
+
+@pytest.fixture(scope="session")
+def vocab_models_dir() -> Path:
+    directory = llama_cpp_dir() / "models"
+    if not directory.is_dir():
+        pytest.fail(f"{directory} is missing: build the package first (it fills vendor/llama.cpp)")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def default_model_path() -> Path:
+    return fetch_default_model(show_progress=False)
+
+
+@pytest.fixture(scope="session")
+def smollm(default_model_path: Path) -> Iterator[LlamaModel]:
+    with LlamaModel(default_model_path) as model:
+        yield model
