@@ -46,14 +46,27 @@ def _download_sdist(download_dir: Path) -> Path:
         # --no-build-isolation keeps pip from building the sdist's metadata in a fresh env;
         # --no-binary forces the sdist, the only distribution that carries vendor/llama.cpp.
         command = [
-            sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:",
-            "--no-build-isolation", "--progress-bar", "on", "-d", temporary, SDIST_REQUIREMENT,
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "--no-build-isolation",
+            "--progress-bar",
+            "on",
+            "-d",
+            temporary,
+            SDIST_REQUIREMENT,
         ]
         completed = subprocess.run(command, check=False)
         fetched = Path(temporary) / SDIST_NAME
         if not fetched.is_file():
-            raise SystemExit(f"paddler: pip download failed (exit {completed.returncode}); "
-                             "set LLAMA_CPP_DIR to a llama.cpp checkout to build without it")
+            raise SystemExit(
+                f"paddler: pip download failed (exit {completed.returncode}); "
+                "set LLAMA_CPP_DIR to a llama.cpp checkout to build without it"
+            )
         download_dir.mkdir(parents=True, exist_ok=True)
         cached = download_dir / SDIST_NAME
         shutil.move(str(fetched), cached)
@@ -68,8 +81,10 @@ def cached_sdist() -> Path:
     actual = sha256_of(cached)
     if actual != SDIST_SHA256:
         cached.unlink()
-        raise SystemExit(f"paddler: {SDIST_NAME} has sha256 {actual}, expected {SDIST_SHA256}; "
-                         "the cached copy was removed, run the build again")
+        raise SystemExit(
+            f"paddler: {SDIST_NAME} has sha256 {actual}, expected {SDIST_SHA256}; "
+            "the cached copy was removed, run the build again"
+        )
     return cached
 
 
@@ -77,7 +92,7 @@ def _members_under_prefix(archive: tarfile.TarFile) -> list[tarfile.TarInfo]:
     members = []
     for member in archive.getmembers():
         if member.name.startswith(MEMBER_PREFIX):
-            member.name = member.name[len(MEMBER_PREFIX):]
+            member.name = member.name[len(MEMBER_PREFIX) :]
             if member.name:
                 members.append(member)
     return members

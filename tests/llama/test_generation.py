@@ -39,9 +39,11 @@ def test_greedy_generation_is_deterministic_and_readable(smollm: LlamaModel) -> 
     prompt = prompt_tokens(smollm, "What is the capital of France?")
     outputs = []
     for _ in range(2):
-        with LlamaContext(smollm, n_ctx=1024, n_threads=2) as context, \
-                LlamaSampler(smollm.vocab, temperature=0) as sampler:
-            outputs.append(smollm.vocab.detokenize(generate(smollm, context, sampler, prompt, 40)))
+        with (
+            LlamaContext(smollm, n_ctx=1024, n_threads=2) as context,
+            LlamaSampler(smollm.vocab, temperature=0) as sampler,
+        ):
+            outputs.append(smollm.vocab.detokenize(generate(smollm, context, sampler, prompt, max_tokens=40)))
     assert outputs[0] == outputs[1]
     assert "Paris" in outputs[0]
     assert outputs[0].isascii()
@@ -51,10 +53,12 @@ def test_seeded_sampling_repeats_with_the_same_seed(smollm: LlamaModel) -> None:
     prompt = prompt_tokens(smollm, "Tell me a short story about a robot.")
     texts = []
     for seed in (7, 7, 8):
-        with LlamaContext(smollm, n_ctx=1024, n_threads=2) as context, \
-                LlamaSampler(smollm.vocab, temperature=1.0, top_k=50, top_p=0.95, seed=seed) as sampler:
+        with (
+            LlamaContext(smollm, n_ctx=1024, n_threads=2) as context,
+            LlamaSampler(smollm.vocab, temperature=1.0, top_k=50, top_p=0.95, seed=seed) as sampler,
+        ):
             assert sampler.seed == seed
-            texts.append(smollm.vocab.detokenize(generate(smollm, context, sampler, prompt, 24)))
+            texts.append(smollm.vocab.detokenize(generate(smollm, context, sampler, prompt, max_tokens=24)))
     assert texts[0] == texts[1]
     assert texts[0] != texts[2]
 
@@ -64,13 +68,14 @@ def test_two_sequences_in_one_batch_match_each_decoded_alone(smollm: LlamaModel)
     prompts = [prompt_tokens(smollm, question) for question in questions]
     alone = []
     for prompt in prompts:
-        with LlamaContext(smollm, n_ctx=1024, n_threads=2) as context, \
-                LlamaSampler(smollm.vocab, temperature=0) as sampler:
-            alone.append(generate(smollm, context, sampler, prompt, 16))
+        with (
+            LlamaContext(smollm, n_ctx=1024, n_threads=2) as context,
+            LlamaSampler(smollm.vocab, temperature=0) as sampler,
+        ):
+            alone.append(generate(smollm, context, sampler, prompt, max_tokens=16))
 
     together: list[list[int]] = [[], []]
-    with LlamaContext(smollm, n_ctx=2048, n_seq_max=2, n_threads=2) as context, \
-            LlamaBatch(512) as batch:
+    with LlamaContext(smollm, n_ctx=2048, n_seq_max=2, n_threads=2) as context, LlamaBatch(512) as batch:
         samplers = [LlamaSampler(smollm.vocab, temperature=0) for _ in prompts]
         output_index = [batch.add_sequence(prompt, 0, seq_id) for seq_id, prompt in enumerate(prompts)]
         positions = [len(prompt) for prompt in prompts]
@@ -84,8 +89,12 @@ def test_two_sequences_in_one_batch_match_each_decoded_alone(smollm: LlamaModel)
             still = [seq_id for seq_id in active if len(together[seq_id]) < 16]
             if not still:
                 break
-            start = batch.fill([sampled[seq_id] for seq_id in still], [positions[seq_id] for seq_id in still],
-                               still, [True] * len(still))
+            start = batch.fill(
+                [sampled[seq_id] for seq_id in still],
+                [positions[seq_id] for seq_id in still],
+                still,
+                [True] * len(still),
+            )
             for offset, seq_id in enumerate(still):
                 output_index[seq_id] = start + offset
                 positions[seq_id] += 1
@@ -95,8 +104,10 @@ def test_two_sequences_in_one_batch_match_each_decoded_alone(smollm: LlamaModel)
 
 def test_embeddings_have_n_embd_floats(smollm: LlamaModel) -> None:
     tokens = smollm.vocab.tokenize("Embeddings turn text into vectors.", add_special=True)
-    with LlamaContext(smollm, n_ctx=512, n_seq_max=2, embeddings=True, pooling="mean", n_threads=2) as context, \
-            LlamaBatch(256) as batch:
+    with (
+        LlamaContext(smollm, n_ctx=512, n_seq_max=2, embeddings=True, pooling="mean", n_threads=2) as context,
+        LlamaBatch(256) as batch,
+    ):
         batch.add_sequence(tokens, 0, 0)
         batch.add_sequence(smollm.vocab.tokenize("Something else entirely.", add_special=True), 0, 1)
         assert context.decode(batch) is DecodeOutcome.OK
@@ -110,8 +121,10 @@ def test_embeddings_have_n_embd_floats(smollm: LlamaModel) -> None:
 
 def test_token_embeddings_without_pooling(smollm: LlamaModel) -> None:
     tokens = smollm.vocab.tokenize("one two three", add_special=False)
-    with LlamaContext(smollm, n_ctx=256, embeddings=True, pooling="none", n_threads=2) as context, \
-            LlamaBatch(16) as batch:
+    with (
+        LlamaContext(smollm, n_ctx=256, embeddings=True, pooling="none", n_threads=2) as context,
+        LlamaBatch(16) as batch,
+    ):
         batch.fill(tokens, range(len(tokens)), [0] * len(tokens), [True] * len(tokens))
         assert context.decode(batch) is DecodeOutcome.OK
         vectors = [context.get_embeddings(index) for index in range(len(tokens))]
@@ -122,19 +135,24 @@ def test_grammar_constrains_output(smollm: LlamaModel) -> None:
     prompt = prompt_tokens(smollm, "Write a long poem about the sea.")
     grammar = 'root ::= "answer: " ("yes" | "no") "."'
     for seed in (1, 2, 3):
-        with LlamaContext(smollm, n_ctx=1024, n_threads=2) as context, \
-                LlamaSampler(smollm.vocab, temperature=1.5, seed=seed, grammar=grammar) as sampler:
-            text = smollm.vocab.detokenize(generate(smollm, context, sampler, prompt, 20))
+        with (
+            LlamaContext(smollm, n_ctx=1024, n_threads=2) as context,
+            LlamaSampler(smollm.vocab, temperature=1.5, seed=seed, grammar=grammar) as sampler,
+        ):
+            text = smollm.vocab.detokenize(generate(smollm, context, sampler, prompt, max_tokens=20))
         assert text in ("answer: yes.", "answer: no.")
 
 
-@pytest.mark.parametrize(("grammar", "reason"), [
-    ('root ::= "unterminated', "unexpected end of input"),
-    ("root ::= undefined-rule", "undefined rule 'undefined-rule'"),
-    ("root ::= under_score", "expecting newline or end"),
-    ('other ::= "x"', "root"),
-    ("root ::= " + "(" * 300 + '"x"' + ")" * 300, "nests"),
-])
+@pytest.mark.parametrize(
+    ("grammar", "reason"),
+    [
+        ('root ::= "unterminated', "unexpected end of input"),
+        ("root ::= undefined-rule", "undefined rule 'undefined-rule'"),
+        ("root ::= under_score", "expecting newline or end"),
+        ('other ::= "x"', "root"),
+        ("root ::= " + "(" * 300 + '"x"' + ")" * 300, "nests"),
+    ],
+)
 def test_bad_grammar_is_an_exception_with_llama_cpp_reason(smollm: LlamaModel, grammar: str, reason: str) -> None:
     with pytest.raises(GrammarError, match=reason):
         LlamaSampler(smollm.vocab, grammar=grammar)
@@ -142,6 +160,7 @@ def test_bad_grammar_is_an_exception_with_llama_cpp_reason(smollm: LlamaModel, g
 
 def test_grammar_refuses_a_forbidden_token_instead_of_aborting(smollm: LlamaModel) -> None:
     vocab = smollm.vocab
+    assert vocab.eos is not None
     with LlamaSampler(vocab, temperature=0, grammar='root ::= "yes"') as sampler:
         with pytest.raises(SamplingError, match="grammar"):
             sampler.accept(vocab.eos)  # end of generation before the grammar is complete

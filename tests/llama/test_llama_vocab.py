@@ -117,7 +117,7 @@ def test_long_text_needs_a_resized_buffer(vocab_models_dir: Path) -> None:
         vocab = model.vocab
         text = "🦙" * 2000  # SPM byte fallback: more tokens than there are UTF-8 bytes / 4
         tokens = vocab.tokenize(text, add_special=True)
-        assert vocab.detokenize(tokens, remove_special=True) .strip() == text
+        assert vocab.detokenize(tokens, remove_special=True).strip() == text
 
 
 @pytest.mark.parametrize("token", [-1, 10**9, 2**31])
@@ -133,6 +133,5 @@ def test_out_of_range_token_ids_are_refused_before_c(vocab_models_dir: Path, tok
 
 
 def test_tokenize_rejects_non_text(vocab_models_dir: Path) -> None:
-    with LlamaModel(vocab_models_dir / "ggml-vocab-gpt-2.gguf", vocab_only=True) as model:
-        with pytest.raises(TypeError):
-            model.vocab.tokenize(42)  # type: ignore[arg-type]
+    with LlamaModel(vocab_models_dir / "ggml-vocab-gpt-2.gguf", vocab_only=True) as model, pytest.raises(TypeError):
+        model.vocab.tokenize(42)  # type: ignore[arg-type]

@@ -31,8 +31,7 @@ def _gguf_string(text: str) -> bytes:
 def _write_gguf_with_metadata(path: Path, metadata: dict[str, str]) -> None:
     """A valid GGUF v3 container with string metadata and no tensors."""
     body = b"".join(
-        _gguf_string(key) + struct.pack("<I", GGUF_STRING_TYPE) + _gguf_string(value)
-        for key, value in metadata.items()
+        _gguf_string(key) + struct.pack("<I", GGUF_STRING_TYPE) + _gguf_string(value) for key, value in metadata.items()
     )
     path.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, len(metadata)) + body)
 
@@ -86,8 +85,7 @@ def test_unknown_gguf_version(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kept_fraction", [0.0005, 0.01, 0.5, 0.99])
-def test_truncated_gguf(tmp_path: Path, default_model_path: Path, vocab_models_dir: Path,
-                        kept_fraction: float) -> None:
+def test_truncated_gguf(tmp_path: Path, default_model_path: Path, vocab_models_dir: Path, kept_fraction: float) -> None:
     data = default_model_path.read_bytes()
     path = tmp_path / "truncated.gguf"
     path.write_bytes(data[: int(len(data) * kept_fraction)])
@@ -145,7 +143,12 @@ def test_progress_callback_error_is_chained(default_model_path: Path) -> None:
 
 def test_progress_reaches_one(default_model_path: Path) -> None:
     reports: list[float] = []
-    with LlamaModel(default_model_path, progress=lambda progress: reports.append(progress) is None):
+
+    def record(progress: float) -> bool:
+        reports.append(progress)
+        return True
+
+    with LlamaModel(default_model_path, progress=record):
         pass
     assert reports[-1] == pytest.approx(1.0)
     assert reports == sorted(reports)

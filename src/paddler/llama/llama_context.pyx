@@ -61,7 +61,6 @@ from paddler.llama.libllama cimport (
     llama_n_ctx,
     llama_n_ctx_seq,
     llama_n_ubatch,
-    llama_set_abort_callback,
     llama_set_n_threads,
     llama_supports_gpu_offload,
     llama_vocab_n_tokens,
@@ -69,7 +68,7 @@ from paddler.llama.libllama cimport (
 from paddler.llama.llama_batch cimport LlamaBatch
 from paddler.llama.llama_model cimport LlamaModel
 
-from paddler.llama.context_memory import KV_CACHE_TYPE_BYTES, available_memory_bytes, estimate_kv_cache_bytes
+from paddler.llama.context_memory import available_memory_bytes, estimate_kv_cache_bytes
 from paddler.llama.decode_outcome import DecodeOutcome
 from paddler.llama.llama_backend import capture_log
 from paddler.llama.llama_error import (

@@ -9,7 +9,7 @@ assertion and exception paths into Python exceptions.
 
 import math
 
-from libc.stdint cimport UINT32_MAX, int32_t
+from libc.stdint cimport UINT32_MAX
 from libc.stdlib cimport free, malloc
 
 from paddler.llama.libllama cimport (

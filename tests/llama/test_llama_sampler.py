@@ -1,0 +1,77 @@
+"""LlamaSampler parameter checks and sampling edge cases on SmolLM2."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from paddler.llama import (
+    DecodeOutcome,
+    InvalidParameterError,
+    LlamaBatch,
+    LlamaContext,
+    LlamaModel,
+    LlamaSampler,
+)
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("temperature", math.nan),
+        ("top_p", 1.5),
+        ("min_p", -0.1),
+        ("typical_p", math.inf),
+        ("repeat_penalty", 0.0),
+        ("frequency_penalty", math.nan),
+        ("penalty_last_n", -2),
+        ("top_k", -1),
+        ("top_k", 10**7),
+        ("seed", -1),
+        ("seed", 2**32),
+    ],
+)
+def test_out_of_range_parameters_are_refused(smollm: LlamaModel, option: str, value: object) -> None:
+    with pytest.raises(InvalidParameterError, match=option):
+        LlamaSampler(smollm.vocab, **{option: value})  # type: ignore[arg-type]
+
+
+def test_sampling_needs_an_output_at_the_index(smollm: LlamaModel) -> None:
+    with (
+        LlamaContext(smollm, n_ctx=256, n_threads=2) as context,
+        LlamaBatch(4) as batch,
+        LlamaSampler(smollm.vocab, temperature=0) as sampler,
+    ):
+        batch.add_sequence([1, 2], 0, 0, output_last=True)
+        assert context.decode(batch) is DecodeOutcome.OK
+        with pytest.raises(InvalidParameterError, match="no output"):
+            sampler.sample(context, 0)
+        assert 0 <= sampler.sample(context, 1) < smollm.vocab.n_tokens
+
+
+def test_penalties_change_the_greedy_choice(smollm: LlamaModel) -> None:
+    with LlamaContext(smollm, n_ctx=256, n_threads=2) as context, LlamaBatch(32) as batch:
+        batch.add_sequence(smollm.vocab.tokenize("one, one, one, one,", add_special=False), 0, 0)
+        batch_index = batch.n_tokens - 1
+        assert context.decode(batch) is DecodeOutcome.OK
+        with LlamaSampler(smollm.vocab, temperature=0) as plain:
+            favourite = plain.sample(context, batch_index)
+        with LlamaSampler(smollm.vocab, temperature=0, presence_penalty=100.0) as penalised:
+            penalised.accept(favourite)
+            assert penalised.sample(context, batch_index) != favourite
+
+
+def test_reset_rewinds_the_grammar(smollm: LlamaModel) -> None:
+    vocab = smollm.vocab
+    with LlamaSampler(vocab, temperature=0, grammar='root ::= "ab"') as sampler:
+        assert sampler.has_grammar
+        for token in vocab.tokenize("ab", add_special=False):
+            sampler.accept(token)
+        sampler.reset()
+        for token in vocab.tokenize("ab", add_special=False):
+            sampler.accept(token)
+        sampler.close()
+        sampler.close()
+        with pytest.raises(InvalidParameterError, match="closed"):
+            sampler.reset()
