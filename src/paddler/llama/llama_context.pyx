@@ -7,6 +7,7 @@ so no read ever reaches an unchecked llama.cpp accessor.
 """
 
 import os
+import warnings
 
 import numpy
 
@@ -205,9 +206,11 @@ cdef class LlamaContext:
 
     def close(self):
         """Free the context (KV cache and buffers). Safe to call twice."""
-        if self._handle != NULL:
-            llama_free(self._handle)
-            self._handle = NULL
+        cdef llama_context * handle = self._handle
+        self._handle = NULL
+        if handle != NULL:
+            with nogil:
+                llama_free(handle)
         free(self._outputs)
         self._outputs = NULL
         self._outputs_capacity = 0
@@ -221,6 +224,7 @@ cdef class LlamaContext:
 
     def __dealloc__(self):
         if self._handle != NULL:
+            warnings.warn("LlamaContext was not closed", ResourceWarning)
             llama_free(self._handle)
         free(self._outputs)
 

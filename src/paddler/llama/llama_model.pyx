@@ -150,8 +150,10 @@ cdef class LlamaModel:
             return
         for dependent in list(self._dependents):
             dependent.close()
-        llama_model_free(self._handle)
+        cdef llama_model * handle = self._handle
         self._handle = NULL
+        with nogil:
+            llama_model_free(handle)
 
     def _register_dependent(self, dependent):
         self._dependents.add(dependent)
@@ -164,7 +166,7 @@ cdef class LlamaModel:
 
     def __dealloc__(self):
         if self._handle != NULL:
-            warnings.warn(f"LlamaModel {self.path} was not closed", ResourceWarning, source=self)
+            warnings.warn(f"LlamaModel {self.path} was not closed", ResourceWarning)
             llama_model_free(self._handle)
             self._handle = NULL
 
