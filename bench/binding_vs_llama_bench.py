@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -116,22 +117,37 @@ def _llama_bench(binary: Path, model_path: Path, threads: int, repetitions: int)
     return results
 
 
-def _table(ours: dict[str, list[float]], theirs: dict[str, float]) -> list[str]:
+def _table(ours: dict[str, list[float]], theirs: dict[str, list[float]]) -> list[str]:
     lines = ["| test | paddler.llama tokens/s | llama-bench tokens/s | ratio |", "|---|---:|---:|---:|"]
     for name, samples in ours.items():
-        mean = statistics.fmean(samples)
-        reference = theirs.get(name.split("+")[0])
-        ratio = f"{mean / reference:.3f}x" if reference else "—"
-        shown = f"{reference:.1f}" if reference else "—"
-        lines.append(f"| {name} | {mean:.1f} ± {statistics.pstdev(samples):.1f} | {shown} | {ratio} |")
+        mean = statistics.median(samples)
+        reference_samples = theirs.get(name.split("+")[0])
+        if reference_samples:
+            reference = statistics.median(reference_samples)
+            lines.append(f"| {name} | {mean:.1f} | {reference:.1f} | {mean / reference:.3f}x |")
+        else:
+            lines.append(f"| {name} | {mean:.1f} | — | — |")
     return lines
+
+
+def _our_round(model: LlamaModel, threads: int, repetitions: int) -> dict[str, float]:
+    """Mean tokens/s of each test; contexts sized as llama-bench sizes them (n_prompt + n_gen)."""
+    runs: dict[str, tuple[Run, int]] = {
+        "pp512": (_prompt_run, PROMPT_TOKENS),
+        "tg128": (_generation_run, GENERATED_TOKENS),
+        "tg128+greedy sampling": (_sampled_generation_run, GENERATED_TOKENS),
+    }
+    return {
+        name: statistics.fmean(_measure(model, run, n_ctx, threads, repetitions)) for name, (run, n_ctx) in runs.items()
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="GGUF to test (default: the default model)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--repetitions", type=int, default=5, help="runs per test and round")
+    parser.add_argument("--rounds", type=int, default=3, help="alternations of paddler and llama-bench")
     parser.add_argument("--llama-bench", type=Path, default=ROOT / "build" / "llama-tools" / "bin" / "llama-bench")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "binding-vs-llama-bench.md")
     arguments = parser.parse_args()
@@ -139,33 +155,29 @@ def main() -> None:
         subprocess.run([str(ROOT / "bench" / "build_llama_tools.sh")], check=True)
     model_path = arguments.model or fetch_default_model()
 
+    ours: dict[str, list[float]] = {}
+    theirs: dict[str, list[float]] = {}
     with LlamaModel(model_path) as model:
         description = model.description
-        ours = {
-            "pp512": _measure(
-                model, _prompt_run, PROMPT_TOKENS + GENERATED_TOKENS, arguments.threads, arguments.repetitions
-            ),
-            "tg128": _measure(
-                model, _generation_run, PROMPT_TOKENS + GENERATED_TOKENS, arguments.threads, arguments.repetitions
-            ),
-            "tg128+greedy sampling": _measure(
-                model,
-                _sampled_generation_run,
-                PROMPT_TOKENS + GENERATED_TOKENS,
-                arguments.threads,
-                arguments.repetitions,
-            ),
-        }
-    theirs = _llama_bench(arguments.llama_bench, model_path, arguments.threads, arguments.repetitions)
+        for _ in range(arguments.rounds):
+            for name, rate in _our_round(model, arguments.threads, arguments.repetitions).items():
+                ours.setdefault(name, []).append(rate)
+            for name, rate in _llama_bench(
+                arguments.llama_bench, model_path, arguments.threads, arguments.repetitions
+            ).items():
+                theirs.setdefault(name, []).append(rate)
 
     report = [
         "# Binding decode speed vs llama-bench",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} ({platform.processor() or 'cpu'}), "
-        f"{arguments.threads} threads, {arguments.repetitions} repetitions after one warm-up, model "
-        f"`{Path(model_path).name}` ({description}), llama.cpp {version()} built from the same vendored source.",
-        "Produced by `python bench/binding_vs_llama_bench.py`. `tg128+greedy sampling` has no llama-bench "
-        "counterpart; its ratio is against plain tg128 and shows what sampling costs.",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores, "
+        f"{arguments.threads} threads, model `{Path(model_path).name}` ({description}), llama.cpp {version()} "
+        "built from the same vendored source. Each figure is the median over "
+        f"{arguments.rounds} alternating rounds of the mean of {arguments.repetitions} runs (after a warm-up).",
+        "",
+        "Produced by `python bench/binding_vs_llama_bench.py`. `tg128+greedy sampling` adds sampling with "
+        "the binding's sampler to every step; llama-bench has no counterpart, so its ratio is against plain "
+        "tg128 and shows what sampling costs.",
         "",
         *_table(ours, theirs),
         "",
