@@ -144,3 +144,19 @@ def test_closing_the_model_closes_its_contexts(default_model_path: object) -> No
     with pytest.raises(ClosedHandleError):
         LlamaContext(model)
     model.close()
+
+
+def test_a_full_cache_is_reported_as_no_kv_slot_not_raised(smollm: LlamaModel) -> None:
+    with (
+        LlamaContext(smollm, n_ctx=512, n_batch=512, n_seq_max=2, kv_unified=True, n_threads=2) as context,
+        LlamaBatch(512) as batch,
+    ):
+        batch.add_sequence(list(range(1, 301)), 0, 0)
+        assert context.decode(batch) is DecodeOutcome.OK
+        batch.clear()
+        batch.add_sequence(list(range(1, 301)), 0, 1)
+        assert context.decode(batch) is DecodeOutcome.NO_KV_SLOT
+        assert context.seq_pos_range(1) is None, "a refused batch leaves nothing behind"
+        context.seq_rm(0)
+        assert context.decode(batch) is DecodeOutcome.OK
+        assert context.get_logits(299).shape == (smollm.vocab.n_tokens,)
