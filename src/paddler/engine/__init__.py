@@ -1,0 +1,1 @@
+"""Continuous batching over the binding: one engine thread owns every llama.cpp handle."""

@@ -1,0 +1,55 @@
+"""One generating request in a slot: what it still has to feed the model and what it has produced."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from paddler.engine.incremental_detokenizer import IncrementalDetokenizer
+from paddler.engine.scheduler_command import GenerateTokensCommand
+from paddler.engine.slot import Slot
+from paddler.messages.token_usage import TokenUsage
+
+
+@dataclass(slots=True)
+class ActiveRequest:
+    key: int
+    command: GenerateTokensCommand
+    slot: Slot
+    # The model runner's sampler; opaque here so this module needs no llama import.
+    sampler: Any
+    # Tokens to decode next: the uncached rest of the prompt, then each sampled token.
+    pending: list[int]
+    cached_prompt_tokens: int
+    generating: bool = False
+    generated_tokens: int = 0
+    detokenizer: IncrementalDetokenizer = field(default_factory=IncrementalDetokenizer)
+    started_at: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
+
+    @property
+    def request_id(self) -> str:
+        return self.command.request_id
+
+    @property
+    def position(self) -> int:
+        """Next KV position of this sequence: everything cached so far."""
+        return len(self.slot.cached_tokens)
+
+    @property
+    def token_budget(self) -> int:
+        """Tokens to generate; Paddler yields one even when max_tokens <= 0."""
+        return max(1, self.command.max_tokens)
+
+    def consume(self, count: int) -> None:
+        """The first `count` pending tokens are now in the KV cache."""
+        self.slot.cached_tokens.extend(self.pending[:count])
+        del self.pending[:count]
+
+    def usage(self) -> TokenUsage:
+        return TokenUsage(
+            prompt_tokens=len(self.command.prompt_tokens),
+            cached_prompt_tokens=self.cached_prompt_tokens,
+            undeterminable_tokens=self.generated_tokens,
+        )

@@ -1,0 +1,160 @@
+"""The engine's public face: start it, submit work, read results from streams, stop it.
+
+Requests are checked and tokenized in the caller's thread (llama.cpp's tokenizer is thread-safe), so
+a request that can never run is refused before anything is streamed and the engine thread never
+stalls on a long prompt. Everything else happens on the engine thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Callable
+
+from paddler.engine.continuous_batch_loop import ContinuousBatchLoop
+from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_state import EngineState
+from paddler.engine.engine_stats import EngineStats
+from paddler.engine.engine_status import EngineStatus
+from paddler.engine.model_runner import ModelInfo
+from paddler.engine.result_stream import ResultStream
+from paddler.engine.scheduler_command import (
+    CancelCommand,
+    GenerateEmbeddingBatchCommand,
+    GenerateTokensCommand,
+    SchedulerCommand,
+    StopCommand,
+    TokenizedDocument,
+)
+from paddler.messages.embedding_result import EmbeddingResult
+from paddler.messages.generate_embedding_batch_params import GenerateEmbeddingBatchParams
+from paddler.messages.generate_tokens_params import GenerateTokensParams
+from paddler.messages.generated_token_result import GeneratedTokenResult
+
+logger = logging.getLogger(__name__)
+
+
+class EngineUnavailableError(RuntimeError):
+    """The engine is not serving: still loading, draining, stopped or failed."""
+
+
+class RequestTooLargeError(ValueError):
+    """The request can never fit: its prompt plus max_tokens exceeds what one slot may hold."""
+
+
+class EngineStartError(RuntimeError):
+    """The model could not be loaded; the message says why."""
+
+
+class ContinuousBatchEngine:
+    def __init__(self, settings: EngineSettings) -> None:
+        self.settings = settings
+        self._commands: queue.SimpleQueue[SchedulerCommand] = queue.SimpleQueue()
+        self._status = EngineStatus()
+        self._thread: threading.Thread | None = None
+
+    def start(self, progress: Callable[[float], bool | None] | None = None, wait: bool = True) -> None:
+        """Start the engine thread, which loads the model. With wait, return once it serves (or raise
+        EngineStartError)."""
+        if self._thread is not None:
+            raise RuntimeError("the engine was already started")
+        loop = ContinuousBatchLoop(self.settings, self._commands, self._status, progress)
+        self._thread = threading.Thread(target=loop.run, name="paddler-engine", daemon=True)
+        self._thread.start()
+        if wait:
+            self.wait_until_settled()
+
+    def wait_until_settled(self, timeout: float | None = None) -> None:
+        if not self._status.settled.wait(timeout):
+            raise TimeoutError("the model is still loading")
+        if self._status.state is EngineState.FAILED:
+            raise EngineStartError(self._status.failure or "the engine failed to start")
+
+    @property
+    def state(self) -> EngineState:
+        return self._status.state
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        return self._status.model_info
+
+    @property
+    def max_sequence_tokens(self) -> int:
+        """Prompt plus generated tokens one request may hold in its slot."""
+        return self._status.n_ctx_seq
+
+    def stats(self) -> EngineStats:
+        counters = self._status.counters
+        return EngineStats(
+            state=self._status.state.value, slots_total=self.settings.slots,
+            slots_processing=counters.slots_processing, buffered_requests=counters.buffered_requests,
+            requests_completed=counters.requests_completed, requests_failed=counters.requests_failed,
+            requests_rejected=counters.requests_rejected, prompt_tokens=counters.prompt_tokens,
+            cached_prompt_tokens=counters.cached_prompt_tokens, generated_tokens=counters.generated_tokens,
+            embedded_documents=counters.embedded_documents, steps=counters.steps,
+            step_seconds=counters.step_seconds, decode_seconds=counters.decode_seconds,
+            kv_evictions=counters.kv_evictions)
+
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
+        with self._status.runner_lock:
+            runner = self._status.runner
+            if runner is None or self._status.state is not EngineState.READY:
+                raise EngineUnavailableError(f"the engine is {self._status.state.value}")
+            return runner.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def submit_generation(
+        self, params: GenerateTokensParams, request_id: str | None = None
+    ) -> ResultStream[GeneratedTokenResult]:
+        """Queue a generation. Raises EngineUnavailableError or RequestTooLargeError at once;
+        every later outcome arrives on the returned stream."""
+        if not self.settings.enable_generation:
+            raise EngineUnavailableError("token generation is disabled on this server")
+        # Paddler tokenizes prompts with BOS added and special tokens parsed.
+        tokens = self.tokenize(params.prompt, add_special=True, parse_special=True)
+        budget = max(1, params.max_tokens)
+        if len(tokens) + budget > self.max_sequence_tokens:
+            raise RequestTooLargeError(
+                f"the prompt has {len(tokens)} tokens; with max_tokens {params.max_tokens} it needs "
+                f"{len(tokens) + budget}, but a slot holds {self.max_sequence_tokens} tokens")
+        stream: ResultStream[GeneratedTokenResult] = ResultStream(request_id or uuid.uuid4().hex, self.cancel)
+        self._commands.put(GenerateTokensCommand(
+            request_id=stream.request_id, prompt_tokens=tuple(tokens), max_tokens=params.max_tokens,
+            sampling=params.sampling or self.settings.sampling, grammar=params.grammar, stream=stream))
+        return stream
+
+    def submit_embeddings(
+        self, params: GenerateEmbeddingBatchParams, request_id: str | None = None
+    ) -> ResultStream[EmbeddingResult]:
+        if not self.settings.enable_embeddings:
+            raise EngineUnavailableError("embeddings are disabled on this server")
+        documents = tuple(
+            TokenizedDocument(document.id, tuple(self.tokenize(document.content, parse_special=False)))
+            for document in params.documents)
+        stream: ResultStream[EmbeddingResult] = ResultStream(request_id or uuid.uuid4().hex, self.cancel)
+        self._commands.put(GenerateEmbeddingBatchCommand(
+            request_id=stream.request_id, documents=documents, normalization=params.normalization, stream=stream))
+        return stream
+
+    def cancel(self, request_id: str) -> None:
+        """Stop a request: it leaves the buffer, or frees its slot at the next step."""
+        self._commands.put(CancelCommand(request_id))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Drain: refuse new work, let running requests finish for up to `timeout` seconds, end the
+        rest with an error, then free the model. Safe to call twice."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._commands.put(StopCommand(deadline=time.monotonic() + timeout))
+        thread.join(timeout + 1.0)
+        if thread.is_alive():
+            # A long decode is running past the deadline: interrupt it.
+            runner = self._status.runner
+            if runner is not None:
+                runner.request_abort()
+            thread.join(10.0)
+        if thread.is_alive():
+            logger.error("the engine thread did not stop")

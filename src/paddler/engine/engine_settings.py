@@ -1,0 +1,67 @@
+"""Everything the engine is configured with, checked once when it is built."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from paddler.messages.sampling_params import SamplingParams
+
+MAX_SLOTS = 256
+POOLING_TYPES = ("none", "mean", "cls", "last", "rank")
+KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
+
+
+def default_threads() -> int:
+    """Half the cores, at least two (Paddler's rule): decoding is memory-bound, more threads only contend."""
+    return max(2, (os.cpu_count() or 2) // 2)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    model_path: Path
+    # Concurrent requests; each generating request holds one sequence of the shared context.
+    slots: int = 4
+    # KV cells of the generation context, shared by every slot when kv_unified (Paddler's model).
+    context_size: int = 8192
+    kv_unified: bool = True
+    n_batch: int = 2048
+    n_ubatch: int = 512
+    threads: int = field(default_factory=default_threads)
+    n_gpu_layers: int = 0
+    k_cache_type: str = "q8_0"
+    v_cache_type: str = "q8_0"
+    flash_attention: str = "auto"
+    enable_generation: bool = True
+    enable_embeddings: bool = False
+    pooling_type: str = "last"
+    # Documents decoded together in one embedding batch (sequences of the embedding context).
+    embedding_batch_sequences: int = 64
+    max_buffered_requests: int = 30
+    buffered_request_timeout: float = 10.0
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    name: str | None = None
+
+    def __post_init__(self) -> None:
+        checks = [
+            (1 <= self.slots <= MAX_SLOTS, f"slots must be 1..{MAX_SLOTS}"),
+            (self.context_size >= 16, "context_size must be at least 16"),
+            (1 <= self.n_batch <= 1 << 20, "n_batch must be 1..1048576"),
+            (1 <= self.n_ubatch <= self.n_batch, "n_ubatch must be 1..n_batch"),
+            (self.slots <= self.n_batch, "slots must not exceed n_batch (every slot needs a token per step)"),
+            (1 <= self.threads <= 512, "threads must be 1..512"),
+            (self.k_cache_type in KV_CACHE_TYPES, f"k_cache_type must be one of {KV_CACHE_TYPES}"),
+            (self.v_cache_type in KV_CACHE_TYPES, f"v_cache_type must be one of {KV_CACHE_TYPES}"),
+            (self.flash_attention in ("auto", "on", "off"), "flash_attention must be auto, on or off"),
+            (self.pooling_type in POOLING_TYPES, f"pooling_type must be one of {POOLING_TYPES}"),
+            (1 <= self.embedding_batch_sequences <= MAX_SLOTS, f"embedding_batch_sequences must be 1..{MAX_SLOTS}"),
+            (self.enable_generation or self.enable_embeddings, "enable generation, embeddings or both"),
+            (self.max_buffered_requests >= 0, "max_buffered_requests must not be negative"),
+            (self.buffered_request_timeout >= 0, "buffered_request_timeout must not be negative"),
+        ]
+        for holds, message in checks:
+            if not holds:
+                raise ValueError(message)
+        if not self.kv_unified and self.context_size // self.slots < 16:
+            raise ValueError("context_size / slots must be at least 16 without a unified KV cache")

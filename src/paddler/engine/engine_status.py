@@ -1,0 +1,24 @@
+"""What the engine thread shares with the threads that submit work: state, counters, model facts."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from paddler.engine.engine_state import EngineState
+from paddler.engine.engine_stats import EngineCounters
+from paddler.engine.model_runner import ModelInfo, ModelRunner
+
+
+@dataclass(slots=True)
+class EngineStatus:
+    state: EngineState = EngineState.STARTING
+    counters: EngineCounters = field(default_factory=EngineCounters)
+    model_info: ModelInfo | None = None
+    n_ctx_seq: int = 0
+    failure: str | None = None
+    # Set once loading has ended, in READY or FAILED.
+    settled: threading.Event = field(default_factory=threading.Event)
+    # Request threads tokenize through the runner; the engine takes this lock before freeing it.
+    runner: ModelRunner | None = None
+    runner_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -1,0 +1,184 @@
+"""The engine's only door to llama.cpp: owns the model, its contexts, batches and samplers.
+
+Created and used by the engine thread alone; tokenization (thread-safe in llama.cpp) is the one
+service it offers other threads, through the engine facade.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy
+import numpy.typing
+
+from paddler.engine.engine_settings import EngineSettings
+from paddler.llama import (
+    DecodeOutcome,
+    LlamaBatch,
+    LlamaContext,
+    LlamaModel,
+    LlamaSampler,
+)
+from paddler.messages.generate_tokens_params import GrammarConstraint
+from paddler.messages.sampling_params import SamplingParams
+
+FloatVector = numpy.typing.NDArray[numpy.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """Plain facts about the loaded model, safe to hand to other threads."""
+
+    path: str
+    description: str
+    n_params: int
+    size_bytes: int
+    n_ctx_train: int
+    n_embd: int
+    n_vocab: int
+    chat_template: str | None
+    metadata: dict[str, str]
+    bos_text: str
+    eos_text: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeRow:
+    """One run of tokens of one sequence inside a generation batch."""
+
+    seq_id: int
+    tokens: Sequence[int]
+    start_position: int
+    wants_output: bool
+
+
+class ModelRunner:
+    def __init__(self, settings: EngineSettings, progress: Callable[[float], bool | None] | None = None) -> None:
+        self.settings = settings
+        self.model = LlamaModel(settings.model_path, n_gpu_layers=settings.n_gpu_layers, progress=progress)
+        self.vocab = self.model.vocab
+        self.eog_tokens = self.model.vocab.eog_tokens()
+        self._pieces: dict[int, bytes] = {}
+        self.generation_context: LlamaContext | None = None
+        self.embedding_context: LlamaContext | None = None
+        try:
+            self._create_contexts(settings)
+        except BaseException:
+            self.close()
+            raise
+        self.generation_batch = LlamaBatch(settings.n_batch)
+        self.embedding_batch = LlamaBatch(settings.n_batch)
+        self.decode_seconds = 0.0
+
+    def _create_contexts(self, settings: EngineSettings) -> None:
+        common = {"n_threads": settings.threads, "flash_attention": settings.flash_attention}
+        if settings.enable_generation:
+            self.generation_context = LlamaContext(
+                self.model, n_ctx=settings.context_size, n_batch=settings.n_batch, n_ubatch=settings.n_ubatch,
+                n_seq_max=settings.slots, kv_unified=settings.kv_unified, type_k=settings.k_cache_type,
+                type_v=settings.v_cache_type, **common)
+        if settings.enable_embeddings:
+            # Every batch starts from an empty cache, and non-causal models need a whole document in
+            # one micro-batch, so the context is one batch long and n_ubatch = n_batch.
+            self.embedding_context = LlamaContext(
+                self.model, n_ctx=settings.n_batch, n_batch=settings.n_batch, n_ubatch=settings.n_batch,
+                n_seq_max=settings.embedding_batch_sequences, kv_unified=True, embeddings=True,
+                pooling=settings.pooling_type, **common)
+
+    def model_info(self) -> ModelInfo:
+        model = self.model
+        return ModelInfo(
+            path=str(model.path), description=model.description, n_params=model.n_params,
+            size_bytes=model.size_bytes, n_ctx_train=model.n_ctx_train, n_embd=model.n_embd,
+            n_vocab=self.vocab.n_tokens, chat_template=model.chat_template, metadata=model.metadata,
+            bos_text=self._special_text(self.vocab.bos), eos_text=self._special_text(self.vocab.eos))
+
+    def _special_text(self, token: int | None) -> str:
+        if token is None:
+            return ""
+        return self.vocab.token_to_piece(token, special=True).decode("utf-8", "replace")
+
+    @property
+    def n_ctx_seq(self) -> int:
+        """KV cells one generating sequence may use."""
+        return 0 if self.generation_context is None else self.generation_context.n_ctx_seq
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        """Thread-safe in llama.cpp; called from request threads by the facade."""
+        return self.vocab.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def piece(self, token: int) -> bytes:
+        cached = self._pieces.get(token)
+        if cached is None:
+            cached = self._pieces[token] = self.vocab.token_to_piece(token)
+        return cached
+
+    def new_sampler(self, sampling: SamplingParams, grammar: GrammarConstraint | None) -> LlamaSampler:
+        """Raises GrammarError for a grammar llama.cpp cannot parse."""
+        return LlamaSampler(
+            self.vocab, temperature=sampling.temperature, top_k=min(max(sampling.top_k, 0), self.vocab.n_tokens),
+            top_p=sampling.top_p, min_p=sampling.min_p, repeat_penalty=sampling.penalty_repeat,
+            frequency_penalty=sampling.penalty_frequency, presence_penalty=sampling.penalty_presence,
+            penalty_last_n=sampling.penalty_last_n, seed=sampling.seed,
+            grammar=None if grammar is None else grammar.grammar,
+            grammar_root="root" if grammar is None else grammar.root)
+
+    def decode_generation(self, rows: Sequence[DecodeRow]) -> tuple[DecodeOutcome, list[int]]:
+        """Decode the rows as one batch. Returns the outcome and, per row, the batch index whose
+        logits belong to it (-1 when the row asked for none)."""
+        assert self.generation_context is not None
+        batch = self.generation_batch
+        batch.clear()
+        output_indices = []
+        for row in rows:
+            last = batch.add_sequence(row.tokens, row.start_position, row.seq_id, output_last=row.wants_output)
+            output_indices.append(last if row.wants_output else -1)
+        started = time.perf_counter()
+        outcome = self.generation_context.decode(batch)
+        self.decode_seconds += time.perf_counter() - started
+        return outcome, output_indices
+
+    def sample(self, sampler: LlamaSampler, batch_index: int) -> int:
+        """Raises SamplingError when no token satisfies the request's grammar."""
+        assert self.generation_context is not None
+        return sampler.sample(self.generation_context, batch_index)
+
+    def forget(self, seq_id: int, from_position: int = 0) -> None:
+        """Drop a sequence's KV cells from `from_position` on."""
+        if self.generation_context is not None:
+            self.generation_context.seq_rm(seq_id, from_position, -1)
+
+    def embed(self, documents: Sequence[Sequence[int]]) -> list[FloatVector]:
+        """Pooled embedding of each document, decoded together in one batch from an empty cache."""
+        context = self.embedding_context
+        assert context is not None
+        batch = self.embedding_batch
+        batch.clear()
+        context.memory_clear(data=False)
+        last_indices = [batch.add_sequence(tokens, 0, seq_id) for seq_id, tokens in enumerate(documents)]
+        started = time.perf_counter()
+        outcome = context.decode(batch)
+        self.decode_seconds += time.perf_counter() - started
+        if outcome is not DecodeOutcome.OK:
+            raise RuntimeError(f"embedding decode returned {outcome.name}")
+        if context.pooling == "none":
+            return [context.get_embeddings(index) for index in last_indices]
+        return [context.get_sequence_embeddings(seq_id) for seq_id in range(len(documents))]
+
+    def request_abort(self) -> None:
+        """Callable from any thread: the running decode stops early."""
+        for context in (self.generation_context, self.embedding_context):
+            if context is not None:
+                context.request_abort()
+
+    def close(self) -> None:
+        for context in (self.generation_context, self.embedding_context):
+            if context is not None:
+                context.close()
+        for batch_name in ("generation_batch", "embedding_batch"):
+            batch = getattr(self, batch_name, None)
+            if batch is not None:
+                batch.close()
+        self.model.close()

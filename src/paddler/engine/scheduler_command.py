@@ -1,0 +1,50 @@
+"""Messages into the engine thread: the only way other threads talk to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paddler.engine.result_stream import ResultStream
+from paddler.messages.embedding_normalization import EmbeddingNormalization
+from paddler.messages.embedding_result import EmbeddingResult
+from paddler.messages.generate_tokens_params import GrammarConstraint
+from paddler.messages.generated_token_result import GeneratedTokenResult
+from paddler.messages.sampling_params import SamplingParams
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateTokensCommand:
+    request_id: str
+    prompt_tokens: tuple[int, ...]
+    max_tokens: int
+    sampling: SamplingParams
+    grammar: GrammarConstraint | None
+    stream: ResultStream[GeneratedTokenResult]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizedDocument:
+    id: str
+    tokens: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateEmbeddingBatchCommand:
+    request_id: str
+    documents: tuple[TokenizedDocument, ...]
+    normalization: EmbeddingNormalization
+    stream: ResultStream[EmbeddingResult]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelCommand:
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class StopCommand:
+    # time.monotonic() by which running requests must have ended.
+    deadline: float
+
+
+SchedulerCommand = GenerateTokensCommand | GenerateEmbeddingBatchCommand | CancelCommand | StopCommand

@@ -1,0 +1,14 @@
+"""A slot: one sequence of the generation context and the tokens its KV cache holds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Slot:
+    seq_id: int
+    # Tokens whose KV cells are in the cache for this sequence, in position order.
+    cached_tokens: list[int] = field(default_factory=list)
+    busy: bool = False
+    last_used: float = 0.0

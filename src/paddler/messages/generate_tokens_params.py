@@ -1,0 +1,25 @@
+"""A validated request for token generation from an already-rendered prompt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from paddler.messages.sampling_params import SamplingParams
+
+
+@dataclass(frozen=True, slots=True)
+class GrammarConstraint:
+    """A GBNF grammar; generation may only produce text it accepts."""
+
+    grammar: str
+    root: str = "root"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateTokensParams:
+    prompt: str
+    # Paddler's rule: 0 or less still yields one token.
+    max_tokens: int
+    # None: the engine's configured defaults.
+    sampling: SamplingParams | None = None
+    grammar: GrammarConstraint | None = None

@@ -1,0 +1,63 @@
+"""What a token-generation stream carries: tokens, then exactly one terminal result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from paddler.messages.request_rejected import RequestRejected
+from paddler.messages.token_usage import TokenUsage
+
+
+class TokenKind(Enum):
+    """Which section of the output a token belongs to; the values are Paddler's wire names."""
+
+    CONTENT = "ContentToken"
+    REASONING = "ReasoningToken"
+    TOOL_CALL = "ToolCallToken"
+    UNDETERMINABLE = "UndeterminableToken"
+
+
+class GenerationErrorKind(Enum):
+    """Terminal failures of one generation; the values are Paddler's wire names."""
+
+    SAMPLER_ERROR = "SamplerError"
+    GRAMMAR_INITIALIZATION_FAILED = "GrammarInitializationFailed"
+    GRAMMAR_REJECTED_MODEL_OUTPUT = "GrammarRejectedModelOutput"
+    GRAMMAR_SYNTAX_ERROR = "GrammarSyntaxError"
+    GRAMMAR_INCOMPATIBLE_WITH_THINKING = "GrammarIncompatibleWithThinking"
+    CHAT_TEMPLATE_ERROR = "ChatTemplateError"
+    DETOKENIZATION_FAILED = "DetokenizationFailed"
+    TOKEN_GENERATION_DISABLED = "TokenGenerationDisabled"
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedToken:
+    kind: TokenKind
+    text: str
+
+    @property
+    def is_terminal(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationDone:
+    usage: TokenUsage
+
+    @property
+    def is_terminal(self) -> bool:
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationFailed:
+    kind: GenerationErrorKind
+    message: str
+
+    @property
+    def is_terminal(self) -> bool:
+        return True
+
+
+GeneratedTokenResult = GeneratedToken | GenerationDone | GenerationFailed | RequestRejected
