@@ -24,6 +24,7 @@ from paddler.llama import (
         ("n_ubatch", 4096),
         ("n_seq_max", 0),
         ("n_seq_max", 100_000),
+        ("n_seq_max", 4097),
         ("n_threads", 0),
         ("n_threads", 1000),
         ("pooling", "median"),

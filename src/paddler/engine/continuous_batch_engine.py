@@ -89,14 +89,22 @@ class ContinuousBatchEngine:
     def stats(self) -> EngineStats:
         counters = self._status.counters
         return EngineStats(
-            state=self._status.state.value, slots_total=self.settings.slots,
-            slots_processing=counters.slots_processing, buffered_requests=counters.buffered_requests,
-            requests_completed=counters.requests_completed, requests_failed=counters.requests_failed,
-            requests_rejected=counters.requests_rejected, prompt_tokens=counters.prompt_tokens,
-            cached_prompt_tokens=counters.cached_prompt_tokens, generated_tokens=counters.generated_tokens,
-            embedded_documents=counters.embedded_documents, steps=counters.steps,
-            step_seconds=counters.step_seconds, decode_seconds=counters.decode_seconds,
-            kv_evictions=counters.kv_evictions)
+            state=self._status.state.value,
+            slots_total=self.settings.slots,
+            slots_processing=counters.slots_processing,
+            buffered_requests=counters.buffered_requests,
+            requests_completed=counters.requests_completed,
+            requests_failed=counters.requests_failed,
+            requests_rejected=counters.requests_rejected,
+            prompt_tokens=counters.prompt_tokens,
+            cached_prompt_tokens=counters.cached_prompt_tokens,
+            generated_tokens=counters.generated_tokens,
+            embedded_documents=counters.embedded_documents,
+            steps=counters.steps,
+            step_seconds=counters.step_seconds,
+            decode_seconds=counters.decode_seconds,
+            kv_evictions=counters.kv_evictions,
+        )
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
         with self._status.runner_lock:
@@ -118,11 +126,19 @@ class ContinuousBatchEngine:
         if len(tokens) + budget > self.max_sequence_tokens:
             raise RequestTooLargeError(
                 f"the prompt has {len(tokens)} tokens; with max_tokens {params.max_tokens} it needs "
-                f"{len(tokens) + budget}, but a slot holds {self.max_sequence_tokens} tokens")
+                f"{len(tokens) + budget}, but a slot holds {self.max_sequence_tokens} tokens"
+            )
         stream: ResultStream[GeneratedTokenResult] = ResultStream(request_id or uuid.uuid4().hex, self.cancel)
-        self._commands.put(GenerateTokensCommand(
-            request_id=stream.request_id, prompt_tokens=tuple(tokens), max_tokens=params.max_tokens,
-            sampling=params.sampling or self.settings.sampling, grammar=params.grammar, stream=stream))
+        self._commands.put(
+            GenerateTokensCommand(
+                request_id=stream.request_id,
+                prompt_tokens=tuple(tokens),
+                max_tokens=params.max_tokens,
+                sampling=params.sampling or self.settings.sampling,
+                grammar=params.grammar,
+                stream=stream,
+            )
+        )
         return stream
 
     def submit_embeddings(
@@ -132,10 +148,14 @@ class ContinuousBatchEngine:
             raise EngineUnavailableError("embeddings are disabled on this server")
         documents = tuple(
             TokenizedDocument(document.id, tuple(self.tokenize(document.content, parse_special=False)))
-            for document in params.documents)
+            for document in params.documents
+        )
         stream: ResultStream[EmbeddingResult] = ResultStream(request_id or uuid.uuid4().hex, self.cancel)
-        self._commands.put(GenerateEmbeddingBatchCommand(
-            request_id=stream.request_id, documents=documents, normalization=params.normalization, stream=stream))
+        self._commands.put(
+            GenerateEmbeddingBatchCommand(
+                request_id=stream.request_id, documents=documents, normalization=params.normalization, stream=stream
+            )
+        )
         return stream
 
     def cancel(self, request_id: str) -> None:

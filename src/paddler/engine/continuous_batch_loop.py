@@ -60,8 +60,13 @@ INTERNAL_ERROR = RequestRejected(500, "Internal server error")
 
 
 class ContinuousBatchLoop:
-    def __init__(self, settings: EngineSettings, commands: queue.SimpleQueue[SchedulerCommand],
-                 status: EngineStatus, progress: Callable[[float], bool | None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: EngineSettings,
+        commands: queue.SimpleQueue[SchedulerCommand],
+        status: EngineStatus,
+        progress: Callable[[float], bool | None] | None = None,
+    ) -> None:
         self._settings = settings
         self._commands = commands
         self._status = status
@@ -71,7 +76,8 @@ class ContinuousBatchLoop:
         self._active: dict[str, ActiveRequest] = {}
         self._embedding_jobs: deque[EmbeddingJob] = deque()
         self._buffer: RequestBuffer[WorkCommand] = RequestBuffer(
-            settings.max_buffered_requests, settings.buffered_request_timeout)
+            settings.max_buffered_requests, settings.buffered_request_timeout
+        )
         self._request_keys = count()
         self._stop_deadline: float | None = None
         self._runner: ModelRunner
@@ -249,8 +255,11 @@ class ContinuousBatchLoop:
 
     def _start_generation(self, command: GenerateTokensCommand) -> None:
         if self._runner.generation_context is None:
-            command.stream.put(GenerationFailed(
-                GenerationErrorKind.TOKEN_GENERATION_DISABLED, "token generation is disabled on this server"))
+            command.stream.put(
+                GenerationFailed(
+                    GenerationErrorKind.TOKEN_GENERATION_DISABLED, "token generation is disabled on this server"
+                )
+            )
             return
         free = [(slot.seq_id, slot.cached_tokens, slot.last_used) for slot in self._slots if not slot.busy]
         choice = choose_slot(free, command.prompt_tokens)
@@ -269,12 +278,16 @@ class ContinuousBatchLoop:
         slot = self._slots[choice.slot_index]
         if choice.reusable_tokens < len(slot.cached_tokens):
             self._runner.forget(slot.seq_id, choice.reusable_tokens)
-            del slot.cached_tokens[choice.reusable_tokens:]
+            del slot.cached_tokens[choice.reusable_tokens :]
         slot.busy = True
         self._active[command.request_id] = ActiveRequest(
-            key=next(self._request_keys), command=command, slot=slot, sampler=sampler,
-            pending=list(command.prompt_tokens[choice.reusable_tokens:]),
-            cached_prompt_tokens=choice.reusable_tokens)
+            key=next(self._request_keys),
+            command=command,
+            slot=slot,
+            sampler=sampler,
+            pending=list(command.prompt_tokens[choice.reusable_tokens :]),
+            cached_prompt_tokens=choice.reusable_tokens,
+        )
         self._counters.prompt_tokens += len(command.prompt_tokens)
         self._counters.cached_prompt_tokens += choice.reusable_tokens
 
@@ -283,8 +296,10 @@ class ContinuousBatchLoop:
             command.stream.put(EmbeddingsDisabled())
             return
         plan = plan_embedding_batches(
-            [len(document.tokens) for document in command.documents], self._settings.n_batch,
-            self._settings.embedding_batch_sequences)
+            [len(document.tokens) for document in command.documents],
+            self._settings.n_batch,
+            min(self._settings.embedding_batch_sequences, self._settings.n_batch),
+        )
         for document_index in plan.oversized:
             document = command.documents[document_index]
             command.stream.put(DocumentExceedsBatchSize(document.id, len(document.tokens), self._settings.n_batch))
@@ -300,7 +315,8 @@ class ContinuousBatchLoop:
         requests = list(self._active.values())
         plan = schedule_batch(
             [SchedulableRequest(request.key, len(request.pending), request.generating) for request in requests],
-            self._settings.n_batch)
+            self._settings.n_batch,
+        )
         by_key = {request.key: request for request in requests}
         scheduled = [(by_key[entry.request_key], entry) for entry in plan.entries]
         rows = [
@@ -324,8 +340,11 @@ class ContinuousBatchLoop:
         try:
             token = self._runner.sample(request.sampler, batch_index)
         except SamplingError as error:
-            kind = (GenerationErrorKind.GRAMMAR_REJECTED_MODEL_OUTPUT if request.command.grammar is not None
-                    else GenerationErrorKind.SAMPLER_ERROR)
+            kind = (
+                GenerationErrorKind.GRAMMAR_REJECTED_MODEL_OUTPUT
+                if request.command.grammar is not None
+                else GenerationErrorKind.SAMPLER_ERROR
+            )
             self._finish(request, GenerationFailed(kind, str(error)))
             return
         if request.first_token_at is None:
@@ -357,8 +376,7 @@ class ContinuousBatchLoop:
         self._runner.forget(victim.slot.seq_id)
         victim.slot.cached_tokens.clear()
         self._counters.kv_evictions += 1
-        logger.warning("evicting request %s (%d positions) under KV cache pressure",
-                       victim.request_id, victim.position)
+        logger.warning("evicting request %s (%d positions) under KV cache pressure", victim.request_id, victim.position)
         self._finish(victim, EVICTED)
 
     def _finish_done(self, request: ActiveRequest) -> None:
@@ -395,8 +413,11 @@ class ContinuousBatchLoop:
             return
         normalization = job.command.normalization
         for document, vector in zip(documents, vectors, strict=True):
-            job.command.stream.put(DocumentEmbedding(
-                document.id, normalize_embedding(vector, normalization), normalization, self._settings.pooling_type))
+            job.command.stream.put(
+                DocumentEmbedding(
+                    document.id, normalize_embedding(vector, normalization), normalization, self._settings.pooling_type
+                )
+            )
         job.produced += len(documents)
         self._counters.embedded_documents += len(documents)
         if job.finished:

@@ -73,27 +73,50 @@ class ModelRunner:
         self.decode_seconds = 0.0
 
     def _create_contexts(self, settings: EngineSettings) -> None:
-        common = {"n_threads": settings.threads, "flash_attention": settings.flash_attention}
         if settings.enable_generation:
             self.generation_context = LlamaContext(
-                self.model, n_ctx=settings.context_size, n_batch=settings.n_batch, n_ubatch=settings.n_ubatch,
-                n_seq_max=settings.slots, kv_unified=settings.kv_unified, type_k=settings.k_cache_type,
-                type_v=settings.v_cache_type, **common)
+                self.model,
+                n_ctx=settings.context_size,
+                n_batch=settings.n_batch,
+                n_ubatch=settings.n_ubatch,
+                n_seq_max=settings.slots,
+                kv_unified=settings.kv_unified,
+                type_k=settings.k_cache_type,
+                type_v=settings.v_cache_type,
+                n_threads=settings.threads,
+                flash_attention=settings.flash_attention,
+            )
         if settings.enable_embeddings:
             # Every batch starts from an empty cache, and non-causal models need a whole document in
             # one micro-batch, so the context is one batch long and n_ubatch = n_batch.
             self.embedding_context = LlamaContext(
-                self.model, n_ctx=settings.n_batch, n_batch=settings.n_batch, n_ubatch=settings.n_batch,
-                n_seq_max=settings.embedding_batch_sequences, kv_unified=True, embeddings=True,
-                pooling=settings.pooling_type, **common)
+                self.model,
+                n_ctx=settings.n_batch,
+                n_batch=settings.n_batch,
+                n_ubatch=settings.n_batch,
+                n_seq_max=min(settings.embedding_batch_sequences, settings.n_batch),
+                kv_unified=True,
+                embeddings=True,
+                pooling=settings.pooling_type,
+                n_threads=settings.threads,
+                flash_attention=settings.flash_attention,
+            )
 
     def model_info(self) -> ModelInfo:
         model = self.model
         return ModelInfo(
-            path=str(model.path), description=model.description, n_params=model.n_params,
-            size_bytes=model.size_bytes, n_ctx_train=model.n_ctx_train, n_embd=model.n_embd,
-            n_vocab=self.vocab.n_tokens, chat_template=model.chat_template, metadata=model.metadata,
-            bos_text=self._special_text(self.vocab.bos), eos_text=self._special_text(self.vocab.eos))
+            path=str(model.path),
+            description=model.description,
+            n_params=model.n_params,
+            size_bytes=model.size_bytes,
+            n_ctx_train=model.n_ctx_train,
+            n_embd=model.n_embd,
+            n_vocab=self.vocab.n_tokens,
+            chat_template=model.chat_template,
+            metadata=model.metadata,
+            bos_text=self._special_text(self.vocab.bos),
+            eos_text=self._special_text(self.vocab.eos),
+        )
 
     def _special_text(self, token: int | None) -> str:
         if token is None:
@@ -118,12 +141,19 @@ class ModelRunner:
     def new_sampler(self, sampling: SamplingParams, grammar: GrammarConstraint | None) -> LlamaSampler:
         """Raises GrammarError for a grammar llama.cpp cannot parse."""
         return LlamaSampler(
-            self.vocab, temperature=sampling.temperature, top_k=min(max(sampling.top_k, 0), self.vocab.n_tokens),
-            top_p=sampling.top_p, min_p=sampling.min_p, repeat_penalty=sampling.penalty_repeat,
-            frequency_penalty=sampling.penalty_frequency, presence_penalty=sampling.penalty_presence,
-            penalty_last_n=sampling.penalty_last_n, seed=sampling.seed,
+            self.vocab,
+            temperature=sampling.temperature,
+            top_k=min(max(sampling.top_k, 0), self.vocab.n_tokens),
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            repeat_penalty=sampling.penalty_repeat,
+            frequency_penalty=sampling.penalty_frequency,
+            presence_penalty=sampling.penalty_presence,
+            penalty_last_n=sampling.penalty_last_n,
+            seed=sampling.seed,
             grammar=None if grammar is None else grammar.grammar,
-            grammar_root="root" if grammar is None else grammar.root)
+            grammar_root="root" if grammar is None else grammar.root,
+        )
 
     def decode_generation(self, rows: Sequence[DecodeRow]) -> tuple[DecodeOutcome, list[int]]:
         """Decode the rows as one batch. Returns the outcome and, per row, the batch index whose

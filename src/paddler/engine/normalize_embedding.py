@@ -22,4 +22,5 @@ def normalize_embedding(vector: FloatVector, normalization: EmbeddingNormalizati
         divisor = numpy.sqrt(square_sum / numpy.float32(values.size) + numpy.float32(normalization.epsilon))
     if divisor == 0 or not numpy.isfinite(divisor):
         return numpy.zeros_like(values)
-    return (values / divisor).astype(numpy.float32)
+    normalized: FloatVector = (values / divisor).astype(numpy.float32)
+    return normalized

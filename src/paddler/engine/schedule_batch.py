@@ -20,9 +20,7 @@ class SchedulableRequest:
 def schedule_batch(requests: Sequence[SchedulableRequest], n_batch: int) -> BatchPlan:
     """`requests` in arrival order. Generating requests always get their token (there are never more
     of them than n_batch, as slots <= n_batch is enforced by the settings)."""
-    entries = [
-        BatchEntry(request.request_key, 0, 1, wants_output=True) for request in requests if request.generating
-    ]
+    entries = [BatchEntry(request.request_key, 0, 1, wants_output=True) for request in requests if request.generating]
     room = n_batch - len(entries)
     for request in requests:
         if request.generating or request.pending_tokens == 0 or room == 0:

@@ -161,7 +161,8 @@ cdef class LlamaContext:
         _check_range("n_batch", n_batch, 1, MAX_CONTEXT_TOKENS)
         ubatch = min(512, n_batch) if n_ubatch is None else n_ubatch
         _check_range("n_ubatch", ubatch, 1, n_batch)
-        _check_range("n_seq_max", n_seq_max, 1, llama_max_parallel_sequences())
+        # llama.cpp reserves an output row per sequence within n_batch rows, and aborts otherwise.
+        _check_range("n_seq_max", n_seq_max, 1, min(llama_max_parallel_sequences(), n_batch))
         threads = n_threads if n_threads is not None else (os.cpu_count() or 1)
         _check_range("n_threads", threads, 1, MAX_THREADS)
         threads_batch = n_threads_batch if n_threads_batch is not None else threads

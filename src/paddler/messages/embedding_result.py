@@ -58,6 +58,10 @@ class EmbeddingsDisabled:
 
 
 EmbeddingResult = (
-    DocumentEmbedding | DocumentExceedsBatchSize | NoEmbeddingsProduced | EmbeddingsDone | EmbeddingsDisabled
+    DocumentEmbedding
+    | DocumentExceedsBatchSize
+    | NoEmbeddingsProduced
+    | EmbeddingsDone
+    | EmbeddingsDisabled
     | RequestRejected
 )

@@ -1,0 +1,46 @@
+"""schedule_batch: decode tokens first, then prompt chunks in arrival order, never above n_batch."""
+
+from __future__ import annotations
+
+from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
+
+
+def _request(key: int, pending: int, generating: bool) -> SchedulableRequest:
+    return SchedulableRequest(request_key=key, pending_tokens=pending, generating=generating)
+
+
+def test_generating_requests_come_first_then_prompt_chunks_fill_the_rest() -> None:
+    plan = schedule_batch([_request(0, 300, False), _request(1, 1, True), _request(2, 1, True)], n_batch=128)
+    assert [(entry.request_key, entry.count, entry.wants_output) for entry in plan.entries] == [
+        (1, 1, True),
+        (2, 1, True),
+        (0, 126, False),
+    ]
+    assert plan.n_tokens == 128
+
+
+def test_a_prompt_that_fits_asks_for_output_at_its_end() -> None:
+    plan = schedule_batch([_request(0, 40, False), _request(1, 50, False)], n_batch=128)
+    assert [(entry.request_key, entry.count, entry.wants_output) for entry in plan.entries] == [
+        (0, 40, True),
+        (1, 50, True),
+    ]
+
+
+def test_a_long_prompt_never_stalls_running_streams() -> None:
+    requests = [_request(0, 10_000, False)] + [_request(key, 1, True) for key in range(1, 17)]
+    plan = schedule_batch(requests, n_batch=64)
+    generating = [entry for entry in plan.entries if entry.request_key != 0]
+    assert len(generating) == 16
+    assert plan.entries[-1].request_key == 0
+    assert plan.entries[-1].count == 48
+    assert not plan.entries[-1].wants_output
+
+
+def test_later_prompts_wait_when_the_batch_is_full() -> None:
+    plan = schedule_batch([_request(0, 128, False), _request(1, 10, False)], n_batch=128)
+    assert [entry.request_key for entry in plan.entries] == [0]
+
+
+def test_nothing_to_do_gives_an_empty_plan() -> None:
+    assert schedule_batch([], n_batch=16).entries == ()

@@ -1,0 +1,51 @@
+"""Stopping drains: running requests finish or end with an error by the deadline; nothing new starts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineUnavailableError
+from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_state import EngineState
+from paddler.messages.generate_tokens_params import GenerateTokensParams
+from paddler.messages.generated_token_result import GeneratedToken, GenerationDone
+from paddler.messages.request_rejected import SHUTTING_DOWN
+from paddler.messages.sampling_params import GREEDY
+
+from .conftest import chat_prompt
+
+
+def _engine(default_model_path: Path, **overrides: Any) -> ContinuousBatchEngine:
+    settings = replace(EngineSettings(model_path=default_model_path, threads=2, context_size=4096), **overrides)
+    engine = ContinuousBatchEngine(settings)
+    engine.start()
+    return engine
+
+
+def test_a_short_request_finishes_during_the_drain(default_model_path: Path) -> None:
+    engine = _engine(default_model_path, slots=1)
+    stream = engine.submit_generation(GenerateTokensParams(chat_prompt("Say yes."), 6, GREEDY))
+    engine.stop(timeout=10.0)
+    assert isinstance(list(stream)[-1], GenerationDone)
+    assert engine.state is EngineState.STOPPED
+    with pytest.raises(EngineUnavailableError):
+        engine.submit_generation(GenerateTokensParams("hi", 4))
+    engine.stop()
+
+
+def test_running_and_buffered_requests_end_with_shutting_down_at_the_deadline(default_model_path: Path) -> None:
+    engine = _engine(default_model_path, slots=1, buffered_request_timeout=30.0)
+    running = engine.submit_generation(GenerateTokensParams(chat_prompt("Write a long essay."), 3000, GREEDY))
+    assert isinstance(next(running), GeneratedToken)
+    waiting = engine.submit_generation(GenerateTokensParams(chat_prompt("Hi"), 4, GREEDY))
+    started = time.monotonic()
+    engine.stop(timeout=0.5)
+    assert time.monotonic() - started < 3.0
+    assert list(waiting) == [SHUTTING_DOWN]
+    assert list(running)[-1] == SHUTTING_DOWN
+    assert engine.state is EngineState.STOPPED
