@@ -68,3 +68,14 @@ def test_a_long_prompt_is_ingested_in_chunks_while_another_stream_runs(engine_fa
         for results in (short.result(), long.result()):
             assert isinstance(results[-1], GenerationDone)
     assert long.result()[-1].usage.prompt_tokens > 400  # type: ignore[union-attr]
+
+
+def test_ignore_eog_yields_exactly_max_tokens(engine_factory: EngineFactory) -> None:
+    engine = engine_factory(slots=1)
+    params = GenerateTokensParams(chat_prompt("Say yes."), 40, GREEDY, ignore_eog=True)
+    done = list(engine.submit_generation(params))[-1]
+    assert isinstance(done, GenerationDone)
+    assert done.usage.completion_tokens == 40
+    stopped = list(engine.submit_generation(GenerateTokensParams(chat_prompt("Say yes."), 40, GREEDY)))[-1]
+    assert isinstance(stopped, GenerationDone)
+    assert stopped.usage.completion_tokens < 40, "without ignore_eog the model stops by itself"

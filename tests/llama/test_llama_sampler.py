@@ -75,3 +75,18 @@ def test_reset_rewinds_the_grammar(smollm: LlamaModel) -> None:
         sampler.close()
         with pytest.raises(InvalidParameterError, match="closed"):
             sampler.reset()
+
+
+def test_logit_bias_forbids_and_is_checked(smollm: LlamaModel) -> None:
+    with LlamaContext(smollm, n_ctx=256, n_threads=2) as context, LlamaBatch(8) as batch:
+        batch.add_sequence(smollm.vocab.tokenize("The capital of France is", add_special=False), 0, 0)
+        assert context.decode(batch) is DecodeOutcome.OK
+        index = batch.n_tokens - 1
+        with LlamaSampler(smollm.vocab, temperature=0) as plain:
+            favourite = plain.sample(context, index)
+        with LlamaSampler(smollm.vocab, temperature=0, logit_bias={favourite: float("-inf")}) as biased:
+            assert biased.sample(context, index) != favourite
+    with pytest.raises(InvalidParameterError, match="vocabulary"):
+        LlamaSampler(smollm.vocab, logit_bias={-1: 1.0})
+    with pytest.raises(InvalidParameterError, match="logit bias"):
+        LlamaSampler(smollm.vocab, logit_bias={5: math.nan})

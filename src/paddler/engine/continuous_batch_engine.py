@@ -136,6 +136,7 @@ class ContinuousBatchEngine:
                 max_tokens=params.max_tokens,
                 sampling=params.sampling or self.settings.sampling,
                 grammar=params.grammar,
+                ignore_eog=params.ignore_eog,
                 stream=stream,
             )
         )

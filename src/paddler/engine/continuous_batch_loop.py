@@ -266,7 +266,7 @@ class ContinuousBatchLoop:
         if choice is None:
             raise RuntimeError("a request was admitted with no free slot")
         try:
-            sampler = self._runner.new_sampler(command.sampling, command.grammar)
+            sampler = self._runner.new_sampler(command.sampling, command.grammar, ignore_eog=command.ignore_eog)
         except GrammarError as error:
             self._counters.requests_failed += 1
             command.stream.put(GenerationFailed(GenerationErrorKind.GRAMMAR_INITIALIZATION_FAILED, str(error)))

@@ -138,7 +138,9 @@ class ModelRunner:
             cached = self._pieces[token] = self.vocab.token_to_piece(token)
         return cached
 
-    def new_sampler(self, sampling: SamplingParams, grammar: GrammarConstraint | None) -> LlamaSampler:
+    def new_sampler(
+        self, sampling: SamplingParams, grammar: GrammarConstraint | None, *, ignore_eog: bool = False
+    ) -> LlamaSampler:
         """Raises GrammarError for a grammar llama.cpp cannot parse."""
         return LlamaSampler(
             self.vocab,
@@ -153,6 +155,7 @@ class ModelRunner:
             seed=sampling.seed,
             grammar=None if grammar is None else grammar.grammar,
             grammar_root="root" if grammar is None else grammar.root,
+            logit_bias=dict.fromkeys(self.eog_tokens, float("-inf")) if ignore_eog else None,
         )
 
     def decode_generation(self, rows: Sequence[DecodeRow]) -> tuple[DecodeOutcome, list[int]]:

@@ -19,6 +19,7 @@ class GenerateTokensCommand:
     max_tokens: int
     sampling: SamplingParams
     grammar: GrammarConstraint | None
+    ignore_eog: bool
     stream: ResultStream[GeneratedTokenResult]
 
 

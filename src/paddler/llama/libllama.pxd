@@ -94,6 +94,10 @@ cdef extern from "llama.h" nogil:
         int64_t selected
         bint sorted
 
+    ctypedef struct llama_logit_bias:
+        llama_token token
+        float bias
+
     ctypedef bool (*llama_progress_callback)(float progress, void * user_data) noexcept nogil
 
     ctypedef struct llama_batch:
@@ -244,6 +248,8 @@ cdef extern from "llama.h" nogil:
                                                const char * grammar_root)
     llama_sampler * llama_sampler_init_penalties(int32_t n_vocab, int32_t penalty_last_n, float penalty_repeat,
                                                  float penalty_freq, float penalty_present)
+    llama_sampler * llama_sampler_init_logit_bias(int32_t n_vocab, int32_t n_logit_bias,
+                                                  const llama_logit_bias * logit_bias)
     uint32_t llama_sampler_get_seed(const llama_sampler * smpl)
 
     const char * llama_print_system_info()

@@ -1,7 +1,7 @@
 # cython: language_level=3
 """LlamaSampler: one sequence's sampler chain, built from sampling parameters.
 
-Chain order follows llama.cpp's defaults: penalties, top-k, typical, top-p, min-p, temperature,
+Chain order follows llama.cpp's defaults: logit biases, penalties, top-k, typical, top-p, min-p, temperature,
 then a seeded draw (or greedy when temperature <= 0). An optional GBNF grammar constrains every
 choice; it lives beside the chain and is consulted by csrc's sampling shim, which turns llama.cpp's
 assertion and exception paths into Python exceptions.
@@ -9,11 +9,12 @@ assertion and exception paths into Python exceptions.
 
 import math
 
-from libc.stdint cimport UINT32_MAX
+from libc.stdint cimport UINT32_MAX, int32_t
 from libc.stdlib cimport free, malloc
 
 from paddler.llama.libllama cimport (
     llama_context,
+    llama_logit_bias,
     llama_sampler,
     llama_sampler_chain_add,
     llama_sampler_chain_default_params,
@@ -24,6 +25,7 @@ from paddler.llama.libllama cimport (
     llama_sampler_init_dist,
     llama_sampler_init_grammar,
     llama_sampler_init_greedy,
+    llama_sampler_init_logit_bias,
     llama_sampler_init_min_p,
     llama_sampler_init_penalties,
     llama_sampler_init_temp,
@@ -113,11 +115,31 @@ cdef llama_sampler * _new_grammar(LlamaVocab vocab, str grammar, str root) excep
     return sampler
 
 
+cdef llama_sampler * _new_logit_bias(LlamaVocab vocab, dict biases) except NULL:
+    cdef Py_ssize_t count = len(biases)
+    cdef llama_logit_bias * entries = <llama_logit_bias *>malloc(count * sizeof(llama_logit_bias))
+    if entries == NULL:
+        raise MemoryError()
+    cdef Py_ssize_t index = 0
+    try:
+        for token, bias in biases.items():
+            vocab.check_token(token)
+            if math.isnan(bias) or bias == math.inf:
+                raise InvalidParameterError(f"logit bias of token {token} must be a number or -inf, got {bias}")
+            entries[index].token = token
+            entries[index].bias = bias
+            index += 1
+        return llama_sampler_init_logit_bias(vocab.n_tokens, <int32_t>count, entries)
+    finally:
+        free(entries)
+
+
 cdef class LlamaSampler:
     """Sampling state of one sequence.
 
     temperature <= 0 picks the most likely token (greedy). seed=None draws a random seed.
     top_k <= 0, top_p >= 1, min_p <= 0, typical_p >= 1 and neutral penalties are left out.
+    logit_bias maps token ids to values added to their logits (-inf forbids a token).
     """
 
     def __cinit__(self):
@@ -128,7 +150,7 @@ cdef class LlamaSampler:
     def __init__(self, LlamaVocab vocab not None, *, double temperature=0.8, int top_k=40,
                  double top_p=0.95, double min_p=0.05, double typical_p=1.0, double repeat_penalty=1.0,
                  double frequency_penalty=0.0, double presence_penalty=0.0, int penalty_last_n=64,
-                 seed=None, grammar=None, str grammar_root="root"):
+                 seed=None, grammar=None, str grammar_root="root", logit_bias=None):
         vocab.handle()
         _check_finite("temperature", temperature, -1e9, 1e9)
         _check_finite("top_p", top_p, 0.0, 1.0)
@@ -152,6 +174,8 @@ cdef class LlamaSampler:
         cdef llama_sampler_chain_params chain_params = llama_sampler_chain_default_params()
         chain_params.no_perf = True
         self._chain = llama_sampler_chain_init(chain_params)
+        if logit_bias:
+            self._add(_new_logit_bias(vocab, logit_bias))
         if repeat_penalty != 1.0 or frequency_penalty != 0.0 or presence_penalty != 0.0:
             last_n = vocab.n_tokens if penalty_last_n == -1 else penalty_last_n
             self._add(llama_sampler_init_penalties(vocab.n_tokens, last_n, repeat_penalty,

@@ -23,3 +23,5 @@ class GenerateTokensParams:
     # None: the engine's configured defaults.
     sampling: SamplingParams | None = None
     grammar: GrammarConstraint | None = None
+    # llama-server's ignore_eos: end-of-generation tokens are never sampled, so exactly max_tokens come.
+    ignore_eog: bool = False
