@@ -1,0 +1,219 @@
+"""The two sides of a serving benchmark: paddler's engine and llama.cpp's llama-server, behind one
+small interface so the same seeded workload drives both."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.engine.engine_settings import EngineSettings
+from paddler.messages.embedding_normalization import L2_NORMALIZATION
+from paddler.messages.embedding_result import DocumentEmbedding
+from paddler.messages.generate_embedding_batch_params import EmbeddingDocument, GenerateEmbeddingBatchParams
+from paddler.messages.generate_tokens_params import GenerateTokensParams
+from paddler.messages.generated_token_result import GeneratedToken, GenerationDone
+from paddler.messages.sampling_params import GREEDY
+
+
+@dataclass(frozen=True, slots=True)
+class ServingConfig:
+    model_path: Path
+    threads: int
+    slots: int
+    context_size: int
+    n_batch: int = 2048
+    n_ubatch: int = 512
+    cache_type: str = "q8_0"
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """Client-side timings of one streamed completion."""
+
+    started: float
+    first_token: float
+    last_token: float
+    generated_tokens: int
+    prompt_tokens: int
+
+
+class Target(Protocol):
+    name: str
+
+    def complete(self, prompt: str, max_tokens: int) -> Completion: ...
+
+    def embed(self, documents: list[str]) -> int: ...
+
+
+class EngineTarget:
+    """paddler's engine, in process (until the HTTP service lands, the engine API is what we measure)."""
+
+    name = "paddler"
+
+    def __init__(self, engine: ContinuousBatchEngine) -> None:
+        self.engine = engine
+
+    def complete(self, prompt: str, max_tokens: int) -> Completion:
+        started = time.perf_counter()
+        first = last = 0.0
+        usage = None
+        for result in self.engine.submit_generation(GenerateTokensParams(prompt, max_tokens, GREEDY, ignore_eog=True)):
+            if isinstance(result, GeneratedToken):
+                last = time.perf_counter()
+                first = first or last
+            elif isinstance(result, GenerationDone):
+                usage = result.usage
+            else:
+                raise RuntimeError(f"paddler failed: {result}")
+        assert usage is not None
+        return Completion(started, first, last, usage.completion_tokens, usage.prompt_tokens)
+
+    def embed(self, documents: list[str]) -> int:
+        batch = tuple(EmbeddingDocument(str(index), text) for index, text in enumerate(documents))
+        results = self.engine.submit_embeddings(GenerateEmbeddingBatchParams(batch, L2_NORMALIZATION))
+        return sum(isinstance(result, DocumentEmbedding) for result in results)
+
+
+class LlamaServerTarget:
+    name = "llama-server"
+
+    def __init__(self, base_url: str) -> None:
+        # llama-server may close a connection after a stream; a fresh one per request avoids stale reuse.
+        self.client = httpx.Client(base_url=base_url, timeout=600.0, limits=httpx.Limits(max_keepalive_connections=0))
+
+    def complete(self, prompt: str, max_tokens: int) -> Completion:
+        body = {
+            "prompt": prompt,
+            "n_predict": max_tokens,
+            "stream": True,
+            "temperature": 0.0,
+            "top_k": 1,
+            "ignore_eos": True,
+            "cache_prompt": True,
+        }
+        started = time.perf_counter()
+        first = last = 0.0
+        final: dict[str, object] = {}
+        with self.client.stream("POST", "/completion", json=body) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if not line.startswith("data: "):
+                    continue
+                chunk = json.loads(line[len("data: ") :])
+                if chunk.get("content"):
+                    last = time.perf_counter()
+                    first = first or last
+                if chunk.get("stop"):
+                    final = chunk
+        timings = final.get("timings", {})
+        assert isinstance(timings, dict)
+        return Completion(
+            started,
+            first,
+            last,
+            int(timings.get("predicted_n", 0)),
+            int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0)),
+        )
+
+    def embed(self, documents: list[str]) -> int:
+        response = self.client.post("/v1/embeddings", json={"input": documents})
+        response.raise_for_status()
+        return len(response.json()["data"])
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def llama_server(binary: Path, config: ServingConfig, *, embeddings: bool = False) -> Iterator[LlamaServerTarget]:
+    port = _free_port()
+    command = [
+        str(binary),
+        "-m",
+        str(config.model_path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "-t",
+        str(config.threads),
+        "-tb",
+        str(config.threads),
+        "-np",
+        str(config.slots),
+        "-c",
+        str(config.context_size),
+        "-b",
+        str(config.n_batch),
+        "-ub",
+        str(config.n_ubatch),
+        "-ctk",
+        config.cache_type,
+        "-ctv",
+        config.cache_type,
+        "-fa",
+        "auto",
+        "--kv-unified",
+        "--no-webui",
+    ]
+    if embeddings:
+        command += ["--embeddings", "--pooling", "mean", "-ub", str(config.n_batch)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        target = LlamaServerTarget(f"http://127.0.0.1:{port}")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if target.client.get("/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"llama-server exited with {process.returncode}")
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("llama-server did not become healthy")
+        yield target
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+@contextmanager
+def paddler_engine(config: ServingConfig, *, embeddings: bool = False) -> Iterator[EngineTarget]:
+    settings = EngineSettings(
+        model_path=config.model_path,
+        threads=config.threads,
+        slots=config.slots,
+        context_size=config.context_size,
+        n_batch=config.n_batch,
+        n_ubatch=config.n_batch if embeddings else config.n_ubatch,
+        k_cache_type=config.cache_type,
+        v_cache_type=config.cache_type,
+        kv_unified=True,
+        enable_generation=not embeddings,
+        enable_embeddings=embeddings,
+        pooling_type="mean",
+        max_buffered_requests=1000,
+        buffered_request_timeout=600.0,
+    )
+    engine = ContinuousBatchEngine(settings)
+    engine.start()
+    try:
+        yield EngineTarget(engine)
+    finally:
+        engine.stop()
