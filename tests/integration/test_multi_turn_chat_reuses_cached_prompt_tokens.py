@@ -41,3 +41,22 @@ def test_reused_cache_gives_the_same_output_as_a_cold_start(engine_factory: Engi
     assert isinstance(warm[-1], GenerationDone)
     assert warm[-1].usage.cached_prompt_tokens > 0
     assert text_of(warm) == text_of(cold)
+
+
+def test_prefix_reuse_with_and_without_host_offload(engine_factory: EngineFactory) -> None:
+    for prompt_cache_bytes in (0, 1 << 30):
+        engine = engine_factory(slots=2, kv_unified=True, prompt_cache_bytes=prompt_cache_bytes)
+        prompt = chat_prompt("Name a famous river.")
+        list(engine.submit_generation(GenerateTokensParams(prompt, 8, GREEDY)))
+        again = list(engine.submit_generation(GenerateTokensParams(prompt + "The", 8, GREEDY)))[-1]
+        assert isinstance(again, GenerationDone)
+        assert again.usage.cached_prompt_tokens == again.usage.prompt_tokens - 1, prompt_cache_bytes
+
+
+def test_a_tiny_host_cache_drops_old_prefixes(engine_factory: EngineFactory) -> None:
+    engine = engine_factory(slots=2, kv_unified=True, prompt_cache_bytes=1)
+    prompt = chat_prompt("Name a famous river.")
+    list(engine.submit_generation(GenerateTokensParams(prompt, 8, GREEDY)))
+    again = list(engine.submit_generation(GenerateTokensParams(prompt, 8, GREEDY)))[-1]
+    assert isinstance(again, GenerationDone)
+    assert again.usage.cached_prompt_tokens == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy
 import pytest
 
 from paddler.llama import (
@@ -161,3 +162,27 @@ def test_a_full_cache_is_reported_as_no_kv_slot_not_raised(smollm: LlamaModel) -
         context.seq_rm(0)
         assert context.decode(batch) is DecodeOutcome.OK
         assert context.get_logits(299).shape == (smollm.vocab.n_tokens,)
+
+
+def test_a_saved_sequence_restores_into_another_with_identical_logits(smollm: LlamaModel) -> None:
+    tokens = smollm.vocab.tokenize("Saving and restoring a sequence keeps its cache.", add_special=True)
+    with LlamaContext(smollm, n_ctx=512, n_seq_max=2, kv_unified=True, n_threads=2) as context, LlamaBatch(64) as batch:
+        batch.add_sequence(tokens, 0, 0)
+        assert context.decode(batch) is DecodeOutcome.OK
+        saved = context.save_sequence(0)
+        assert len(saved) > 1000
+        context.seq_rm(0)
+        assert context.seq_pos_range(0) is None
+        assert context.restore_sequence(1, saved)
+        assert context.seq_pos_range(1) == (0, len(tokens) - 1)
+        batch.clear()
+        batch.add(tokens[-1], len(tokens), 1, output=True)
+        assert context.decode(batch) is DecodeOutcome.OK
+        restored_logits = context.get_logits(0)
+        context.memory_clear()
+        batch.clear()
+        batch.add_sequence([*tokens, tokens[-1]], 0, 0)
+        assert context.decode(batch) is DecodeOutcome.OK
+        assert numpy.allclose(context.get_logits(batch.n_tokens - 1), restored_logits, atol=1e-2)
+        assert not context.restore_sequence(1, b"garbage state")
+        assert context.seq_pos_range(1) is None

@@ -215,7 +215,7 @@ class ContinuousBatchLoop:
     def _end_everything(self, result: RequestRejected) -> None:
         for request in list(self._active.values()):
             self._runner.forget(request.slot.seq_id)
-            request.slot.cached_tokens.clear()
+            request.slot.forget_cache()
             self._finish(request, result)
         for job in list(self._embedding_jobs):
             self._embedding_jobs.remove(job)
@@ -276,20 +276,47 @@ class ContinuousBatchLoop:
             command.stream.put(GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, str(error)))
             return
         slot = self._slots[choice.slot_index]
-        if choice.reusable_tokens < len(slot.cached_tokens):
-            self._runner.forget(slot.seq_id, choice.reusable_tokens)
-            del slot.cached_tokens[choice.reusable_tokens :]
+        reusable = self._reuse_cache(slot, choice.reusable_tokens)
         slot.busy = True
         self._active[command.request_id] = ActiveRequest(
             key=next(self._request_keys),
             command=command,
             slot=slot,
             sampler=sampler,
-            pending=list(command.prompt_tokens[choice.reusable_tokens :]),
-            cached_prompt_tokens=choice.reusable_tokens,
+            pending=list(command.prompt_tokens[reusable:]),
+            cached_prompt_tokens=reusable,
         )
         self._counters.prompt_tokens += len(command.prompt_tokens)
-        self._counters.cached_prompt_tokens += choice.reusable_tokens
+        self._counters.cached_prompt_tokens += reusable
+
+    def _reuse_cache(self, slot: Slot, reusable: int) -> int:
+        """Keep the first `reusable` cached tokens of the slot in its KV cache, bringing them back from
+        host memory when they were offloaded. Returns how many were kept."""
+        state = slot.saved_state
+        slot.saved_state = None
+        if state is not None and (reusable == 0 or not self._runner.restore_sequence(slot.seq_id, state)):
+            slot.forget_cache()
+            return 0
+        if reusable < len(slot.cached_tokens):
+            self._runner.forget(slot.seq_id, reusable)
+            del slot.cached_tokens[reusable:]
+        return reusable
+
+    def _offload_cache(self, slot: Slot) -> None:
+        """Move an idle slot's KV cells to host memory, within the prompt cache budget."""
+        if not self._settings.kv_unified or not slot.cached_tokens or self._settings.prompt_cache_bytes == 0:
+            return
+        slot.saved_state = self._runner.save_sequence(slot.seq_id)
+        self._runner.forget(slot.seq_id)
+        saved = sorted(
+            (other for other in self._slots if other.saved_state is not None), key=lambda other: other.last_used
+        )
+        total = sum(len(other.saved_state or b"") for other in saved)
+        for coldest in saved:
+            if total <= self._settings.prompt_cache_bytes:
+                break
+            total -= len(coldest.saved_state or b"")
+            coldest.forget_cache()
 
     def _start_embeddings(self, command: GenerateEmbeddingBatchCommand) -> None:
         if self._runner.embedding_context is None:
@@ -366,15 +393,15 @@ class ContinuousBatchLoop:
     def _relieve_kv_pressure(self) -> None:
         """First drop the cached prefix of the least recently used idle slot; only when none is
         left, evict the running request that holds the most positions (Paddler's rule)."""
-        idle = [slot for slot in self._slots if not slot.busy and slot.cached_tokens]
+        idle = [slot for slot in self._slots if not slot.busy and slot.cached_tokens and slot.saved_state is None]
         if idle:
             coldest = min(idle, key=lambda slot: slot.last_used)
             self._runner.forget(coldest.seq_id)
-            coldest.cached_tokens.clear()
+            coldest.forget_cache()
             return
         victim = max(self._active.values(), key=lambda request: request.position + len(request.pending))
         self._runner.forget(victim.slot.seq_id)
-        victim.slot.cached_tokens.clear()
+        victim.slot.forget_cache()
         self._counters.kv_evictions += 1
         logger.warning("evicting request %s (%d positions) under KV cache pressure", victim.request_id, victim.position)
         self._finish(victim, EVICTED)
@@ -390,6 +417,7 @@ class ContinuousBatchLoop:
         request.slot.busy = False
         request.slot.last_used = time.monotonic()
         request.sampler.close()
+        self._offload_cache(request.slot)
         if isinstance(result, GenerationDone):
             self._counters.requests_completed += 1
         else:

@@ -183,6 +183,14 @@ class ModelRunner:
         if self.generation_context is not None:
             self.generation_context.seq_rm(seq_id, from_position, -1)
 
+    def save_sequence(self, seq_id: int) -> bytes:
+        assert self.generation_context is not None
+        return self.generation_context.save_sequence(seq_id)
+
+    def restore_sequence(self, seq_id: int, state: bytes) -> bool:
+        assert self.generation_context is not None
+        return self.generation_context.restore_sequence(seq_id, state)
+
     def embed(self, documents: Sequence[Sequence[int]]) -> list[FloatVector]:
         """Pooled embedding of each document, decoded together in one batch from an empty cache."""
         context = self.embedding_context

@@ -12,3 +12,10 @@ class Slot:
     cached_tokens: list[int] = field(default_factory=list)
     busy: bool = False
     last_used: float = 0.0
+    # The KV cells of cached_tokens copied to host memory while the slot is idle (unified KV only), so
+    # idle caches do not lengthen every other sequence's attention; None while they live in the KV cache.
+    saved_state: bytes | None = None
+
+    def forget_cache(self) -> None:
+        self.cached_tokens.clear()
+        self.saved_state = None

@@ -11,7 +11,7 @@ import warnings
 
 import numpy
 
-from libc.stdint cimport int8_t, int32_t
+from libc.stdint cimport int8_t, int32_t, uint8_t
 from libc.stdlib cimport free, realloc
 from libc.string cimport memcpy
 
@@ -63,6 +63,9 @@ from paddler.llama.libllama cimport (
     llama_n_ctx_seq,
     llama_n_ubatch,
     llama_set_n_threads,
+    llama_state_seq_get_data,
+    llama_state_seq_get_size,
+    llama_state_seq_set_data,
     llama_supports_gpu_offload,
     llama_vocab_n_tokens,
 )
@@ -380,6 +383,38 @@ cdef class LlamaContext:
         if first < 0:
             return None
         return (first, llama_memory_seq_pos_max(memory, seq_id))
+
+    def save_sequence(self, int seq_id):
+        """A copy of `seq_id`'s KV cache (and positions), for restore_sequence() later."""
+        cdef llama_context * handle = self.handle()
+        self._check_seq_id(seq_id)
+        cdef size_t size
+        cdef size_t written
+        with nogil:
+            size = llama_state_seq_get_size(handle, seq_id)
+        cdef bytearray data = bytearray(size)
+        cdef uint8_t * destination = data
+        with nogil:
+            written = llama_state_seq_get_data(handle, destination, size, seq_id)
+        if written != size:
+            raise DecodeError(f"could not copy the state of sequence {seq_id}")
+        return bytes(data)
+
+    def restore_sequence(self, int seq_id, const uint8_t[::1] data not None):
+        """Load a saved sequence state into `seq_id`, which should be empty. False when it does not
+        fit (no free KV cells) or does not match this context; the sequence is then left empty."""
+        cdef llama_context * handle = self.handle()
+        self._check_seq_id(seq_id)
+        if data.shape[0] == 0:
+            return False
+        cdef size_t loaded
+        with capture_log():
+            with nogil:
+                loaded = llama_state_seq_set_data(handle, &data[0], data.shape[0], seq_id)
+        if loaded == 0:
+            llama_memory_seq_rm(llama_get_memory(handle), seq_id, -1, -1)
+            return False
+        return True
 
     def __repr__(self):
         state = "closed" if self._handle == NULL else f"n_ctx={self.n_ctx}, n_seq_max={self.n_seq_max}"
