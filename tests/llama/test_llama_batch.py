@@ -70,3 +70,14 @@ def test_close_twice_and_use_after_close() -> None:
     batch.close()
     with pytest.raises(InvalidParameterError, match="closed"):
         batch.add(1, 0, 0)
+
+
+def test_add_token_is_the_one_token_fast_path() -> None:
+    with LlamaBatch(2) as batch:
+        assert batch.add_token(7, 3, 1) == 0
+        assert (batch.n_tokens, batch.max_token, batch.max_seq_id) == (1, 7, 1)
+        with pytest.raises(InvalidParameterError, match="negative"):
+            batch.add_token(-1, 0, 0)
+        batch.add_token(1, 4, 1, output=False)
+        with pytest.raises(InvalidParameterError, match="do not fit"):
+            batch.add_token(1, 5, 1)

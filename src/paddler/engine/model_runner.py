@@ -166,7 +166,10 @@ class ModelRunner:
         batch.clear()
         output_indices = []
         for row in rows:
-            last = batch.add_sequence(row.tokens, row.start_position, row.seq_id, output_last=row.wants_output)
+            if len(row.tokens) == 1:
+                last = batch.add_token(row.tokens[0], row.start_position, row.seq_id, row.wants_output)
+            else:
+                last = batch.add_sequence(row.tokens, row.start_position, row.seq_id, output_last=row.wants_output)
             output_indices.append(last if row.wants_output else -1)
         started = time.perf_counter()
         outcome = self.generation_context.decode(batch)

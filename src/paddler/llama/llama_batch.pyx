@@ -108,6 +108,25 @@ cdef class LlamaBatch:
         self._max_seq_id = max(self._max_seq_id, max(sequences))
         return index
 
+    def add_token(self, int token, int position, int seq_id, bint output=True):
+        """Append one token of one sequence: the decode step's hot path, with no list handling.
+        Returns its index in the batch."""
+        if token < 0 or position < 0 or seq_id < 0:
+            raise InvalidParameterError("token, position and sequence id must not be negative")
+        self._check_room(1)
+        cdef int32_t index = self._batch.n_tokens
+        self._batch.token[index] = token
+        self._batch.pos[index] = position
+        self._batch.n_seq_id[index] = 1
+        self._batch.seq_id[index][0] = seq_id
+        self._batch.logits[index] = output
+        self._batch.n_tokens += 1
+        if token > self._max_token:
+            self._max_token = token
+        if seq_id > self._max_seq_id:
+            self._max_seq_id = seq_id
+        return index
+
     def add_sequence(self, tokens, int start_position, int seq_id, bint output_last=True):
         """Append a run of tokens of one sequence at consecutive positions from `start_position`;
         only the last asks for output when `output_last`. Returns the index of the last token."""
