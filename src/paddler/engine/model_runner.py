@@ -201,7 +201,11 @@ class ModelRunner:
         batch = self.embedding_batch
         batch.clear()
         context.memory_clear(data=False)
-        last_indices = [batch.add_sequence(tokens, 0, seq_id) for seq_id, tokens in enumerate(documents)]
+        last_indices = []
+        for seq_id, tokens in enumerate(documents):
+            # Pooling reads every token's output; marking them all keeps llama.cpp from overriding it.
+            first = batch.fill(tokens, range(len(tokens)), [seq_id] * len(tokens), [True] * len(tokens))
+            last_indices.append(first + len(tokens) - 1)
         started = time.perf_counter()
         outcome = context.decode(batch)
         self.decode_seconds += time.perf_counter() - started

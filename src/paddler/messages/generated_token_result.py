@@ -29,6 +29,7 @@ class GenerationErrorKind(Enum):
     CHAT_TEMPLATE_ERROR = "ChatTemplateError"
     DETOKENIZATION_FAILED = "DetokenizationFailed"
     TOKEN_GENERATION_DISABLED = "TokenGenerationDisabled"
+    MULTIMODAL_NOT_SUPPORTED = "MultimodalNotSupported"
 
 
 @dataclass(frozen=True, slots=True)

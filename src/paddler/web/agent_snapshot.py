@@ -1,0 +1,33 @@
+"""This server as Paddler's management API shows an agent: one agent with this server's slots."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paddler.engine.engine_state import EngineState
+from paddler.web.paddler_services import PaddlerServices
+
+
+def agent_snapshot(services: PaddlerServices) -> dict[str, Any]:
+    engine = services.engine
+    stats = engine.stats()
+    info = engine.model_info
+    ready = engine.state in (EngineState.READY, EngineState.DRAINING)
+    issues: list[Any] = []
+    if engine.state is EngineState.FAILED:
+        issues.append({"ModelCannotBeLoaded": {"model_path": str(engine.settings.model_path)}})
+    return {
+        "desired_slots_total": engine.settings.slots,
+        "download_current": 0,
+        "download_filename": None,
+        "download_indeterminate": True,
+        "download_total": 0,
+        "id": services.agent_id,
+        "issues": issues,
+        "model_path": None if info is None else info.path,
+        "name": services.name,
+        "slots_processing": stats.slots_processing,
+        "slots_total": engine.settings.slots if ready else 0,
+        "state_application_status": "Applied" if engine.state is not EngineState.LOADING else "Fresh",
+        "uses_chat_template_override": services.chat_template_override is not None,
+    }

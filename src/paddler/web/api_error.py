@@ -1,0 +1,54 @@
+"""Errors answered before a stream starts: a real HTTP status with a plain-text body, as Paddler does."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from flask import Flask, Response, request
+from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import HTTPException
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or "body"
+    return f"Json deserialize error: {location}: {first['msg']}"
+
+
+def parse_json_body(model: type[Model]) -> Model:
+    """The request body as `model`, or ApiError 400/413/415 with a message naming the problem."""
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise ApiError(413, f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    if not request.is_json:
+        raise ApiError(400, "Content type error: expected application/json")
+    body = request.get_data(cache=False)
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as error:
+        raise ApiError(400, _describe(error)) from None
+
+
+def _plain(status: int, message: str) -> Response:
+    return Response(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def handle_api_error(error: ApiError) -> Response:
+        return _plain(error.status, error.message)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException) -> Response:
+        return _plain(error.code or 500, error.description or "")

@@ -1,0 +1,49 @@
+"""The two Flask applications: the inference service and the management service, sharing one engine."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from paddler.web import (
+    get_agent_details,
+    get_agents,
+    get_buffered_requests,
+    get_health,
+    get_metrics,
+    post_continue_from_conversation_history,
+    post_continue_from_raw_prompt,
+    post_generate_embedding_batch,
+    ws_inference_socket,
+)
+from paddler.web.api_error import MAX_BODY_BYTES, register_error_handlers
+from paddler.web.paddler_services import EXTENSION_KEY, PaddlerServices
+
+
+def _base_app(name: str, services: PaddlerServices) -> Flask:
+    app = Flask(name)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions[EXTENSION_KEY] = services
+    register_error_handlers(app)
+    app.register_blueprint(get_health.blueprint)
+    return app
+
+
+def create_inference_app(services: PaddlerServices) -> Flask:
+    app = _base_app("paddler.inference", services)
+    app.config["SOCK_SERVER_OPTIONS"] = ws_inference_socket.SOCKET_OPTIONS
+    for module in (
+        post_continue_from_raw_prompt,
+        post_continue_from_conversation_history,
+        post_generate_embedding_batch,
+        ws_inference_socket,
+    ):
+        app.register_blueprint(module.blueprint)
+    ws_inference_socket.sock.init_app(app)
+    return app
+
+
+def create_management_app(services: PaddlerServices) -> Flask:
+    app = _base_app("paddler.management", services)
+    for module in (get_agents, get_buffered_requests, get_agent_details, get_metrics):
+        app.register_blueprint(module.blueprint)
+    return app

@@ -1,0 +1,47 @@
+"""A ResultStream as a streaming NDJSON response: one envelope per line, ending after the terminal one.
+
+Whatever ends the response — the terminal result, a client that disconnected, a server error — the
+stream is closed in `finally`, which cancels the request in the engine when it had not ended.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask import Response, request
+
+from paddler.engine.result_stream import Result, ResultStream
+from paddler.web.client_connection import client_disconnected
+
+POLL_SECONDS = 0.25
+
+
+def _lines(stream: ResultStream[Result], to_line: Callable[[Result], str], environ: dict[str, Any]) -> Iterator[bytes]:
+    try:
+        while True:
+            try:
+                result = stream.get(timeout=POLL_SECONDS)
+            except queue.Empty:
+                if client_disconnected(environ):
+                    return
+                continue
+            yield (to_line(result) + "\n").encode()
+            if result.is_terminal:
+                return
+    finally:
+        stream.close()
+
+
+def ndjson_response(stream: ResultStream[Result], to_line: Callable[[Result], str]) -> Response:
+    return Response(
+        _lines(stream, to_line, request.environ),
+        status=200,
+        content_type="application/json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+def single_line_response(line: str) -> Response:
+    return Response(line + "\n", status=200, content_type="application/json", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,107 @@
+"""From a validated wire request to what the engine runs — or to the terminal result Paddler gives
+before any generation starts (checked in Paddler's order)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from paddler.engine.continuous_batch_engine import (
+    EngineUnavailableError,
+    RequestTooLargeError,
+)
+from paddler.engine.result_stream import ResultStream
+from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint
+from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
+from paddler.web.api_error import ApiError
+from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
+from paddler.web.paddler_services import PaddlerServices
+from paddler.web.wire_params import (
+    ContinueFromConversationHistoryParams,
+    ContinueFromRawPromptParams,
+    ConversationMessage,
+    GbnfGrammar,
+    Grammar,
+    TextPart,
+)
+
+GENERATION_DISABLED = "Token generation is disabled while the cluster is configured for embeddings"
+
+
+def _grammar(grammar: Grammar | None) -> GrammarConstraint | GenerationFailed | None:
+    if grammar is None:
+        return None
+    if isinstance(grammar, GbnfGrammar):
+        return GrammarConstraint(grammar.grammar, grammar.root)
+    return GenerationFailed(
+        GenerationErrorKind.GRAMMAR_SYNTAX_ERROR,
+        "Failed to create grammar sampler: JSON schema grammars are not supported by this server yet",
+    )
+
+
+def raw_prompt_generation(params: ContinueFromRawPromptParams) -> GenerateTokensParams | GenerationFailed:
+    grammar = _grammar(params.grammar)
+    if isinstance(grammar, GenerationFailed):
+        return grammar
+    return GenerateTokensParams(prompt=params.raw_prompt, max_tokens=params.max_tokens, grammar=grammar)
+
+
+def _template_message(message: ConversationMessage) -> dict[str, Any]:
+    if isinstance(message.content, str):
+        return {"role": message.role, "content": message.content}
+    return {
+        "role": message.role,
+        "content": "".join(part.text for part in message.content if isinstance(part, TextPart)),
+    }
+
+
+def _has_images(params: ContinueFromConversationHistoryParams) -> bool:
+    return any(
+        not isinstance(message.content, str) and any(not isinstance(part, TextPart) for part in message.content)
+        for message in params.conversation_history
+    )
+
+
+def conversation_generation(
+    params: ContinueFromConversationHistoryParams, services: PaddlerServices
+) -> GenerateTokensParams | GenerationFailed:
+    if params.grammar is not None and params.enable_thinking:
+        return GenerationFailed(
+            GenerationErrorKind.GRAMMAR_INCOMPATIBLE_WITH_THINKING,
+            "Grammar constraints are incompatible with thinking mode",
+        )
+    grammar = _grammar(params.grammar)
+    if isinstance(grammar, GenerationFailed):
+        return grammar
+    if _has_images(params):
+        return GenerationFailed(
+            GenerationErrorKind.MULTIMODAL_NOT_SUPPORTED, "received images but model does not support multimodal input"
+        )
+    template = services.chat_template
+    info = services.engine.model_info
+    if template is None or info is None:
+        return GenerationFailed(GenerationErrorKind.CHAT_TEMPLATE_ERROR, "the model has no chat template")
+    try:
+        prompt = render_chat_prompt(
+            template,
+            [_template_message(message) for message in params.conversation_history],
+            add_generation_prompt=params.add_generation_prompt,
+            enable_thinking=params.enable_thinking,
+            tools=[tool.model_dump(mode="json", exclude_none=True) for tool in params.tools],
+            bos_token=info.bos_text,
+            eos_token=info.eos_text,
+        )
+    except ChatTemplateError as error:
+        return GenerationFailed(GenerationErrorKind.CHAT_TEMPLATE_ERROR, f"failed to render chat template: {error}")
+    return GenerateTokensParams(prompt=prompt, max_tokens=params.max_tokens, grammar=grammar)
+
+
+def submit_generation(
+    services: PaddlerServices, params: GenerateTokensParams, request_id: str
+) -> ResultStream[GeneratedTokenResult]:
+    """Queue the generation; what can never run is an ApiError (400 too large, 503 not serving)."""
+    try:
+        return services.engine.submit_generation(params, request_id=request_id)
+    except RequestTooLargeError as error:
+        raise ApiError(400, str(error)) from None
+    except EngineUnavailableError as error:
+        raise ApiError(503, str(error)) from None

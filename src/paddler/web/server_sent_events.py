@@ -1,0 +1,40 @@
+"""Server-sent events of a snapshot: the current value at once, then each change, with keep-alives."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from flask import Response, request
+
+from paddler.web.client_connection import client_disconnected
+
+POLL_SECONDS = 0.2
+KEEP_ALIVE_SECONDS = 10.0
+
+
+def _events(snapshot: Callable[[], Any], still_serving: Callable[[], bool], environ: dict[str, Any]) -> Iterator[bytes]:
+    last: Any = None
+    last_sent = 0.0
+    while still_serving():
+        current = snapshot()
+        now = time.monotonic()
+        if current != last:
+            yield f"data: {json.dumps(current, separators=(',', ':'))}\n\n".encode()
+            last, last_sent = current, now
+        elif now - last_sent > KEEP_ALIVE_SECONDS:
+            yield b": keep-alive\n\n"
+            last_sent = now
+        if client_disconnected(environ):
+            return
+        time.sleep(POLL_SECONDS)
+
+
+def sse_response(snapshot: Callable[[], Any], still_serving: Callable[[], bool]) -> Response:
+    return Response(
+        _events(snapshot, still_serving, request.environ),
+        content_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )

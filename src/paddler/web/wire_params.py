@@ -1,0 +1,115 @@
+"""Request bodies of the inference service, parsed as strictly as Paddler parses them: unknown fields,
+missing required fields and wrong types are errors (serde's deny_unknown_fields)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class TextPart(_Strict):
+    type: Literal["text"]
+    text: str
+
+
+class ImageUrl(_Strict):
+    url: str
+
+
+class ImageUrlPart(_Strict):
+    type: Literal["image_url"]
+    image_url: ImageUrl
+
+
+ContentPart = Annotated[TextPart | ImageUrlPart, Field(discriminator="type")]
+
+
+class ConversationMessage(_Strict):
+    role: str
+    content: str | list[ContentPart]
+
+
+class GbnfGrammar(_Strict):
+    type: Literal["gbnf"]
+    grammar: str
+    root: str
+
+
+class JsonSchemaGrammar(_Strict):
+    type: Literal["json_schema"]
+    # A string holding JSON, as Paddler defines it.
+    schema_: str = Field(alias="schema")
+
+
+Grammar = Annotated[GbnfGrammar | JsonSchemaGrammar, Field(discriminator="type")]
+
+
+class ToolParameters(_Strict):
+    type: str
+    properties: dict[str, object] | None = None
+    required: list[str] | None = None
+    additionalProperties: object | None = None  # noqa: N815 - the JSON Schema keyword
+
+
+class ToolFunction(_Strict):
+    name: str
+    description: str
+    parameters: ToolParameters | None = None
+
+
+class Tool(_Strict):
+    type: Literal["function"]
+    function: ToolFunction
+
+
+class ContinueFromConversationHistoryParams(_Strict):
+    add_generation_prompt: bool
+    conversation_history: list[ConversationMessage]
+    enable_thinking: bool
+    grammar: Grammar | None = None
+    max_tokens: Int32
+    parse_tool_calls: bool = False
+    tools: list[Tool] = Field(default_factory=list)
+
+
+class ContinueFromRawPromptParams(_Strict):
+    raw_prompt: str
+    max_tokens: Int32
+    grammar: Grammar | None = None
+
+
+class EmbeddingInputDocument(_Strict):
+    content: str
+    id: str
+
+
+class RmsNormSettings(_Strict):
+    epsilon: float
+
+
+class RmsNorm(_Strict):
+    RmsNorm: RmsNormSettings
+
+
+class GenerateEmbeddingBatchParams(_Strict):
+    input_batch: list[EmbeddingInputDocument]
+    normalization_method: Literal["L2", "None"] | RmsNorm
+
+
+def undefined_required_tool_field(tools: list[Tool]) -> str | None:
+    """The first `required` name missing from its tool's `properties` (Paddler refuses those)."""
+    for tool in tools:
+        parameters = tool.function.parameters
+        if parameters is None or parameters.required is None or parameters.properties is None:
+            continue
+        for name in parameters.required:
+            if name not in parameters.properties:
+                return name
+    return None

@@ -1,0 +1,113 @@
+"""Stream results and envelopes as Paddler's JSON (serde's externally tagged enums)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import asdict
+from typing import Any
+
+from paddler.messages.embedding_normalization import EmbeddingNormalization, NormalizationKind
+from paddler.messages.embedding_result import (
+    DocumentEmbedding,
+    DocumentExceedsBatchSize,
+    EmbeddingResult,
+    EmbeddingsDisabled,
+    EmbeddingsDone,
+    NoEmbeddingsProduced,
+)
+from paddler.messages.generated_token_result import (
+    GeneratedToken,
+    GeneratedTokenResult,
+    GenerationDone,
+    GenerationFailed,
+)
+from paddler.messages.request_rejected import RequestRejected
+
+POOLING_WIRE_NAMES = {"none": "None", "mean": "Mean", "cls": "Cls", "last": "Last", "rank": "Rank"}
+_ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_-"
+
+
+def new_request_id() -> str:
+    """A 21-character id from nanoid's alphabet, as Paddler generates for HTTP requests."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(21))
+
+
+def normalization_to_wire(normalization: EmbeddingNormalization) -> Any:
+    if normalization.kind is NormalizationKind.RMS_NORM:
+        return {"RmsNorm": {"epsilon": normalization.epsilon}}
+    return normalization.kind.value
+
+
+def generated_token_payload(result: GeneratedToken | GenerationDone | GenerationFailed) -> dict[str, Any]:
+    match result:
+        case GeneratedToken(kind=kind, text=text):
+            return {"GeneratedToken": {kind.value: text}}
+        case GenerationDone(usage=usage):
+            return {"GeneratedToken": {"Done": {"usage": asdict(usage)}}}
+        case GenerationFailed(kind=kind, message=message):
+            return {"GeneratedToken": {kind.value: message}}
+
+
+def embedding_payload(result: EmbeddingResult) -> dict[str, Any]:
+    match result:
+        case DocumentEmbedding():
+            return {
+                "Embedding": {
+                    "Embedding": {
+                        "embedding": result.embedding.tolist(),
+                        "normalization_method": normalization_to_wire(result.normalization),
+                        "pooling_type": POOLING_WIRE_NAMES.get(result.pooling_type, result.pooling_type),
+                        "source_document_id": result.source_document_id,
+                    }
+                }
+            }
+        case DocumentExceedsBatchSize():
+            return {
+                "Embedding": {
+                    "DocumentExceedsBatchSize": {
+                        "document_tokens": result.document_tokens,
+                        "n_batch": result.n_batch,
+                        "source_document_id": result.source_document_id,
+                    }
+                }
+            }
+        case NoEmbeddingsProduced():
+            return {"Embedding": "NoEmbeddingsProduced"}
+        case EmbeddingsDone():
+            return {"Embedding": "Done"}
+        case EmbeddingsDisabled():
+            return {"Embedding": "EmbeddingsDisabled"}
+        case RequestRejected():
+            raise TypeError("rejections travel in an Error envelope, not a response")
+
+
+def response_envelope(request_id: str, generated_by: str | None, payload: dict[str, Any]) -> str:
+    return json.dumps(
+        {"Response": {"generated_by": generated_by, "request_id": request_id, "response": payload}},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def error_envelope(request_id: str, code: int, description: str) -> str:
+    return json.dumps(
+        {"Error": {"request_id": request_id, "error": {"code": code, "description": description}}},
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def token_result_line(request_id: str, generated_by: str | None, result: GeneratedTokenResult) -> str:
+    if isinstance(result, RequestRejected):
+        return error_envelope(request_id, result.code, result.description)
+    return response_envelope(request_id, generated_by, generated_token_payload(result))
+
+
+def embedding_result_line(request_id: str, generated_by: str | None, result: EmbeddingResult) -> str:
+    if isinstance(result, RequestRejected):
+        return error_envelope(request_id, result.code, result.description)
+    # Paddler's balancer writes the final Done itself: a fresh id and no agent name.
+    if isinstance(result, EmbeddingsDone):
+        return response_envelope(new_request_id(), None, embedding_payload(result))
+    return response_envelope(request_id, generated_by, embedding_payload(result))

@@ -1,0 +1,187 @@
+"""GET /api/v1/inference_socket: many generations multiplexed over one WebSocket, keyed by client ids.
+
+Each request streams from its own thread; frames go out under one lock. A StopRespondingTo, a closed
+socket or a server error cancels exactly the requests concerned, and nothing is sent for a request after
+its terminal message or its cancellation. Unlike Paddler, a malformed frame or an invalid request is
+answered with a 400 Error envelope and never closes the socket.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from typing import Any
+
+from flask import Blueprint
+from flask_sock import ConnectionClosed, Sock
+from pydantic import BaseModel, ValidationError
+
+from paddler.engine.result_stream import ResultStream
+from paddler.messages.generate_tokens_params import GenerateTokensParams
+from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
+from paddler.web.api_error import ApiError
+from paddler.web.paddler_services import PaddlerServices, current_services
+from paddler.web.prepare_generation import (
+    GENERATION_DISABLED,
+    conversation_generation,
+    raw_prompt_generation,
+    submit_generation,
+)
+from paddler.web.wire_params import (
+    ContinueFromConversationHistoryParams,
+    ContinueFromRawPromptParams,
+    undefined_required_tool_field,
+)
+from paddler.web.wire_results import error_envelope, token_result_line
+
+logger = logging.getLogger(__name__)
+blueprint = Blueprint("inference_socket", __name__)
+sock = Sock()
+
+MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+PING_SECONDS = 3
+SOCKET_OPTIONS = {"ping_interval": PING_SECONDS, "max_message_size": MAX_MESSAGE_BYTES}
+_VARIANTS: dict[str, type[BaseModel]] = {
+    "ContinueFromConversationHistory": ContinueFromConversationHistoryParams,
+    "ContinueFromRawPrompt": ContinueFromRawPromptParams,
+}
+
+
+class BadFrameError(ValueError):
+    def __init__(self, request_id: str, message: str) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
+
+def _single_key(value: Any, where: str, request_id: str = "") -> tuple[str, Any]:
+    if not isinstance(value, dict) or len(value) != 1:
+        raise BadFrameError(request_id, f"{where} must be an object with exactly one key")
+    return next(iter(value.items()))
+
+
+class InferenceSocketSession:
+    def __init__(self, ws: Any, services: PaddlerServices) -> None:
+        self._ws = ws
+        self._services = services
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, ResultStream[GeneratedTokenResult]] = {}
+
+    def run(self) -> None:
+        if not self._services.engine.settings.enable_generation:
+            self._send(json.dumps({"Notification": "TokenGenerationDisabled"}))
+        try:
+            while True:
+                frame = self._ws.receive()
+                if isinstance(frame, str):
+                    self._handle_frame(frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self._cancel_all()
+
+    def _send(self, text: str) -> None:
+        with self._lock:
+            self._ws.send(text)
+
+    def _handle_frame(self, frame: str) -> None:
+        try:
+            kind, body = _single_key(json.loads(frame), "a message")
+            if kind == "Request":
+                self._handle_request(body)
+            elif kind == "Notification":
+                notification, request_id = _single_key(body, "a notification")
+                if notification != "StopRespondingTo" or not isinstance(request_id, str):
+                    raise BadFrameError("", f"unknown notification {notification!r}")
+                self._stop(request_id)
+            elif kind == "Error":
+                logger.info("client reported an error: %s", body)
+            else:
+                raise BadFrameError("", f"unknown message {kind!r}")
+        except json.JSONDecodeError as error:
+            self._send(error_envelope("", 400, f"invalid JSON: {error}"))
+        except BadFrameError as error:
+            self._send(error_envelope(error.request_id, 400, str(error)))
+
+    def _handle_request(self, body: Any) -> None:
+        if not isinstance(body, dict) or set(body) != {"id", "request"} or not isinstance(body["id"], str):
+            raise BadFrameError("", 'a request needs exactly "id" (a string) and "request"')
+        request_id: str = body["id"]
+        variant, raw_params = _single_key(body["request"], "request", request_id)
+        model = _VARIANTS.get(variant)
+        if model is None:
+            raise BadFrameError(request_id, f"unknown request {variant!r}")
+        try:
+            params = model.model_validate(raw_params)
+        except ValidationError as error:
+            raise BadFrameError(request_id, f"invalid {variant}: {error.errors()[0]['msg']}") from None
+        with self._lock:
+            if request_id in self._in_flight:
+                self._ws.send(
+                    error_envelope(
+                        request_id, 400, f"Request id {json.dumps(request_id)} is already in flight on this connection"
+                    )
+                )
+                return
+        self._start(request_id, params)
+
+    def _start(self, request_id: str, params: BaseModel) -> None:
+        services = self._services
+        if not services.engine.settings.enable_generation:
+            failure = GenerationFailed(GenerationErrorKind.TOKEN_GENERATION_DISABLED, GENERATION_DISABLED)
+            self._send(token_result_line(request_id, None, failure))
+            return
+        generation: GenerateTokensParams | GenerationFailed
+        if isinstance(params, ContinueFromConversationHistoryParams):
+            missing = undefined_required_tool_field(params.tools)
+            if missing is not None:
+                raise BadFrameError(
+                    request_id, f"Invalid request parameters: Required field '{missing}' not found in properties"
+                )
+            generation = conversation_generation(params, services)
+        else:
+            assert isinstance(params, ContinueFromRawPromptParams)
+            generation = raw_prompt_generation(params)
+        if isinstance(generation, GenerationFailed):
+            self._send(token_result_line(request_id, services.name, generation))
+            return
+        try:
+            stream = submit_generation(services, generation, request_id)
+        except ApiError as error:
+            self._send(error_envelope(request_id, error.status, error.message))
+            return
+        with self._lock:
+            self._in_flight[request_id] = stream
+        threading.Thread(target=self._pump, args=(request_id, stream), name=f"socket-{request_id}", daemon=True).start()
+
+    def _pump(self, request_id: str, stream: ResultStream[GeneratedTokenResult]) -> None:
+        try:
+            for result in stream:
+                with self._lock:
+                    if self._in_flight.get(request_id) is not stream:
+                        return
+                    if result.is_terminal:
+                        del self._in_flight[request_id]
+                    self._ws.send(token_result_line(request_id, self._services.name, result))
+        except ConnectionClosed:
+            pass
+        finally:
+            stream.close()
+
+    def _stop(self, request_id: str) -> None:
+        with self._lock:
+            stream = self._in_flight.pop(request_id, None)
+        if stream is not None:
+            stream.close()
+
+    def _cancel_all(self) -> None:
+        with self._lock:
+            streams = list(self._in_flight.values())
+            self._in_flight.clear()
+        for stream in streams:
+            stream.close()
+
+
+@sock.route("/api/v1/inference_socket", bp=blueprint)
+def inference_socket(ws: Any) -> None:
+    InferenceSocketSession(ws, current_services()).run()

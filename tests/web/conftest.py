@@ -1,0 +1,128 @@
+"""A real `paddler serve` process on loopback ports, started per configuration and stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    process: subprocess.Popen[str]
+    inference_url: str
+    management_url: str
+
+    @property
+    def socket_url(self) -> str:
+        return self.inference_url.replace("http://", "ws://") + "/api/v1/inference_socket"
+
+    def slots_processing(self) -> int:
+        agents = httpx.get(f"{self.management_url}/api/v1/agents").json()["agents"]
+        return int(agents[0]["slots_processing"])
+
+    def buffered(self) -> int:
+        return int(httpx.get(f"{self.management_url}/api/v1/buffered_requests").json()["buffered_requests_current"])
+
+
+def start_server(model_path: Path, *extra: str) -> RunningServer:
+    inference, management = free_port(), free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "paddler.cli",
+        "--log-level",
+        "WARNING",
+        "serve",
+        "--quiet",
+        "--model",
+        str(model_path),
+        "--threads",
+        "2",
+        "--context-size",
+        "4096",
+        "--name",
+        "agent-1",
+        "--inference-addr",
+        f"127.0.0.1:{inference}",
+        "--management-addr",
+        f"127.0.0.1:{management}",
+        *extra,
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = RunningServer(process, f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"paddler serve exited early:\n{process.stdout.read() if process.stdout else ''}")
+        try:
+            if httpx.get(f"{server.inference_url}/ready").status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("paddler serve did not become ready")
+
+
+def stop_server(server: RunningServer) -> str:
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        output, _ = server.process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.process.kill()
+        output, _ = server.process.communicate()
+    return output
+
+
+ServerFactory = Callable[..., RunningServer]
+
+
+@pytest.fixture(scope="session")
+def server(default_model_path: Path) -> Iterator[RunningServer]:
+    """The shared server: generation and embeddings, 4 slots."""
+    running = start_server(default_model_path, "--enable-embeddings", "--slots", "4")
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture
+def server_factory(default_model_path: Path) -> Iterator[ServerFactory]:
+    started: list[RunningServer] = []
+
+    def build(*extra: str) -> RunningServer:
+        running = start_server(default_model_path, *extra)
+        started.append(running)
+        return running
+
+    yield build
+    for running in started:
+        stop_server(running)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return condition()
+
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
