@@ -20,7 +20,6 @@ from paddler_client.inference_socket_connection import ResponseStream
 
 from .conftest import RunningServer
 
-
 Result = TypeVar("Result")
 
 
