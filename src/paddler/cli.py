@@ -15,6 +15,7 @@ from paddler.default_model import DefaultModelError, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineStartError
 from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
 from paddler.llama import LlamaError, LlamaModel, set_log_level, system_info, version
+from paddler.messages.sampling_params import SamplingParams
 from paddler.web.dev_server import DevServers
 from paddler.web.paddler_services import PaddlerServices
 
@@ -66,6 +67,16 @@ def _serve(arguments: argparse.Namespace) -> int:
         max_buffered_requests=arguments.max_buffered_requests,
         buffered_request_timeout=arguments.buffered_request_timeout / 1000.0,
         name=arguments.name,
+        sampling=SamplingParams(
+            temperature=arguments.temperature,
+            top_k=arguments.top_k,
+            top_p=arguments.top_p,
+            min_p=arguments.min_p,
+            penalty_repeat=arguments.penalty_repeat,
+            penalty_frequency=arguments.penalty_frequency,
+            penalty_presence=arguments.penalty_presence,
+            penalty_last_n=arguments.penalty_last_n,
+        ),
     )
     engine = ContinuousBatchEngine(settings)
     with tqdm(total=100, desc=f"loading {model_path.name}", unit="%", disable=arguments.quiet) as progress:
@@ -133,6 +144,21 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         default=30.0,
         help="seconds running requests may take to finish on shutdown (default: 30)",
     )
+    defaults = SamplingParams()
+    sampling = serve.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
+    sampling.add_argument("--temperature", type=float, default=defaults.temperature)
+    sampling.add_argument("--top-k", type=int, default=defaults.top_k)
+    sampling.add_argument("--top-p", type=float, default=defaults.top_p)
+    sampling.add_argument("--min-p", type=float, default=defaults.min_p)
+    sampling.add_argument("--penalty-repeat", type=float, default=defaults.penalty_repeat)
+    sampling.add_argument("--penalty-frequency", type=float, default=defaults.penalty_frequency)
+    sampling.add_argument("--penalty-presence", type=float, default=defaults.penalty_presence)
+    sampling.add_argument(
+        "--penalty-last-n",
+        type=int,
+        default=defaults.penalty_last_n,
+        help="tokens the penalties look back on; -1: the whole context",
+    )
     serve.add_argument("--quiet", action="store_true", help="no progress bars")
     serve.set_defaults(handler=_serve)
 
@@ -177,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Werkzeug sets its own logger to INFO unless told otherwise; the flag decides.
+    logging.getLogger("werkzeug").setLevel(arguments.log_level)
     # llama.cpp's informational log is very chatty; it is forwarded only when debugging.
     set_log_level(logging.DEBUG if arguments.log_level == "DEBUG" else logging.WARNING)
     handler = arguments.handler

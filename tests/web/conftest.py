@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class RunningServer:
     process: subprocess.Popen[str]
     inference_url: str
     management_url: str
+    log: Path
 
     @property
     def socket_url(self) -> str:
@@ -65,12 +67,14 @@ def start_server(model_path: Path, *extra: str) -> RunningServer:
         f"127.0.0.1:{management}",
         *extra,
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    server = RunningServer(process, f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}")
+    # A file, not a pipe: an unread pipe fills up and blocks the server's logging.
+    log = tempfile.NamedTemporaryFile("w+", prefix="paddler-serve-", suffix=".log", delete=False)  # noqa: SIM115
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+    server = RunningServer(process, f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}", Path(log.name))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"paddler serve exited early:\n{process.stdout.read() if process.stdout else ''}")
+            raise RuntimeError(f"paddler serve exited early:\n{server.log.read_text()}")
         try:
             if httpx.get(f"{server.inference_url}/ready").status_code == 200:
                 return server
@@ -84,10 +88,12 @@ def start_server(model_path: Path, *extra: str) -> RunningServer:
 def stop_server(server: RunningServer) -> str:
     server.process.send_signal(signal.SIGTERM)
     try:
-        output, _ = server.process.communicate(timeout=30)
+        server.process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         server.process.kill()
-        output, _ = server.process.communicate()
+        server.process.wait()
+    output = server.log.read_text()
+    server.log.unlink()
     return output
 
 
@@ -97,7 +103,7 @@ ServerFactory = Callable[..., RunningServer]
 @pytest.fixture(scope="session")
 def server(default_model_path: Path) -> Iterator[RunningServer]:
     """The shared server: generation and embeddings, 4 slots."""
-    running = start_server(default_model_path, "--enable-embeddings", "--slots", "4")
+    running = start_server(default_model_path, "--enable-embeddings", "--slots", "4", "--temperature", "0")
     yield running
     stop_server(running)
 

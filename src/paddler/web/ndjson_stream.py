@@ -7,6 +7,7 @@ stream is closed in `finally`, which cancels the request in the engine when it h
 from __future__ import annotations
 
 import queue
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -19,13 +20,19 @@ POLL_SECONDS = 0.25
 
 
 def _lines(stream: ResultStream[Result], to_line: Callable[[Result], str], environ: dict[str, Any]) -> Iterator[bytes]:
+    next_check = time.monotonic() + POLL_SECONDS
     try:
         while True:
             try:
                 result = stream.get(timeout=POLL_SECONDS)
             except queue.Empty:
+                result = None
+            # Checked while tokens flow too: a half-closed client still reads, so writes never fail.
+            if time.monotonic() >= next_check:
                 if client_disconnected(environ):
                     return
+                next_check = time.monotonic() + POLL_SECONDS
+            if result is None:
                 continue
             yield (to_line(result) + "\n").encode()
             if result.is_terminal:

@@ -40,7 +40,9 @@ blueprint = Blueprint("inference_socket", __name__)
 sock = Sock()
 
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
-PING_SECONDS = 3
+# Keep-alive pings; simple-websocket drops a peer that misses one pong, so the interval is also how long
+# a client may stop reading (a paused consumer stops answering pings too).
+PING_SECONDS = 15
 SOCKET_OPTIONS = {"ping_interval": PING_SECONDS, "max_message_size": MAX_MESSAGE_BYTES}
 _VARIANTS: dict[str, type[BaseModel]] = {
     "ContinueFromConversationHistory": ContinueFromConversationHistoryParams,
