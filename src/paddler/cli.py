@@ -6,18 +6,16 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from tqdm import tqdm
 
 from paddler import __version__
 from paddler.default_model import DefaultModelError, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineStartError
-from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
 from paddler.llama import LlamaError, LlamaModel, set_log_level, system_info, version
-from paddler.messages.sampling_params import SamplingParams
 from paddler.web.dev_server import DevServers
 from paddler.web.paddler_services import PaddlerServices
+from paddler.web.serve_options import add_serve_options, serve_settings
 
 
 def _fetch_model(arguments: argparse.Namespace) -> int:
@@ -50,36 +48,9 @@ def _info(arguments: argparse.Namespace) -> int:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    model_path = Path(arguments.model) if arguments.model else fetch_default_model(show_progress=True)
-    settings = EngineSettings(
-        model_path=model_path,
-        slots=arguments.slots,
-        context_size=arguments.context_size,
-        kv_unified=not arguments.no_kv_unified,
-        n_batch=arguments.n_batch,
-        n_ubatch=min(arguments.n_ubatch, arguments.n_batch),
-        threads=arguments.threads or default_threads(),
-        n_gpu_layers=arguments.n_gpu_layers,
-        k_cache_type=arguments.cache_type_k,
-        v_cache_type=arguments.cache_type_v,
-        enable_embeddings=arguments.enable_embeddings,
-        pooling_type=arguments.pooling_type,
-        max_buffered_requests=arguments.max_buffered_requests,
-        buffered_request_timeout=arguments.buffered_request_timeout / 1000.0,
-        name=arguments.name,
-        sampling=SamplingParams(
-            temperature=arguments.temperature,
-            top_k=arguments.top_k,
-            top_p=arguments.top_p,
-            min_p=arguments.min_p,
-            penalty_repeat=arguments.penalty_repeat,
-            penalty_frequency=arguments.penalty_frequency,
-            penalty_presence=arguments.penalty_presence,
-            penalty_last_n=arguments.penalty_last_n,
-        ),
-    )
+    settings = serve_settings(arguments)
     engine = ContinuousBatchEngine(settings)
-    with tqdm(total=100, desc=f"loading {model_path.name}", unit="%", disable=arguments.quiet) as progress:
+    with tqdm(total=100, desc=f"loading {settings.model_path.name}", unit="%", disable=arguments.quiet) as progress:
 
         def report(fraction: float) -> bool:
             progress.update(round(fraction * 100) - progress.n)
@@ -105,59 +76,12 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "inference API (REST + WebSocket) and management API on two addresses, with Flask's "
         "development server. For production, run the same app under gunicorn (see README).",
     )
-    serve.add_argument("--model", help="GGUF file to serve (default: SmolLM2-135M-Instruct, fetched once)")
-    serve.add_argument("--slots", type=int, default=4, help="requests served at once (default: 4)")
-    serve.add_argument(
-        "--context-size", type=int, default=8192, help="KV cache cells shared by all slots (default: 8192)"
-    )
-    serve.add_argument(
-        "--no-kv-unified",
-        action="store_true",
-        help="give each slot context-size/slots cells of its own instead of one shared pool",
-    )
-    serve.add_argument("--n-batch", type=int, default=2048, help="tokens per decode step (default: 2048)")
-    serve.add_argument("--n-ubatch", type=int, default=512, help="physical micro-batch (default: 512)")
-    serve.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores, at least 2)")
-    serve.add_argument("--n-gpu-layers", type=int, default=0, help="layers offloaded to the GPU (-1: all)")
-    serve.add_argument("--cache-type-k", default="q8_0", choices=KV_CACHE_TYPES, help="KV cache type of keys")
-    serve.add_argument("--cache-type-v", default="q8_0", choices=KV_CACHE_TYPES, help="KV cache type of values")
-    serve.add_argument("--enable-embeddings", action="store_true", help="also serve embeddings")
-    serve.add_argument("--pooling-type", default="last", choices=POOLING_TYPES, help="embedding pooling")
-    serve.add_argument("--inference-addr", default="127.0.0.1:8061", help="inference service host:port")
-    serve.add_argument("--management-addr", default="127.0.0.1:8060", help="management service host:port")
-    serve.add_argument("--name", help="server name, reported as generated_by and as the agent name")
-    serve.add_argument(
-        "--max-buffered-requests",
-        type=int,
-        default=30,
-        help="requests that may wait for a slot; 0 disables waiting (default: 30)",
-    )
-    serve.add_argument(
-        "--buffered-request-timeout",
-        type=int,
-        default=10000,
-        help="milliseconds a request may wait for a slot (default: 10000)",
-    )
+    add_serve_options(serve)
     serve.add_argument(
         "--drain-timeout",
         type=float,
         default=30.0,
         help="seconds running requests may take to finish on shutdown (default: 30)",
-    )
-    defaults = SamplingParams()
-    sampling = serve.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
-    sampling.add_argument("--temperature", type=float, default=defaults.temperature)
-    sampling.add_argument("--top-k", type=int, default=defaults.top_k)
-    sampling.add_argument("--top-p", type=float, default=defaults.top_p)
-    sampling.add_argument("--min-p", type=float, default=defaults.min_p)
-    sampling.add_argument("--penalty-repeat", type=float, default=defaults.penalty_repeat)
-    sampling.add_argument("--penalty-frequency", type=float, default=defaults.penalty_frequency)
-    sampling.add_argument("--penalty-presence", type=float, default=defaults.penalty_presence)
-    sampling.add_argument(
-        "--penalty-last-n",
-        type=int,
-        default=defaults.penalty_last_n,
-        help="tokens the penalties look back on; -1: the whole context",
     )
     serve.add_argument("--quiet", action="store_true", help="no progress bars")
     serve.set_defaults(handler=_serve)

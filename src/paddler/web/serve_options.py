@@ -1,0 +1,93 @@
+"""The options of a served model, shared by `paddler serve` and the gunicorn entry point."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from paddler.default_model import fetch_default_model
+from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
+from paddler.messages.sampling_params import SamplingParams
+
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="GGUF file to serve (default: SmolLM2-135M-Instruct, fetched once)")
+    parser.add_argument("--slots", type=int, default=4, help="requests served at once (default: 4)")
+    parser.add_argument(
+        "--context-size", type=int, default=8192, help="KV cache cells shared by all slots (default: 8192)"
+    )
+    parser.add_argument(
+        "--no-kv-unified",
+        action="store_true",
+        help="give each slot context-size/slots cells of its own instead of one shared pool",
+    )
+    parser.add_argument("--n-batch", type=int, default=2048, help="tokens per decode step (default: 2048)")
+    parser.add_argument("--n-ubatch", type=int, default=512, help="physical micro-batch (default: 512)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores, at least 2)")
+    parser.add_argument("--n-gpu-layers", type=int, default=0, help="layers offloaded to the GPU (-1: all)")
+    parser.add_argument("--cache-type-k", default="q8_0", choices=KV_CACHE_TYPES, help="KV cache type of keys")
+    parser.add_argument("--cache-type-v", default="q8_0", choices=KV_CACHE_TYPES, help="KV cache type of values")
+    parser.add_argument("--enable-embeddings", action="store_true", help="also serve embeddings")
+    parser.add_argument("--pooling-type", default="last", choices=POOLING_TYPES, help="embedding pooling")
+    parser.add_argument("--inference-addr", default="127.0.0.1:8061", help="inference service host:port")
+    parser.add_argument("--management-addr", default="127.0.0.1:8060", help="management service host:port")
+    parser.add_argument("--name", help="server name, reported as generated_by and as the agent name")
+    parser.add_argument(
+        "--max-buffered-requests",
+        type=int,
+        default=30,
+        help="requests that may wait for a slot; 0 disables waiting (default: 30)",
+    )
+    parser.add_argument(
+        "--buffered-request-timeout",
+        type=int,
+        default=10000,
+        help="milliseconds a request may wait for a slot (default: 10000)",
+    )
+    defaults = SamplingParams()
+    sampling = parser.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
+    sampling.add_argument("--temperature", type=float, default=defaults.temperature)
+    sampling.add_argument("--top-k", type=int, default=defaults.top_k)
+    sampling.add_argument("--top-p", type=float, default=defaults.top_p)
+    sampling.add_argument("--min-p", type=float, default=defaults.min_p)
+    sampling.add_argument("--penalty-repeat", type=float, default=defaults.penalty_repeat)
+    sampling.add_argument("--penalty-frequency", type=float, default=defaults.penalty_frequency)
+    sampling.add_argument("--penalty-presence", type=float, default=defaults.penalty_presence)
+    sampling.add_argument(
+        "--penalty-last-n",
+        type=int,
+        default=defaults.penalty_last_n,
+        help="tokens the penalties look back on; -1: the whole context",
+    )
+
+
+def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
+    """Engine settings from parsed serve options; raises ValueError for inconsistent ones."""
+    model_path = Path(arguments.model) if arguments.model else fetch_default_model(show_progress=True)
+    return EngineSettings(
+        model_path=model_path,
+        slots=arguments.slots,
+        context_size=arguments.context_size,
+        kv_unified=not arguments.no_kv_unified,
+        n_batch=arguments.n_batch,
+        n_ubatch=min(arguments.n_ubatch, arguments.n_batch),
+        threads=arguments.threads or default_threads(),
+        n_gpu_layers=arguments.n_gpu_layers,
+        k_cache_type=arguments.cache_type_k,
+        v_cache_type=arguments.cache_type_v,
+        enable_embeddings=arguments.enable_embeddings,
+        pooling_type=arguments.pooling_type,
+        max_buffered_requests=arguments.max_buffered_requests,
+        buffered_request_timeout=arguments.buffered_request_timeout / 1000.0,
+        name=arguments.name,
+        sampling=SamplingParams(
+            temperature=arguments.temperature,
+            top_k=arguments.top_k,
+            top_p=arguments.top_p,
+            min_p=arguments.min_p,
+            penalty_repeat=arguments.penalty_repeat,
+            penalty_frequency=arguments.penalty_frequency,
+            penalty_presence=arguments.penalty_presence,
+            penalty_last_n=arguments.penalty_last_n,
+        ),
+    )

@@ -1,0 +1,49 @@
+"""gunicorn entry point: `gunicorn -c gunicorn.conf.py paddler.wsgi:app`.
+
+The engine starts here, in the worker, when gunicorn imports this module (the shipped config keeps
+preload_app off: a thread started before fork would be dead in the worker). Serve options come from
+$PADDLER_SERVE_ARGS, written as for `paddler serve`; gunicorn.conf.py binds the two addresses they name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shlex
+
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.web.create_app import create_inference_app, create_management_app
+from paddler.web.dev_server import parse_address
+from paddler.web.paddler_services import PaddlerServices
+from paddler.web.port_dispatcher import PortDispatcher
+from paddler.web.serve_options import add_serve_options, serve_settings
+
+logger = logging.getLogger(__name__)
+DRAIN_SECONDS = 30.0
+
+
+def serve_arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="PADDLER_SERVE_ARGS")
+    add_serve_options(parser)
+    return parser.parse_args(shlex.split(os.environ.get("PADDLER_SERVE_ARGS", "")))
+
+
+def _build() -> tuple[PortDispatcher, ContinuousBatchEngine]:
+    arguments = serve_arguments()
+    engine = ContinuousBatchEngine(serve_settings(arguments))
+    engine.start()
+    services = PaddlerServices(engine, name=arguments.name)
+    inference = create_inference_app(services)
+    management = create_management_app(services)
+    _, management_port = parse_address(arguments.management_addr)
+    logger.info("engine ready; management on port %d, inference on the other bound address", management_port)
+    return PortDispatcher(inference, {management_port: management}), engine
+
+
+app, engine = _build()
+
+
+def shutdown() -> None:
+    """Drain and free the model; called from gunicorn's worker_exit hook."""
+    engine.stop(timeout=DRAIN_SECONDS)

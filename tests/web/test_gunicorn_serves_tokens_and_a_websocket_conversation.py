@@ -1,0 +1,98 @@
+"""Production mode: the shipped gunicorn configuration serves both services from one worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from websockets.sync.client import connect
+
+from tests.conftest import REPOSITORY
+
+from .conftest import free_port
+
+
+@pytest.fixture(scope="module")
+def gunicorn_urls(default_model_path: Path) -> Iterator[tuple[str, str]]:
+    inference, management = free_port(), free_port()
+    environment = {
+        **os.environ,
+        "PADDLER_SERVE_ARGS": f"--model {default_model_path} --threads 2 --context-size 4096 --slots 2 "
+        f"--temperature 0 --name g1 --inference-addr 127.0.0.1:{inference} --management-addr 127.0.0.1:{management}",
+        "PADDLER_THREADS": "16",
+    }
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            [str(gunicorn), "-c", str(REPOSITORY / "gunicorn.conf.py"), "paddler.wsgi:app"],
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPOSITORY,
+        )
+        urls = (f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(urls[0] + "/ready").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        try:
+            yield urls
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+            log.seek(0)
+            output = log.read()
+    assert "Worker exiting" in output
+
+
+def test_gunicorn_streams_tokens(gunicorn_urls: tuple[str, str]) -> None:
+    inference, management = gunicorn_urls
+    response = httpx.post(
+        inference + "/api/v1/continue_from_raw_prompt",
+        json={"raw_prompt": "The capital of France is", "max_tokens": 6},
+        timeout=60,
+    )
+    lines = [json.loads(line) for line in response.text.splitlines()]
+    assert len(lines) == 7
+    assert "Done" in lines[-1]["Response"]["response"]["GeneratedToken"]
+    assert httpx.get(management + "/api/v1/agents").json()["agents"][0]["name"] == "g1"
+    assert httpx.get(inference + "/api/v1/agents").status_code == 404, "management routes stay off the inference port"
+
+
+def test_gunicorn_serves_a_websocket_conversation(gunicorn_urls: tuple[str, str]) -> None:
+    inference, _ = gunicorn_urls
+    request = {
+        "Request": {
+            "id": "chat-1",
+            "request": {
+                "ContinueFromConversationHistory": {
+                    "add_generation_prompt": True,
+                    "enable_thinking": False,
+                    "max_tokens": 24,
+                    "conversation_history": [{"role": "user", "content": "What is the capital of France?"}],
+                }
+            },
+        }
+    }
+    with connect(inference.replace("http", "ws") + "/api/v1/inference_socket") as ws:
+        ws.send(json.dumps(request))
+        text = ""
+        while True:
+            response = json.loads(ws.recv(timeout=30))["Response"]
+            token = response["response"]["GeneratedToken"]
+            if "Done" in token:
+                break
+            text += token["UndeterminableToken"]
+    assert "Paris" in text
