@@ -14,8 +14,7 @@ from paddler.default_model import DefaultModelError, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineStartError
 from paddler.llama import LlamaError, LlamaModel, set_log_level, system_info, version
 from paddler.web.dev_server import DevServers
-from paddler.web.paddler_services import PaddlerServices
-from paddler.web.serve_options import add_serve_options, serve_settings
+from paddler.web.serve_options import add_serve_options, build_services, serve_settings
 
 
 def _fetch_model(arguments: argparse.Namespace) -> int:
@@ -61,9 +60,7 @@ def _serve(arguments: argparse.Namespace) -> int:
         except EngineStartError as error:
             print(f"paddler: {error}", file=sys.stderr)
             return 1
-    servers = DevServers(
-        PaddlerServices(engine, name=arguments.name), arguments.inference_addr, arguments.management_addr
-    )
+    servers = DevServers(build_services(arguments, engine), arguments.inference_addr, arguments.management_addr)
     servers.serve_until_signalled(arguments.drain_timeout)
     return 0
 

@@ -17,7 +17,7 @@ from paddler.web.create_app import create_inference_app, create_management_app
 from paddler.web.dev_server import parse_address
 from paddler.web.paddler_services import PaddlerServices
 from paddler.web.port_dispatcher import PortDispatcher
-from paddler.web.serve_options import add_serve_options, serve_settings
+from paddler.web.serve_options import add_serve_options, build_services, serve_settings
 
 logger = logging.getLogger(__name__)
 DRAIN_SECONDS = 30.0
@@ -29,21 +29,21 @@ def serve_arguments() -> argparse.Namespace:
     return parser.parse_args(shlex.split(os.environ.get("PADDLER_SERVE_ARGS", "")))
 
 
-def _build() -> tuple[PortDispatcher, ContinuousBatchEngine]:
+def _build() -> tuple[PortDispatcher, PaddlerServices]:
     arguments = serve_arguments()
     engine = ContinuousBatchEngine(serve_settings(arguments))
     engine.start()
-    services = PaddlerServices(engine, name=arguments.name)
+    services = build_services(arguments, engine)
     inference = create_inference_app(services)
     management = create_management_app(services)
     _, management_port = parse_address(arguments.management_addr)
     logger.info("engine ready; management on port %d, inference on the other bound address", management_port)
-    return PortDispatcher(inference, {management_port: management}), engine
+    return PortDispatcher(inference, {management_port: management}), services
 
 
-app, engine = _build()
+app, services = _build()
 
 
 def shutdown() -> None:
     """Drain and free the model; called from gunicorn's worker_exit hook."""
-    engine.stop(timeout=DRAIN_SECONDS)
+    services.engine.stop(timeout=DRAIN_SECONDS)

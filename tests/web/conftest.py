@@ -86,6 +86,9 @@ def start_server(model_path: Path, *extra: str) -> RunningServer:
 
 
 def stop_server(server: RunningServer) -> str:
+    """Stop with SIGTERM (a drain) and return the server's log; safe to call twice."""
+    if not server.log.exists():
+        return ""
     server.process.send_signal(signal.SIGTERM)
     try:
         server.process.wait(timeout=30)

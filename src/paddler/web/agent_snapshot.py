@@ -13,7 +13,7 @@ def agent_snapshot(services: PaddlerServices) -> dict[str, Any]:
     stats = engine.stats()
     info = engine.model_info
     ready = engine.state in (EngineState.READY, EngineState.DRAINING)
-    issues: list[Any] = []
+    issues: list[Any] = list(services.issues)
     if engine.state is EngineState.FAILED:
         issues.append({"ModelCannotBeLoaded": {"model_path": str(engine.settings.model_path)}})
     return {
@@ -28,6 +28,6 @@ def agent_snapshot(services: PaddlerServices) -> dict[str, Any]:
         "name": services.name,
         "slots_processing": stats.slots_processing,
         "slots_total": engine.settings.slots if ready else 0,
-        "state_application_status": "Applied" if engine.state is not EngineState.LOADING else "Fresh",
+        "state_application_status": services.state_application_status,
         "uses_chat_template_override": services.chat_template_override is not None,
     }

@@ -93,3 +93,11 @@ def _bounded_join(chunks: Any) -> str:
         if time.monotonic() > deadline:
             raise ChatTemplateError(f"chat template took longer than {MAX_RENDER_SECONDS} s to render")
     return "".join(parts)
+
+
+def check_chat_template(template: str) -> None:
+    """Raise ChatTemplateError when the template does not compile."""
+    try:
+        _ENVIRONMENT.from_string(template)
+    except TemplateError as error:
+        raise ChatTemplateError(f"chat template does not compile: {error}") from error

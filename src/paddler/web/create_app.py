@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from paddler.web import (
+    balancer_desired_state,
     get_agent_details,
     get_agents,
     get_buffered_requests,
@@ -44,6 +45,6 @@ def create_inference_app(services: PaddlerServices) -> Flask:
 
 def create_management_app(services: PaddlerServices) -> Flask:
     app = _base_app("paddler.management", services)
-    for module in (get_agents, get_buffered_requests, get_agent_details, get_metrics):
+    for module in (get_agents, get_buffered_requests, get_agent_details, get_metrics, balancer_desired_state):
         app.register_blueprint(module.blueprint)
     return app

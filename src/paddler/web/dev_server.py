@@ -51,6 +51,7 @@ class DevServers:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self.services.engine_ready.wait()  # a desired state being applied finishes first
         self.services.engine.stop(timeout=drain_seconds)
         for _, server in self._servers:
             server.shutdown()

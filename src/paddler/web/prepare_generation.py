@@ -100,7 +100,7 @@ def submit_generation(
 ) -> ResultStream[GeneratedTokenResult]:
     """Queue the generation; what can never run is an ApiError (400 too large, 503 not serving)."""
     try:
-        return services.engine.submit_generation(params, request_id=request_id)
+        return services.serving_engine().submit_generation(params, request_id=request_id)
     except RequestTooLargeError as error:
         raise ApiError(400, str(error)) from None
     except EngineUnavailableError as error:

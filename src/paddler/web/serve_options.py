@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
-from paddler.default_model import fetch_default_model
+from paddler.default_model import default_model_path, fetch_default_model
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
 from paddler.messages.sampling_params import SamplingParams
+from paddler.web.paddler_services import PaddlerServices
+from paddler.web.state_application import apply_state, load_state, prepare
 
 
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +47,19 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=10000,
         help="milliseconds a request may wait for a slot (default: 10000)",
+    )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        help="where the desired state is kept; when it exists, startup applies it (a restart comes back the same)",
+    )
+    parser.add_argument(
+        "--allowed-model-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="folder a desired state may load local models from (repeatable; default: the "
+        "served model's folder and the model cache)",
     )
     defaults = SamplingParams()
     sampling = parser.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
@@ -91,3 +108,20 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
             penalty_last_n=arguments.penalty_last_n,
         ),
     )
+
+
+def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine) -> PaddlerServices:
+    """Services over a started engine; applies the state file's desired state when there is one."""
+    allowed = [*arguments.allowed_model_dir, engine.settings.model_path.parent, default_model_path().parent]
+    services = PaddlerServices(
+        engine,
+        name=arguments.name,
+        state_file=arguments.state_file,
+        allowed_model_dirs=tuple(Path(os.path.realpath(directory)) for directory in allowed),
+    )
+    if arguments.state_file is not None:
+        saved = load_state(arguments.state_file)
+        if saved is not None:
+            settings, override = prepare(services, saved)
+            apply_state(services, saved, settings, override)
+    return services
