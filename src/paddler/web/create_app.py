@@ -16,6 +16,7 @@ from paddler.web import (
     post_generate_embedding_batch,
     ws_inference_socket,
 )
+from paddler.web.access_control import install_access_control
 from paddler.web.api_error import MAX_BODY_BYTES, register_error_handlers
 from paddler.web.paddler_services import EXTENSION_KEY, PaddlerServices
 
@@ -31,6 +32,12 @@ def _base_app(name: str, services: PaddlerServices) -> Flask:
 
 def create_inference_app(services: PaddlerServices) -> Flask:
     app = _base_app("paddler.inference", services)
+    install_access_control(
+        app,
+        api_keys=services.inference_api_keys,
+        other_service_keys=services.management_api_keys,
+        cors_origins=services.inference_cors_origins,
+    )
     app.config["SOCK_SERVER_OPTIONS"] = ws_inference_socket.SOCKET_OPTIONS
     for module in (
         post_continue_from_raw_prompt,
@@ -45,6 +52,12 @@ def create_inference_app(services: PaddlerServices) -> Flask:
 
 def create_management_app(services: PaddlerServices) -> Flask:
     app = _base_app("paddler.management", services)
+    install_access_control(
+        app,
+        api_keys=services.management_api_keys,
+        other_service_keys=services.inference_api_keys,
+        cors_origins=services.management_cors_origins,
+    )
     for module in (get_agents, get_buffered_requests, get_agent_details, get_metrics, balancer_desired_state):
         app.register_blueprint(module.blueprint)
     return app

@@ -31,6 +31,10 @@ class PaddlerServices:
     desired_state: Any = None
     state_application_status: str = "Applied"
     issues: list[dict[str, Any]] = field(default_factory=list)
+    inference_api_keys: tuple[str, ...] = ()
+    management_api_keys: tuple[str, ...] = ()
+    inference_cors_origins: tuple[str, ...] = ()
+    management_cors_origins: tuple[str, ...] = ()
     # Cleared while the engine is being replaced; request threads wait on it.
     engine_ready: threading.Event = field(default_factory=threading.Event)
 

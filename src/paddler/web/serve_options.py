@@ -61,6 +61,32 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         help="folder a desired state may load local models from (repeatable; default: the "
         "served model's folder and the model cache)",
     )
+    access = parser.add_argument_group("access control (off by default, as in Paddler)")
+    access.add_argument(
+        "--inference-api-key",
+        action="append",
+        default=[],
+        help="accept this Bearer key on the inference service (repeatable; also "
+        "$PADDLER_INFERENCE_API_KEYS, comma-separated, to keep keys off the command line)",
+    )
+    access.add_argument(
+        "--management-api-key",
+        action="append",
+        default=[],
+        help="accept this Bearer key on the management service (repeatable; also $PADDLER_MANAGEMENT_API_KEYS)",
+    )
+    access.add_argument(
+        "--inference-cors-allowed-origin",
+        action="append",
+        default=[],
+        help="browser origin allowed on the inference service, e.g. http://localhost:3000",
+    )
+    access.add_argument(
+        "--management-cors-allowed-origin",
+        action="append",
+        default=[],
+        help="browser origin allowed on the management service",
+    )
     defaults = SamplingParams()
     sampling = parser.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
     sampling.add_argument("--temperature", type=float, default=defaults.temperature)
@@ -110,6 +136,11 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
     )
 
 
+def _keys(given: list[str], variable: str) -> tuple[str, ...]:
+    from_environment = [key.strip() for key in os.environ.get(variable, "").split(",") if key.strip()]
+    return tuple(dict.fromkeys([*given, *from_environment]))
+
+
 def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine) -> PaddlerServices:
     """Services over a started engine; applies the state file's desired state when there is one."""
     allowed = [*arguments.allowed_model_dir, engine.settings.model_path.parent, default_model_path().parent]
@@ -118,6 +149,10 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         name=arguments.name,
         state_file=arguments.state_file,
         allowed_model_dirs=tuple(Path(os.path.realpath(directory)) for directory in allowed),
+        inference_api_keys=_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
+        management_api_keys=_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
+        inference_cors_origins=tuple(arguments.inference_cors_allowed_origin),
+        management_cors_origins=tuple(arguments.management_cors_allowed_origin),
     )
     if arguments.state_file is not None:
         saved = load_state(arguments.state_file)

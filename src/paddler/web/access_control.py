@@ -1,0 +1,75 @@
+"""API keys and CORS for one service, checked before any route runs.
+
+Keys (optional; Paddler has none): `Authorization: Bearer <key>`, compared in constant time; the
+inference and management services have separate keys, and a key of the other service is refused with
+403. `/health` and `/ready` stay public. CORS follows Paddler: an exact-match origin allow-list; a
+request carrying any other Origin is refused; requests without an Origin (curl, SDKs) pass.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+
+from flask import Flask, Response, request
+
+PUBLIC_PATHS = frozenset({"/health", "/ready"})
+ALLOWED_METHODS = "DELETE, GET, POST, PUT, OPTIONS"
+ALLOWED_HEADERS = "Accept, Authorization, Content-Type"
+PREFLIGHT_MAX_AGE = "3600"
+
+
+def _matches(presented: str, keys: Sequence[str]) -> bool:
+    # Compare against every key, so the time taken does not tell which one came close.
+    found = False
+    for key in keys:
+        found |= hmac.compare_digest(presented.encode(), key.encode())
+    return found
+
+
+def _plain(status: int, message: str) -> Response:
+    return Response(message, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _presented_key() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip()
+
+
+def install_access_control(
+    app: Flask, *, api_keys: Sequence[str], other_service_keys: Sequence[str], cors_origins: Sequence[str]
+) -> None:
+    allowed_origins = frozenset(cors_origins)
+
+    @app.before_request
+    def check_access() -> Response | None:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in allowed_origins:
+            return _plain(400, "Origin is not allowed")
+        if request.method == "OPTIONS":
+            return Response(status=200)
+        if not api_keys or request.path in PUBLIC_PATHS:
+            return None
+        presented = _presented_key()
+        if presented is not None and _matches(presented, api_keys):
+            return None
+        if presented is not None and _matches(presented, other_service_keys):
+            return _plain(403, "This key is for the other service")
+        response = _plain(401, "Missing or invalid API key")
+        response.headers["WWW-Authenticate"] = "Bearer"
+        return response
+
+    @app.after_request
+    def add_cors_headers(response: Response) -> Response:
+        origin = request.headers.get("Origin")
+        if origin is not None and origin in allowed_origins:
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Vary"] = "Origin"
+            if request.method == "OPTIONS":
+                response.headers["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+                response.headers["Access-Control-Allow-Headers"] = ALLOWED_HEADERS
+                response.headers["Access-Control-Max-Age"] = PREFLIGHT_MAX_AGE
+        return response
