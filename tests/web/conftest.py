@@ -43,7 +43,7 @@ class RunningServer:
         return int(httpx.get(f"{self.management_url}/api/v1/buffered_requests").json()["buffered_requests_current"])
 
 
-def start_server(model_path: Path, *extra: str) -> RunningServer:
+def start_server(model_path: Path, *extra: str, environment: dict[str, str] | None = None) -> RunningServer:
     inference, management = free_port(), free_port()
     command = [
         sys.executable,
@@ -69,7 +69,9 @@ def start_server(model_path: Path, *extra: str) -> RunningServer:
     ]
     # A file, not a pipe: an unread pipe fills up and blocks the server's logging.
     log = tempfile.NamedTemporaryFile("w+", prefix="paddler-serve-", suffix=".log", delete=False)  # noqa: SIM115
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, text=True, env={**os.environ, **(environment or {})}
+    )
     server = RunningServer(process, f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}", Path(log.name))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -115,8 +117,8 @@ def server(default_model_path: Path) -> Iterator[RunningServer]:
 def server_factory(default_model_path: Path) -> Iterator[ServerFactory]:
     started: list[RunningServer] = []
 
-    def build(*extra: str) -> RunningServer:
-        running = start_server(default_model_path, *extra)
+    def build(*extra: str, environment: dict[str, str] | None = None) -> RunningServer:
+        running = start_server(default_model_path, *extra, environment=environment)
         started.append(running)
         return running
 

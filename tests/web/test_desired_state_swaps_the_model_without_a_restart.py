@@ -76,8 +76,8 @@ def test_bad_states_are_refused_with_their_reason(server: RunningServer, tmp_pat
     assert _put(server, {**state, "model": {"LocalToAgent": escape}}).status_code == 403
     absent = str(Path(state["model"]["LocalToAgent"]).parent / "absent.gguf")
     assert _put(server, {**state, "model": {"LocalToAgent": absent}}).status_code == 404
-    hugging_face = {"HuggingFace": {"filename": "x.gguf", "repo_id": "a/b", "revision": "main"}}
-    assert _put(server, {**state, "model": hugging_face}).status_code == 501
+    assert _put(server, {**state, "model": "None"}).status_code == 400
+    assert _put(server, {**state, "model": {"Url": {"url": "file:///etc/passwd"}}}).status_code == 400
     bad_template = {**state, "use_chat_template_override": True, "chat_template_override": {"content": "{% if %}"}}
     assert _put(server, bad_template).status_code == 400
     assert _state(server) == state

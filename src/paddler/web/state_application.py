@@ -22,11 +22,14 @@ from paddler.web.api_error import ApiError
 from paddler.web.chat_template import ChatTemplateError, check_chat_template
 from paddler.web.desired_state import (
     BalancerDesiredState,
+    HuggingFaceModel,
     LocalModel,
+    UrlModel,
     settings_for,
     state_from_settings,
     validation_problem,
 )
+from paddler.web.model_download import ModelDownloadError, check_url, huggingface_model_path, url_model_path
 from paddler.web.paddler_services import PaddlerServices
 
 logger = logging.getLogger(__name__)
@@ -61,9 +64,16 @@ def prepare(services: PaddlerServices, state: BalancerDesiredState) -> tuple[Eng
         raise ApiError(400, problem)
     if state.multimodal_projection != "None":
         raise ApiError(501, "multimodal projections are not supported by this server yet")
-    if not isinstance(state.model, LocalModel):
-        raise ApiError(501, "only LocalToAgent models can be applied by this server yet")
-    model_path = resolve_local_model(state.model.LocalToAgent, services.allowed_model_dirs)
+    model_path: Path | None = None
+    if isinstance(state.model, LocalModel):
+        model_path = resolve_local_model(state.model.LocalToAgent, services.allowed_model_dirs)
+    elif isinstance(state.model, UrlModel):
+        try:
+            check_url(state.model.Url.url)
+        except ValueError as error:
+            raise ApiError(400, str(error)) from None
+    elif not isinstance(state.model, HuggingFaceModel):
+        raise ApiError(400, 'this server always serves a model; "None" is not accepted')
     override = None
     if state.use_chat_template_override:
         if state.chat_template_override is None:
@@ -74,10 +84,22 @@ def prepare(services: PaddlerServices, state: BalancerDesiredState) -> tuple[Eng
             raise ApiError(400, str(error)) from None
         override = state.chat_template_override.content
     try:
-        settings = settings_for(services.engine.settings, state.inference_parameters, model_path)
+        # A model still to be downloaded is checked with the current path; apply_state sets the real one.
+        settings = settings_for(
+            services.engine.settings, state.inference_parameters, model_path or services.engine.settings.model_path
+        )
     except ValueError as error:
         raise ApiError(400, f"invalid inference parameters: {error}") from None
     return settings, override
+
+
+def _fetch_model(state: BalancerDesiredState, settings: EngineSettings) -> EngineSettings:
+    """Settings naming a local file: downloads Hugging Face and URL models first."""
+    if isinstance(state.model, HuggingFaceModel):
+        return replace(settings, model_path=huggingface_model_path(state.model.HuggingFace))
+    if isinstance(state.model, UrlModel):
+        return replace(settings, model_path=url_model_path(state.model.Url.url))
+    return settings
 
 
 def save_state(path: Path, state: BalancerDesiredState) -> None:
@@ -106,7 +128,6 @@ def _swap_engine(services: PaddlerServices, settings: EngineSettings) -> None:
         engine = ContinuousBatchEngine(settings)
         try:
             engine.start()
-            services.issues = []
         except EngineStartError as error:
             logger.error("cannot load %s: %s; loading the previous model back", settings.model_path, error)
             services.issues = [{"ModelCannotBeLoaded": {"model_path": str(settings.model_path)}}]
@@ -123,14 +144,22 @@ def apply_state(
     """Apply a prepared state (on a background thread: loading a model takes time)."""
     with _apply_lock:
         services.state_application_status = "AttemptedAndRetrying"
+        services.issues = []
         services.desired_state = state
         services.chat_template_override = override
+        if services.state_file is not None:
+            save_state(services.state_file, state)
+        try:
+            settings = _fetch_model(state, settings)
+        except ModelDownloadError as error:
+            logger.error("cannot fetch the model: %s", error)
+            services.issues = [error.issue]
+            services.state_application_status = "Stuck"
+            return
         if _needs_reload(services.engine.settings, settings):
             _swap_engine(services, settings)
         else:
             services.engine.settings = settings
-        if services.state_file is not None:
-            save_state(services.state_file, state)
         services.state_application_status = "Applied" if not services.issues else "Stuck"
 
 

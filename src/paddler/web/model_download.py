@@ -1,0 +1,93 @@
+"""Model files named by a desired state that live elsewhere: a Hugging Face repository (through
+huggingface_hub, which honours HF_ENDPOINT, HF_TOKEN and the standard cache) or a plain URL
+(downloaded into the user cache under a name derived from the URL, completed files reused)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+from huggingface_hub import hf_hub_download
+from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+from paddler.default_model import cache_dir
+from paddler.web.desired_state import HuggingFaceModelReference
+
+MAX_DOWNLOAD_BYTES = 1 << 40
+
+
+class ModelDownloadError(RuntimeError):
+    """A model could not be fetched; `issue` is the agent issue Paddler reports for it."""
+
+    def __init__(self, issue: dict[str, Any], message: str) -> None:
+        super().__init__(message)
+        self.issue = issue
+
+
+def huggingface_model_path(reference: HuggingFaceModelReference) -> Path:
+    described = f"{reference.repo_id}/{reference.revision}/{reference.filename}"
+    issue_path = {"model_path": described}
+    try:
+        return Path(
+            hf_hub_download(repo_id=reference.repo_id, filename=reference.filename, revision=reference.revision)
+        )
+    except (RepositoryNotFoundError, EntryNotFoundError) as error:
+        raise ModelDownloadError({"HuggingFaceModelDoesNotExist": issue_path}, str(error)) from error
+    except GatedRepoError as error:
+        raise ModelDownloadError({"HuggingFacePermissions": issue_path}, str(error)) from error
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else 0
+        kind = "HuggingFacePermissions" if status in (401, 403) else "HuggingFaceModelDoesNotExist"
+        raise ModelDownloadError({kind: issue_path}, str(error)) from error
+    except (OSError, httpx.HTTPError) as error:
+        raise ModelDownloadError({"DownloadServerIsUnreachable": issue_path}, str(error)) from error
+
+
+def check_url(url: str) -> None:
+    """Raise ValueError unless `url` is an http(s) URL."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ValueError("model URL must be http:// or https://")
+
+
+def _url_issue(status: int, url: str) -> dict[str, Any]:
+    issue_path = {"model_path": url}
+    if status == 404:
+        return {"ModelDoesNotExistAtUrl": issue_path}
+    if status in (401, 403):
+        return {"DownloadServerDeniedAccess": issue_path}
+    if status >= 500:
+        return {"DownloadServerErrored": issue_path}
+    return {"DownloadServerRejectedRequest": issue_path}
+
+
+def url_model_path(url: str) -> Path:
+    target = cache_dir() / "downloaded-models" / (hashlib.sha256(url.encode()).hexdigest() + ".gguf")
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".partial")
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
+            if response.status_code != 200:
+                raise ModelDownloadError(_url_issue(response.status_code, url), f"{url}: HTTP {response.status_code}")
+            written = 0
+            with partial.open("wb") as sink:
+                for chunk in response.iter_bytes(1 << 20):
+                    written += len(chunk)
+                    if written > MAX_DOWNLOAD_BYTES:
+                        raise ModelDownloadError(
+                            _url_issue(413, url), f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes"
+                        )
+                    sink.write(chunk)
+    except httpx.HTTPError as error:
+        partial.unlink(missing_ok=True)
+        raise ModelDownloadError({"DownloadServerIsUnreachable": {"model_path": url}}, str(error)) from error
+    except ModelDownloadError:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    return target
