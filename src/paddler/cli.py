@@ -75,6 +75,12 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     add_serve_options(serve)
     serve.add_argument(
+        "--log-level",
+        dest="serve_log_level",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log verbosity of the server (default: INFO; DEBUG adds llama.cpp's own log)",
+    )
+    serve.add_argument(
         "--drain-timeout",
         type=float,
         default=30.0,
@@ -123,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
+    if getattr(arguments, "serve_log_level", None):
+        arguments.log_level = arguments.serve_log_level
     logging.basicConfig(level=arguments.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Werkzeug sets its own logger to INFO unless told otherwise; the flag decides.
     logging.getLogger("werkzeug").setLevel(arguments.log_level)

@@ -47,3 +47,4 @@ app, services = _build()
 def shutdown() -> None:
     """Drain and free the model; called from gunicorn's worker_exit hook."""
     services.engine.stop(timeout=DRAIN_SECONDS)
+    services.shutting_down.set()

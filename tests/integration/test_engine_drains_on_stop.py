@@ -49,3 +49,12 @@ def test_running_and_buffered_requests_end_with_shutting_down_at_the_deadline(de
     assert list(waiting) == [SHUTTING_DOWN]
     assert list(running)[-1] == SHUTTING_DOWN
     assert engine.state is EngineState.STOPPED
+
+
+def test_an_idle_engine_stops_at_once(default_model_path: Path) -> None:
+    engine = _engine(default_model_path, slots=1)
+    list(engine.submit_generation(GenerateTokensParams(chat_prompt("Say yes."), 3, GREEDY)))
+    started = time.monotonic()
+    engine.stop(timeout=30.0)
+    assert time.monotonic() - started < 2.0
+    assert engine.state is EngineState.STOPPED

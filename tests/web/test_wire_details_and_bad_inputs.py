@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import time
 from typing import Any
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from .conftest import RunningServer, ServerFactory, wait_for
@@ -199,14 +201,9 @@ def test_a_half_closed_client_frees_its_slot(server: RunningServer) -> None:
 
 
 def _socket_request(request_id: str, prompt: str, max_tokens: int) -> str:
-    return json.dumps(
-        {
-            "Request": {
-                "id": request_id,
-                "request": {"ContinueFromRawPrompt": {"raw_prompt": prompt, "max_tokens": max_tokens}},
-            }
-        }
-    )
+    """A raw-prompt request; 3000 tokens or more means one that only a cancel can stop."""
+    body = _endless(prompt) if max_tokens >= 3000 else {"raw_prompt": prompt, "max_tokens": max_tokens}
+    return json.dumps({"Request": {"id": request_id, "request": {"ContinueFromRawPrompt": body}}})
 
 
 def _receive(ws: Any) -> dict[str, Any]:
@@ -341,3 +338,25 @@ def test_metrics_are_prometheus_text(server: RunningServer) -> None:
         "paddler_generated_tokens_total",
     ):
         assert f"\n{gauge} " in "\n" + response.text
+
+
+def _read_until_closed(ws: Any, messages: list[dict[str, Any]]) -> None:
+    while True:
+        messages.append(json.loads(ws.recv(timeout=15)))
+
+
+def test_shutdown_drains_and_closes_sockets_with_1001(server_factory: ServerFactory) -> None:
+    draining = server_factory("--slots", "1", "--drain-timeout", "1")
+    with connect(draining.socket_url) as ws:
+        ws.send(_socket_request("endless", "Write forever.", 3000))
+        assert "Response" in _receive(ws)
+        draining.process.send_signal(signal.SIGTERM)
+        messages: list[dict[str, Any]] = []
+        with pytest.raises(ConnectionClosed) as closed:
+            _read_until_closed(ws, messages)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1001
+    assert messages[-1] == {
+        "Error": {"request_id": "endless", "error": {"code": 503, "description": "balancer is shutting down"}}
+    }
+    assert draining.process.wait(timeout=15) == 0

@@ -153,13 +153,11 @@ class ContinuousBatchLoop:
     # --- commands ---
 
     def _receive_commands(self) -> None:
-        timeout = None
-        if self._has_work():
-            timeout = 0.0
-        elif self._stop_deadline is not None:
-            timeout = max(0.0, self._stop_deadline - time.monotonic())
+        """Take every waiting command; block for one only when idle and not stopping (a stopping,
+        idle engine has nothing left to wait for)."""
+        block = not self._has_work() and self._stop_deadline is None
         try:
-            command = self._commands.get(block=timeout != 0.0, timeout=timeout or None)
+            command = self._commands.get(block=block)
         except queue.Empty:
             return
         while True:

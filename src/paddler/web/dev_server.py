@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -16,6 +17,7 @@ from paddler.web.create_app import create_inference_app, create_management_app
 from paddler.web.paddler_services import PaddlerServices
 
 logger = logging.getLogger(__name__)
+WEBSOCKET_CLOSE_SECONDS = 1.0
 
 
 def parse_address(address: str) -> tuple[str, int]:
@@ -53,6 +55,8 @@ class DevServers:
         self._stopped.set()
         self.services.engine_ready.wait()  # a desired state being applied finishes first
         self.services.engine.stop(timeout=drain_seconds)
+        self.services.shutting_down.set()
+        time.sleep(WEBSOCKET_CLOSE_SECONDS)  # lets open sockets send their 1001 close
         for _, server in self._servers:
             server.shutdown()
 

@@ -37,6 +37,8 @@ class PaddlerServices:
     management_cors_origins: tuple[str, ...] = ()
     # Cleared while the engine is being replaced; request threads wait on it.
     engine_ready: threading.Event = field(default_factory=threading.Event)
+    # Set when the server shuts down: open WebSockets close with 1001.
+    shutting_down: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.engine_ready.set()

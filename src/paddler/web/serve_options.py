@@ -89,13 +89,48 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
     defaults = SamplingParams()
     sampling = parser.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
-    sampling.add_argument("--temperature", type=float, default=defaults.temperature)
-    sampling.add_argument("--top-k", type=int, default=defaults.top_k)
-    sampling.add_argument("--top-p", type=float, default=defaults.top_p)
-    sampling.add_argument("--min-p", type=float, default=defaults.min_p)
-    sampling.add_argument("--penalty-repeat", type=float, default=defaults.penalty_repeat)
-    sampling.add_argument("--penalty-frequency", type=float, default=defaults.penalty_frequency)
-    sampling.add_argument("--penalty-presence", type=float, default=defaults.penalty_presence)
+    sampling.add_argument(
+        "--temperature",
+        type=float,
+        default=defaults.temperature,
+        help=f"sampling temperature; 0 picks the likeliest token (default: {defaults.temperature})",
+    )
+    sampling.add_argument(
+        "--top-k",
+        type=int,
+        default=defaults.top_k,
+        help=f"keep the k likeliest tokens; 0 keeps all (default: {defaults.top_k})",
+    )
+    sampling.add_argument(
+        "--top-p",
+        type=float,
+        default=defaults.top_p,
+        help=f"nucleus sampling mass; 1 disables (default: {defaults.top_p})",
+    )
+    sampling.add_argument(
+        "--min-p",
+        type=float,
+        default=defaults.min_p,
+        help=f"drop tokens below this share of the top one; 0 disables (default: {defaults.min_p})",
+    )
+    sampling.add_argument(
+        "--penalty-repeat",
+        type=float,
+        default=defaults.penalty_repeat,
+        help=f"repetition penalty; 1 disables (default: {defaults.penalty_repeat})",
+    )
+    sampling.add_argument(
+        "--penalty-frequency",
+        type=float,
+        default=defaults.penalty_frequency,
+        help=f"frequency penalty; 0 disables (default: {defaults.penalty_frequency})",
+    )
+    sampling.add_argument(
+        "--penalty-presence",
+        type=float,
+        default=defaults.penalty_presence,
+        help=f"presence penalty; 0 disables (default: {defaults.penalty_presence})",
+    )
     sampling.add_argument(
         "--penalty-last-n",
         type=int,

@@ -40,6 +40,8 @@ blueprint = Blueprint("inference_socket", __name__)
 sock = Sock()
 
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
+RECEIVE_POLL_SECONDS = 0.5
+GOING_AWAY = 1001
 # Keep-alive pings; simple-websocket drops a peer that misses one pong, so the interval is also how long
 # a client may stop reading (a paused consumer stops answering pings too).
 PING_SECONDS = 15
@@ -73,10 +75,11 @@ class InferenceSocketSession:
         if not self._services.engine.settings.enable_generation:
             self._send(json.dumps({"Notification": "TokenGenerationDisabled"}))
         try:
-            while True:
-                frame = self._ws.receive()
+            while not self._services.shutting_down.is_set():
+                frame = self._ws.receive(timeout=RECEIVE_POLL_SECONDS)
                 if isinstance(frame, str):
                     self._handle_frame(frame)
+            self._ws.close(reason=GOING_AWAY, message="Server shutting down")
         except ConnectionClosed:
             pass
         finally:
