@@ -104,6 +104,9 @@ class ContinuousBatchEngine:
             step_seconds=counters.step_seconds,
             decode_seconds=counters.decode_seconds,
             kv_evictions=counters.kv_evictions,
+            prefix_cache_hits=counters.prefix_cache_hits,
+            time_to_first_token=counters.time_to_first_token.snapshot(),
+            step_duration=counters.step_duration.snapshot(),
         )
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:

@@ -143,8 +143,10 @@ class ContinuousBatchLoop:
             self._generation_step()
         if self._embedding_jobs:
             self._embedding_step()
+        elapsed = time.perf_counter() - started
         self._counters.steps += 1
-        self._counters.step_seconds += time.perf_counter() - started
+        self._counters.step_seconds += elapsed
+        self._counters.step_duration.observe(elapsed)
         self._counters.decode_seconds = self._runner.decode_seconds
 
     def _has_work(self) -> bool:
@@ -286,6 +288,7 @@ class ContinuousBatchLoop:
         )
         self._counters.prompt_tokens += len(command.prompt_tokens)
         self._counters.cached_prompt_tokens += reusable
+        self._counters.prefix_cache_hits += reusable > 0
 
     def _reuse_cache(self, slot: Slot, reusable: int) -> int:
         """Keep the first `reusable` cached tokens of the slot in its KV cache, bringing them back from
@@ -374,6 +377,7 @@ class ContinuousBatchLoop:
             return
         if request.first_token_at is None:
             request.first_token_at = time.monotonic()
+            self._counters.time_to_first_token.observe(request.first_token_at - request.command.submitted_at)
         if token in self._runner.eog_tokens:
             self._finish_done(request)
             return

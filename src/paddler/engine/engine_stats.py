@@ -2,7 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+TTFT_BOUNDS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+STEP_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Counts of observations at or below each bound (the last bucket is +Inf), and their sum."""
+
+    bounds: tuple[float, ...]
+    counts: list[int] = field(default_factory=list)
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.counts:
+            self.counts = [0] * (len(self.bounds) + 1)
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.total += value
+
+    def snapshot(self) -> Histogram:
+        return Histogram(self.bounds, list(self.counts), self.total)
 
 
 @dataclass(slots=True)
@@ -22,6 +46,11 @@ class EngineCounters:
     step_seconds: float = 0.0
     decode_seconds: float = 0.0
     kv_evictions: int = 0
+    # Requests whose prompt reused at least one cached token.
+    prefix_cache_hits: int = 0
+    # Seconds from submission (buffer wait included) to the first generated token.
+    time_to_first_token: Histogram = field(default_factory=lambda: Histogram(TTFT_BOUNDS))
+    step_duration: Histogram = field(default_factory=lambda: Histogram(STEP_BOUNDS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +70,9 @@ class EngineStats:
     step_seconds: float
     decode_seconds: float
     kv_evictions: int
+    prefix_cache_hits: int
+    time_to_first_token: Histogram
+    step_duration: Histogram
 
     @property
     def overhead_share(self) -> float:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.embedding_normalization import EmbeddingNormalization
@@ -21,6 +22,7 @@ class GenerateTokensCommand:
     grammar: GrammarConstraint | None
     ignore_eog: bool
     stream: ResultStream[GeneratedTokenResult]
+    submitted_at: float = field(default_factory=time.monotonic)
 
 
 @dataclass(frozen=True, slots=True)
