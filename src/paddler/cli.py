@@ -14,7 +14,7 @@ from paddler.default_model import DefaultModelError, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineStartError
 from paddler.llama import LlamaError, LlamaModel, set_log_level, system_info, version
 from paddler.web.dev_server import DevServers
-from paddler.web.serve_options import add_serve_options, build_services, serve_settings
+from paddler.web.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
 
 
 def _fetch_model(arguments: argparse.Namespace) -> int:
@@ -49,6 +49,11 @@ def _info(arguments: argparse.Namespace) -> int:
 def _serve(arguments: argparse.Namespace) -> int:
     settings = serve_settings(arguments)
     engine = ContinuousBatchEngine(settings)
+    services = build_services(arguments, engine)
+    # Listening first: a taken port fails at once (Werkzeug exits with its reason), and /health answers
+    # (with /ready saying 503) while the model loads.
+    servers = DevServers(services, arguments.inference_addr, arguments.management_addr)
+    servers.start()
     with tqdm(total=100, desc=f"loading {settings.model_path.name}", unit="%", disable=arguments.quiet) as progress:
 
         def report(fraction: float) -> bool:
@@ -59,8 +64,9 @@ def _serve(arguments: argparse.Namespace) -> int:
             engine.start(progress=report)
         except EngineStartError as error:
             print(f"paddler: {error}", file=sys.stderr)
+            servers.stop(drain_seconds=0)
             return 1
-    servers = DevServers(build_services(arguments, engine), arguments.inference_addr, arguments.management_addr)
+    restore_saved_state(services)
     servers.serve_until_signalled(arguments.drain_timeout)
     return 0
 

@@ -17,7 +17,7 @@ from paddler.web.create_app import create_inference_app, create_management_app
 from paddler.web.dev_server import parse_address
 from paddler.web.paddler_services import PaddlerServices
 from paddler.web.port_dispatcher import PortDispatcher
-from paddler.web.serve_options import add_serve_options, build_services, serve_settings
+from paddler.web.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
 
 logger = logging.getLogger(__name__)
 DRAIN_SECONDS = 30.0
@@ -34,6 +34,7 @@ def _build() -> tuple[PortDispatcher, PaddlerServices]:
     engine = ContinuousBatchEngine(serve_settings(arguments))
     engine.start()
     services = build_services(arguments, engine)
+    restore_saved_state(services)
     inference = create_inference_app(services)
     management = create_management_app(services)
     _, management_port = parse_address(arguments.management_addr)

@@ -38,12 +38,16 @@ class DevServers:
             host, port = parse_address(address)
             self._servers.append((name, make_server(host, port, app, threaded=True)))
         self._stopped = threading.Event()
+        self._started = False
 
     @property
     def addresses(self) -> dict[str, str]:
         return {name: f"{server.host}:{server.port}" for name, server in self._servers}
 
     def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
         for name, server in self._servers:
             threading.Thread(target=server.serve_forever, name=f"paddler-{name}", daemon=True).start()
             logger.info("%s service listening on http://%s:%d", name, server.host, server.port)

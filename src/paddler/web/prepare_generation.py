@@ -76,9 +76,11 @@ def conversation_generation(
         return GenerationFailed(
             GenerationErrorKind.MULTIMODAL_NOT_SUPPORTED, "received images but model does not support multimodal input"
         )
+    info = services.serving_engine().model_info
+    if info is None:
+        raise ApiError(503, "the model is still loading")
     template = services.chat_template
-    info = services.engine.model_info
-    if template is None or info is None:
+    if template is None:
         return GenerationFailed(GenerationErrorKind.CHAT_TEMPLATE_ERROR, "the model has no chat template")
     try:
         prompt = render_chat_prompt(

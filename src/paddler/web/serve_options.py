@@ -177,7 +177,7 @@ def _keys(given: list[str], variable: str) -> tuple[str, ...]:
 
 
 def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine) -> PaddlerServices:
-    """Services over a started engine; applies the state file's desired state when there is one."""
+    """The services over an engine (started or not)."""
     allowed = [*arguments.allowed_model_dir, engine.settings.model_path.parent, default_model_path().parent]
     services = PaddlerServices(
         engine,
@@ -189,9 +189,14 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         inference_cors_origins=tuple(arguments.inference_cors_allowed_origin),
         management_cors_origins=tuple(arguments.management_cors_allowed_origin),
     )
-    if arguments.state_file is not None:
-        saved = load_state(arguments.state_file)
-        if saved is not None:
-            settings, override = prepare(services, saved)
-            apply_state(services, saved, settings, override)
     return services
+
+
+def restore_saved_state(services: PaddlerServices) -> None:
+    """Apply the state file's desired state, if there is one (the engine must have started)."""
+    if services.state_file is None:
+        return
+    saved = load_state(services.state_file)
+    if saved is not None:
+        settings, override = prepare(services, saved)
+        apply_state(services, saved, settings, override)

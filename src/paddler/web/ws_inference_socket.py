@@ -137,20 +137,20 @@ class InferenceSocketSession:
             self._send(token_result_line(request_id, None, failure))
             return
         generation: GenerateTokensParams | GenerationFailed
-        if isinstance(params, ContinueFromConversationHistoryParams):
-            missing = undefined_required_tool_field(params.tools)
-            if missing is not None:
-                raise BadFrameError(
-                    request_id, f"Invalid request parameters: Required field '{missing}' not found in properties"
-                )
-            generation = conversation_generation(params, services)
-        else:
-            assert isinstance(params, ContinueFromRawPromptParams)
-            generation = raw_prompt_generation(params)
-        if isinstance(generation, GenerationFailed):
-            self._send(token_result_line(request_id, services.name, generation))
-            return
         try:
+            if isinstance(params, ContinueFromConversationHistoryParams):
+                missing = undefined_required_tool_field(params.tools)
+                if missing is not None:
+                    raise BadFrameError(
+                        request_id, f"Invalid request parameters: Required field '{missing}' not found in properties"
+                    )
+                generation = conversation_generation(params, services)
+            else:
+                assert isinstance(params, ContinueFromRawPromptParams)
+                generation = raw_prompt_generation(params)
+            if isinstance(generation, GenerationFailed):
+                self._send(token_result_line(request_id, services.name, generation))
+                return
             stream = submit_generation(services, generation, request_id)
         except ApiError as error:
             self._send(error_envelope(request_id, error.status, error.message))

@@ -1,0 +1,80 @@
+"""`paddler serve`: its help names every option, and a model that cannot load ends it with the reason."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import free_port
+
+SERVE_OPTIONS = [
+    "--model",
+    "--slots",
+    "--context-size",
+    "--n-batch",
+    "--threads",
+    "--n-gpu-layers",
+    "--inference-addr",
+    "--management-addr",
+    "--name",
+    "--max-buffered-requests",
+    "--buffered-request-timeout",
+    "--inference-api-key",
+    "--management-api-key",
+    "--inference-cors-allowed-origin",
+    "--state-file",
+    "--log-level",
+    "--enable-embeddings",
+    "--temperature",
+]
+
+
+def _paddler(*arguments: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "paddler.cli", *arguments], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def test_help_documents_every_option() -> None:
+    completed = _paddler("serve", "--help")
+    assert completed.returncode == 0
+    for option in SERVE_OPTIONS:
+        assert option in completed.stdout, option
+
+
+def test_a_model_that_cannot_load_ends_the_command_with_its_reason(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.gguf"
+    broken.write_text("not a model at all")
+    completed = _paddler(
+        "serve",
+        "--quiet",
+        "--model",
+        str(broken),
+        "--inference-addr",
+        f"127.0.0.1:{free_port()}",
+        "--management-addr",
+        f"127.0.0.1:{free_port()}",
+    )
+    assert completed.returncode == 1
+    assert "not a GGUF file" in completed.stderr
+
+
+def test_a_taken_port_fails_before_loading(default_model_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        completed = _paddler(
+            "serve",
+            "--quiet",
+            "--model",
+            str(default_model_path),
+            "--inference-addr",
+            f"127.0.0.1:{port}",
+            "--management-addr",
+            f"127.0.0.1:{free_port()}",
+        )
+    assert completed.returncode != 0
+    assert "in use" in completed.stderr
