@@ -363,3 +363,17 @@ def test_shutdown_drains_and_closes_sockets_with_1001(server_factory: ServerFact
         "Error": {"request_id": "endless", "error": {"code": 503, "description": "balancer is shutting down"}}
     }
     assert draining.process.wait(timeout=15) == 0
+
+
+def test_a_half_closed_client_leaves_the_buffer(server_factory: ServerFactory) -> None:
+    single = server_factory("--slots", "1", "--buffered-request-timeout", "30000")
+    running = _raw_post(single, RAW_PROMPT, _endless("Write forever."))
+    assert wait_for(lambda: single.slots_processing() == 1)
+    waiting = _raw_post(single, RAW_PROMPT, {"raw_prompt": "Hi", "max_tokens": 2})
+    assert wait_for(lambda: single.buffered() == 1)
+    waiting.shutdown(socket.SHUT_WR)
+    assert wait_for(lambda: single.buffered() == 0, timeout=3.0)
+    assert single.slots_processing() == 1, "the running request is untouched"
+    running.close()
+    waiting.close()
+    assert wait_for(lambda: single.slots_processing() == 0, timeout=3.0)
