@@ -377,3 +377,19 @@ def test_a_half_closed_client_leaves_the_buffer(server_factory: ServerFactory) -
     running.close()
     waiting.close()
     assert wait_for(lambda: single.slots_processing() == 0, timeout=3.0)
+
+
+def test_json_schema_grammar_yields_valid_json_over_http(server: RunningServer) -> None:
+    schema = {"type": "object", "properties": {"answer": {"type": "string", "maxLength": 30}}, "required": ["answer"]}
+    body = {
+        "raw_prompt": "Reply in JSON: what is the capital of France?",
+        "max_tokens": 60,
+        "grammar": {"type": "json_schema", "schema": json.dumps(schema)},
+    }
+    lines = _lines(httpx.post(server.inference_url + RAW_PROMPT, json=body, timeout=60))
+    text = "".join(_response(line)["GeneratedToken"].get("UndeterminableToken", "") for line in lines[:-1])
+    assert "Done" in _response(lines[-1])["GeneratedToken"]
+    assert isinstance(json.loads(text)["answer"], str)
+    bad = {**body, "grammar": {"type": "json_schema", "schema": "{not json"}}
+    (line,) = _lines(httpx.post(server.inference_url + RAW_PROMPT, json=bad))
+    assert _response(line)["GeneratedToken"]["GrammarSyntaxError"].startswith("Failed to create grammar sampler")

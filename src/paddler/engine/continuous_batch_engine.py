@@ -19,7 +19,7 @@ from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_stats import EngineStats
 from paddler.engine.engine_status import EngineStatus
-from paddler.engine.model_runner import ModelInfo
+from paddler.engine.model_runner import GrammarConversionError, ModelInfo, json_schema_grammar
 from paddler.engine.result_stream import ResultStream
 from paddler.engine.scheduler_command import (
     CancelCommand,
@@ -31,8 +31,8 @@ from paddler.engine.scheduler_command import (
 )
 from paddler.messages.embedding_result import EmbeddingResult
 from paddler.messages.generate_embedding_batch_params import GenerateEmbeddingBatchParams
-from paddler.messages.generate_tokens_params import GenerateTokensParams
-from paddler.messages.generated_token_result import GeneratedTokenResult
+from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSchemaConstraint
+from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
 
 logger = logging.getLogger(__name__)
 
@@ -132,13 +132,24 @@ class ContinuousBatchEngine:
                 f"{len(tokens) + budget}, but a slot holds {self.max_sequence_tokens} tokens"
             )
         stream: ResultStream[GeneratedTokenResult] = ResultStream(request_id or uuid.uuid4().hex, self.cancel)
+        grammar = params.grammar
+        if isinstance(grammar, JsonSchemaConstraint):
+            try:
+                grammar = json_schema_grammar(grammar.schema)
+            except GrammarConversionError as error:
+                stream.put(
+                    GenerationFailed(
+                        GenerationErrorKind.GRAMMAR_SYNTAX_ERROR, f"Failed to create grammar sampler: {error}"
+                    )
+                )
+                return stream
         self._commands.put(
             GenerateTokensCommand(
                 request_id=stream.request_id,
                 prompt_tokens=tuple(tokens),
                 max_tokens=params.max_tokens,
                 sampling=params.sampling or self.settings.sampling,
-                grammar=params.grammar,
+                grammar=grammar,
                 ignore_eog=params.ignore_eog,
                 stream=stream,
             )

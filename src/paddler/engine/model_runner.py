@@ -16,10 +16,12 @@ import numpy.typing
 from paddler.engine.engine_settings import EngineSettings
 from paddler.llama import (
     DecodeOutcome,
+    GrammarError,
     LlamaBatch,
     LlamaContext,
     LlamaModel,
     LlamaSampler,
+    json_schema_to_grammar,
 )
 from paddler.messages.generate_tokens_params import GrammarConstraint
 from paddler.messages.sampling_params import SamplingParams
@@ -52,6 +54,18 @@ class DecodeRow:
     tokens: Sequence[int]
     start_position: int
     wants_output: bool
+
+
+class GrammarConversionError(ValueError):
+    """A JSON schema could not be turned into a grammar; the message says why."""
+
+
+def json_schema_grammar(schema: str) -> GrammarConstraint:
+    """The GBNF grammar of a JSON schema, by llama.cpp's converter (pure computation: any thread)."""
+    try:
+        return GrammarConstraint(json_schema_to_grammar(schema), "root")
+    except GrammarError as error:
+        raise GrammarConversionError(str(error)) from None
 
 
 class ModelRunner:

@@ -26,6 +26,7 @@ from paddler.llama.llama_error import (
     TokenizeError,
     UnsupportedArchitectureError,
 )
+from paddler.llama.llama_json_schema import json_schema_to_grammar
 from paddler.llama.llama_model import LlamaModel
 from paddler.llama.llama_sampler import LlamaSampler
 from paddler.llama.llama_vocab import LlamaVocab
@@ -55,6 +56,7 @@ __all__ = [
     "UnsupportedArchitectureError",
     "capture_log",
     "ensure_backend",
+    "json_schema_to_grammar",
     "set_log_level",
     "system_info",
     "version",

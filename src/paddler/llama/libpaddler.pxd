@@ -24,3 +24,9 @@ cdef extern from "paddler/paddler_sampling.h" nogil:
 cdef extern from "paddler/paddler_grammar.h" nogil:
     paddler_status paddler_grammar_validate(
         const llama_vocab * vocab, const char * grammar, char * error_buffer, size_t error_buffer_size)
+
+
+cdef extern from "paddler/paddler_json_schema.h" nogil:
+    paddler_status paddler_json_schema_to_grammar(
+        const char * schema_json, char ** out_grammar, char * error_buffer, size_t error_buffer_size)
+    void paddler_free_text(char * text)

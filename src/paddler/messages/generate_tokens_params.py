@@ -16,12 +16,19 @@ class GrammarConstraint:
 
 
 @dataclass(frozen=True, slots=True)
+class JsonSchemaConstraint:
+    """A JSON Schema (as JSON text); generation may only produce JSON documents it describes."""
+
+    schema: str
+
+
+@dataclass(frozen=True, slots=True)
 class GenerateTokensParams:
     prompt: str
     # Paddler's rule: 0 or less still yields one token.
     max_tokens: int
     # None: the engine's configured defaults.
     sampling: SamplingParams | None = None
-    grammar: GrammarConstraint | None = None
+    grammar: GrammarConstraint | JsonSchemaConstraint | None = None
     # llama-server's ignore_eos: end-of-generation tokens are never sampled, so exactly max_tokens come.
     ignore_eog: bool = False

@@ -10,7 +10,7 @@ from paddler.engine.continuous_batch_engine import (
     RequestTooLargeError,
 )
 from paddler.engine.result_stream import ResultStream
-from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint
+from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint, JsonSchemaConstraint
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
 from paddler.web.api_error import ApiError
 from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
@@ -27,22 +27,18 @@ from paddler.web.wire_params import (
 GENERATION_DISABLED = "Token generation is disabled while the cluster is configured for embeddings"
 
 
-def _grammar(grammar: Grammar | None) -> GrammarConstraint | GenerationFailed | None:
+def _grammar(grammar: Grammar | None) -> GrammarConstraint | JsonSchemaConstraint | None:
     if grammar is None:
         return None
     if isinstance(grammar, GbnfGrammar):
         return GrammarConstraint(grammar.grammar, grammar.root)
-    return GenerationFailed(
-        GenerationErrorKind.GRAMMAR_SYNTAX_ERROR,
-        "Failed to create grammar sampler: JSON schema grammars are not supported by this server yet",
-    )
+    return JsonSchemaConstraint(grammar.schema_)
 
 
 def raw_prompt_generation(params: ContinueFromRawPromptParams) -> GenerateTokensParams | GenerationFailed:
-    grammar = _grammar(params.grammar)
-    if isinstance(grammar, GenerationFailed):
-        return grammar
-    return GenerateTokensParams(prompt=params.raw_prompt, max_tokens=params.max_tokens, grammar=grammar)
+    return GenerateTokensParams(
+        prompt=params.raw_prompt, max_tokens=params.max_tokens, grammar=_grammar(params.grammar)
+    )
 
 
 def _template_message(message: ConversationMessage) -> dict[str, Any]:
@@ -70,8 +66,6 @@ def conversation_generation(
             "Grammar constraints are incompatible with thinking mode",
         )
     grammar = _grammar(params.grammar)
-    if isinstance(grammar, GenerationFailed):
-        return grammar
     if _has_images(params):
         return GenerationFailed(
             GenerationErrorKind.MULTIMODAL_NOT_SUPPORTED, "received images but model does not support multimodal input"
