@@ -78,3 +78,9 @@ def test_disabled_modes_are_refused(engine_factory: EngineFactory) -> None:
 def test_settings_are_checked(default_model_path: Path, field: str, value: object) -> None:
     with pytest.raises(ValueError, match=field.split("_", maxsplit=1)[0]):
         EngineSettings(model_path=default_model_path, **{field: value})  # type: ignore[arg-type]
+
+
+def test_an_enormous_prompt_is_refused_before_tokenizing(engine_factory: EngineFactory) -> None:
+    engine = engine_factory(slots=1)
+    with pytest.raises(RequestTooLargeError, match="characters"):
+        engine.submit_generation(GenerateTokensParams("x" * (8 * 1024 * 1024 + 1), 4, GREEDY))

@@ -393,3 +393,20 @@ def test_json_schema_grammar_yields_valid_json_over_http(server: RunningServer) 
     bad = {**body, "grammar": {"type": "json_schema", "schema": "{not json"}}
     (line,) = _lines(httpx.post(server.inference_url + RAW_PROMPT, json=bad))
     assert _response(line)["GeneratedToken"]["GrammarSyntaxError"].startswith("Failed to create grammar sampler")
+
+
+def test_one_socket_may_hold_at_most_64_requests(server_factory: ServerFactory) -> None:
+    crowded = server_factory("--slots", "1", "--max-buffered-requests", "100", "--buffered-request-timeout", "60000")
+    with connect(crowded.socket_url) as ws:
+        for index in range(64):
+            ws.send(_socket_request(f"r{index}", "Write forever.", 3000))
+        assert wait_for(lambda: crowded.buffered() == 63)
+        ws.send(_socket_request("one-too-many", "Hi", 2))
+        refused = None
+        while refused is None:
+            message = _receive(ws)
+            if "Error" in message:
+                refused = message["Error"]
+        assert refused["request_id"] == "one-too-many"
+        assert refused["error"]["code"] == 429
+    assert wait_for(lambda: crowded.buffered() == 0 and crowded.slots_processing() == 0, timeout=5.0)

@@ -35,6 +35,8 @@ from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSc
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
 
 logger = logging.getLogger(__name__)
+# Checked before tokenizing, which costs time in proportion to the text.
+MAX_PROMPT_CHARACTERS = 8 * 1024 * 1024
 
 
 class EngineUnavailableError(RuntimeError):
@@ -123,6 +125,10 @@ class ContinuousBatchEngine:
         every later outcome arrives on the returned stream."""
         if not self.settings.enable_generation:
             raise EngineUnavailableError("token generation is disabled on this server")
+        if len(params.prompt) > MAX_PROMPT_CHARACTERS:
+            raise RequestTooLargeError(
+                f"the prompt has {len(params.prompt)} characters; at most {MAX_PROMPT_CHARACTERS} are accepted"
+            )
         # Paddler tokenizes prompts with BOS added and special tokens parsed.
         tokens = self.tokenize(params.prompt, add_special=True, parse_special=True)
         budget = max(1, params.max_tokens)

@@ -89,7 +89,10 @@ class ContinuousBatchLoop:
         try:
             self._runner = ModelRunner(self._settings, self._progress)
         except BaseException as error:  # the thread must report, never die silently
-            logger.exception("model load failed")
+            if isinstance(error, LlamaError):
+                logger.error("cannot load the model: %s", error)
+            else:
+                logger.exception("model load failed")
             self._status.failure = str(error)
             self._status.state = EngineState.FAILED
             self._status.settled.set()

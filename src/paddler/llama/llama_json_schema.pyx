@@ -4,7 +4,12 @@ in llama-server. Bounded first in Python: the converter recurses once per nestin
 
 import json
 
-from paddler.llama.libpaddler cimport PADDLER_STATUS_OK, paddler_free_text, paddler_json_schema_to_grammar, paddler_status
+from paddler.llama.libpaddler cimport (
+    PADDLER_STATUS_OK,
+    paddler_free_text,
+    paddler_json_schema_to_grammar,
+    paddler_status,
+)
 
 from paddler.llama.llama_error import GrammarError
 

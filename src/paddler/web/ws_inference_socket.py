@@ -41,6 +41,8 @@ sock = Sock()
 
 MAX_MESSAGE_BYTES = 50 * 1024 * 1024
 RECEIVE_POLL_SECONDS = 0.5
+# Each in-flight request holds a thread; one connection may not take them all.
+MAX_IN_FLIGHT_PER_SOCKET = 64
 GOING_AWAY = 1001
 # Keep-alive pings; simple-websocket drops a peer that misses one pong, so the interval is also how long
 # a client may stop reading (a paused consumer stops answering pings too).
@@ -125,6 +127,15 @@ class InferenceSocketSession:
                 self._ws.send(
                     error_envelope(
                         request_id, 400, f"Request id {json.dumps(request_id)} is already in flight on this connection"
+                    )
+                )
+                return
+            if len(self._in_flight) >= MAX_IN_FLIGHT_PER_SOCKET:
+                self._ws.send(
+                    error_envelope(
+                        request_id,
+                        429,
+                        f"At most {MAX_IN_FLIGHT_PER_SOCKET} requests may be in flight on one connection",
                     )
                 )
                 return
