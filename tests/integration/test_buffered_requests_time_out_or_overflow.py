@@ -21,7 +21,7 @@ def test_overflow_is_immediate(engine_factory: EngineFactory) -> None:
         assert isinstance(next(running), GeneratedToken)
         started = time.monotonic()
         assert list(engine.submit_generation(SHORT)) == [BUFFER_OVERFLOW]
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 2.0, "refused at once, not after a wait"
         assert engine.stats().requests_rejected == 1
 
 
@@ -32,7 +32,7 @@ def test_a_buffered_request_times_out_with_504(engine_factory: EngineFactory) ->
         started = time.monotonic()
         assert list(engine.submit_generation(SHORT)) == [WAIT_TIMED_OUT]
         waited = time.monotonic() - started
-        assert 0.25 <= waited < 1.5
+        assert 0.25 <= waited < 5.0, "not before the timeout, and long before the running request ends"
         assert engine.stats().buffered_requests == 0
 
 

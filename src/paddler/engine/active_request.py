@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from paddler.engine.incremental_detokenizer import IncrementalDetokenizer
 from paddler.engine.scheduler_command import GenerateTokensCommand
 from paddler.engine.slot import Slot
+from paddler.engine.token_classifier import Section, TokenClassifier
+from paddler.engine.token_markers import NO_MARKERS
 from paddler.messages.token_usage import TokenUsage
 
 
@@ -25,6 +28,9 @@ class ActiveRequest:
     generating: bool = False
     generated_tokens: int = 0
     detokenizer: IncrementalDetokenizer = field(default_factory=IncrementalDetokenizer)
+    classifier: TokenClassifier = field(default_factory=lambda: TokenClassifier(NO_MARKERS))
+    # Generated tokens per section, marker tokens included.
+    counts: Counter[Section] = field(default_factory=Counter)
     started_at: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
 
@@ -42,6 +48,12 @@ class ActiveRequest:
         """Tokens to generate; Paddler yields one even when max_tokens <= 0."""
         return max(1, self.command.max_tokens)
 
+    @property
+    def budget_spent(self) -> bool:
+        """Paddler's rule: tool-call tokens do not count toward max_tokens."""
+        counted = sum(count for section, count in self.counts.items() if section is not Section.TOOL_CALL)
+        return counted >= self.token_budget
+
     def consume(self, count: int) -> None:
         """The first `count` pending tokens are now in the KV cache."""
         self.slot.cached_tokens.extend(self.pending[:count])
@@ -51,5 +63,8 @@ class ActiveRequest:
         return TokenUsage(
             prompt_tokens=len(self.command.prompt_tokens),
             cached_prompt_tokens=self.cached_prompt_tokens,
-            undeterminable_tokens=self.generated_tokens,
+            content_tokens=self.counts[Section.CONTENT],
+            reasoning_tokens=self.counts[Section.REASONING],
+            tool_call_tokens=self.counts[Section.TOOL_CALL],
+            undeterminable_tokens=self.counts[Section.PENDING],
         )

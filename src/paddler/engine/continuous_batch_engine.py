@@ -29,6 +29,7 @@ from paddler.engine.scheduler_command import (
     StopCommand,
     TokenizedDocument,
 )
+from paddler.engine.token_markers import NO_MARKERS, TokenMarkers, markers_for_template
 from paddler.messages.embedding_result import EmbeddingResult
 from paddler.messages.generate_embedding_batch_params import GenerateEmbeddingBatchParams
 from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSchemaConstraint
@@ -37,6 +38,7 @@ from paddler.messages.generated_token_result import GeneratedTokenResult, Genera
 logger = logging.getLogger(__name__)
 # Checked before tokenizing, which costs time in proportion to the text.
 MAX_PROMPT_CHARACTERS = 8 * 1024 * 1024
+MAX_CACHED_TEMPLATES = 16
 
 
 class EngineUnavailableError(RuntimeError):
@@ -57,6 +59,7 @@ class ContinuousBatchEngine:
         self._commands: queue.SimpleQueue[SchedulerCommand] = queue.SimpleQueue()
         self._status = EngineStatus()
         self._thread: threading.Thread | None = None
+        self._markers_by_template: dict[str, TokenMarkers] = {}
 
     def start(self, progress: Callable[[float], bool | None] | None = None, wait: bool = True) -> None:
         """Start the engine thread, which loads the model. With wait, return once it serves (or raise
@@ -157,10 +160,25 @@ class ContinuousBatchEngine:
                 sampling=params.sampling or self.settings.sampling,
                 grammar=grammar,
                 ignore_eog=params.ignore_eog,
+                markers=self._markers(params.chat_template),
                 stream=stream,
             )
         )
         return stream
+
+    def _markers(self, template: str | None) -> TokenMarkers:
+        """Markers of a chat template, derived once per template text."""
+        if template is None:
+            return NO_MARKERS
+        markers = self._markers_by_template.get(template)
+        if markers is None:
+            markers = markers_for_template(
+                template, lambda text: self.tokenize(text, add_special=False, parse_special=True)
+            )
+            if len(self._markers_by_template) >= MAX_CACHED_TEMPLATES:
+                self._markers_by_template.clear()
+            self._markers_by_template[template] = markers
+        return markers
 
     def submit_embeddings(
         self, params: GenerateEmbeddingBatchParams, request_id: str | None = None

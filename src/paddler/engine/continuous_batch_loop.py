@@ -34,6 +34,7 @@ from paddler.engine.scheduler_command import (
     StopCommand,
 )
 from paddler.engine.slot import Slot
+from paddler.engine.token_classifier import ClassifiedToken, TokenClassifier
 from paddler.llama import DecodeOutcome, GrammarError, LlamaError, SamplingError
 from paddler.messages.embedding_result import (
     DocumentEmbedding,
@@ -48,7 +49,6 @@ from paddler.messages.generated_token_result import (
     GenerationDone,
     GenerationErrorKind,
     GenerationFailed,
-    TokenKind,
 )
 from paddler.messages.request_rejected import BUFFER_OVERFLOW, SHUTTING_DOWN, WAIT_TIMED_OUT, RequestRejected
 
@@ -280,6 +280,8 @@ class ContinuousBatchLoop:
             return
         slot = self._slots[choice.slot_index]
         reusable = self._reuse_cache(slot, choice.reusable_tokens)
+        classifier = TokenClassifier(command.markers)
+        classifier.replay(command.prompt_tokens)
         slot.busy = True
         self._active[command.request_id] = ActiveRequest(
             key=next(self._request_keys),
@@ -288,6 +290,7 @@ class ContinuousBatchLoop:
             sampler=sampler,
             pending=list(command.prompt_tokens[reusable:]),
             cached_prompt_tokens=reusable,
+            classifier=classifier,
         )
         self._counters.prompt_tokens += len(command.prompt_tokens)
         self._counters.cached_prompt_tokens += reusable
@@ -386,14 +389,22 @@ class ContinuousBatchLoop:
             return
         request.generated_tokens += 1
         self._counters.generated_tokens += 1
-        text = request.detokenizer.push(self._runner.piece(token))
-        if text:
-            request.command.stream.put(GeneratedToken(TokenKind.UNDETERMINABLE, text))
-        if request.generated_tokens >= request.token_budget:
+        self._stream_tokens(request, request.classifier.push(token))
+        # The slot's context is the last bound: tool-call tokens do not count toward max_tokens.
+        if request.budget_spent or request.position + 1 >= self._status.n_ctx_seq:
             self._finish_done(request)
             return
         request.pending.append(token)
         request.generating = True
+
+    def _stream_tokens(self, request: ActiveRequest, decided: list[ClassifiedToken]) -> None:
+        for classified in decided:
+            request.counts[classified.section] += 1
+            if classified.is_marker:
+                continue
+            text = request.detokenizer.push(self._runner.piece(classified.token))
+            if text:
+                request.command.stream.put(GeneratedToken(classified.section.value, text))
 
     def _relieve_kv_pressure(self) -> None:
         """First drop the cached prefix of the least recently used idle slot; only when none is
@@ -412,9 +423,10 @@ class ContinuousBatchLoop:
         self._finish(victim, EVICTED)
 
     def _finish_done(self, request: ActiveRequest) -> None:
+        self._stream_tokens(request, request.classifier.finish())
         tail = request.detokenizer.finish()
         if tail:
-            request.command.stream.put(GeneratedToken(TokenKind.UNDETERMINABLE, tail))
+            request.command.stream.put(GeneratedToken(request.classifier.section.value, tail))
         self._finish(request, GenerationDone(request.usage()))
 
     def _finish(self, request: ActiveRequest, result: GeneratedTokenResult) -> None:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 
 from paddler.engine.result_stream import ResultStream
+from paddler.engine.token_markers import NO_MARKERS, TokenMarkers
 from paddler.messages.embedding_normalization import EmbeddingNormalization
 from paddler.messages.embedding_result import EmbeddingResult
 from paddler.messages.generate_tokens_params import GrammarConstraint
@@ -22,6 +23,7 @@ class GenerateTokensCommand:
     grammar: GrammarConstraint | None
     ignore_eog: bool
     stream: ResultStream[GeneratedTokenResult]
+    markers: TokenMarkers = NO_MARKERS
     submitted_at: float = field(default_factory=time.monotonic)
 
 

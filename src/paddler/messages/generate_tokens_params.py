@@ -32,3 +32,6 @@ class GenerateTokensParams:
     grammar: GrammarConstraint | JsonSchemaConstraint | None = None
     # llama-server's ignore_eos: end-of-generation tokens are never sampled, so exactly max_tokens come.
     ignore_eog: bool = False
+    # The chat template whose thinking and tool-call markers classify the output; None: no markers, so
+    # every token is undeterminable.
+    chat_template: str | None = None

@@ -25,7 +25,7 @@ def post_continue_from_raw_prompt() -> Response:
     params = parse_json_body(ContinueFromRawPromptParams)
     request_id = new_request_id()
     line = partial(token_result_line, request_id, services.name)
-    generation = raw_prompt_generation(params)
+    generation = raw_prompt_generation(params, services)
     if isinstance(generation, GenerationFailed):
         return single_line_response(line(generation))
     return ndjson_response(submit_generation(services, generation, request_id), line)

@@ -35,9 +35,15 @@ def _grammar(grammar: Grammar | None) -> GrammarConstraint | JsonSchemaConstrain
     return JsonSchemaConstraint(grammar.schema_)
 
 
-def raw_prompt_generation(params: ContinueFromRawPromptParams) -> GenerateTokensParams | GenerationFailed:
+def raw_prompt_generation(
+    params: ContinueFromRawPromptParams, services: PaddlerServices
+) -> GenerateTokensParams | GenerationFailed:
+    # The model's template still names the markers that classify the output, as in Paddler.
     return GenerateTokensParams(
-        prompt=params.raw_prompt, max_tokens=params.max_tokens, grammar=_grammar(params.grammar)
+        prompt=params.raw_prompt,
+        max_tokens=params.max_tokens,
+        grammar=_grammar(params.grammar),
+        chat_template=services.chat_template,
     )
 
 
@@ -88,7 +94,7 @@ def conversation_generation(
         )
     except ChatTemplateError as error:
         return GenerationFailed(GenerationErrorKind.CHAT_TEMPLATE_ERROR, f"failed to render chat template: {error}")
-    return GenerateTokensParams(prompt=prompt, max_tokens=params.max_tokens, grammar=grammar)
+    return GenerateTokensParams(prompt=prompt, max_tokens=params.max_tokens, grammar=grammar, chat_template=template)
 
 
 def submit_generation(

@@ -158,7 +158,7 @@ class InferenceSocketSession:
                 generation = conversation_generation(params, services)
             else:
                 assert isinstance(params, ContinueFromRawPromptParams)
-                generation = raw_prompt_generation(params)
+                generation = raw_prompt_generation(params, services)
             if isinstance(generation, GenerationFailed):
                 self._send(token_result_line(request_id, services.name, generation))
                 return
