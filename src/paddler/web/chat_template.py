@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from jinja2 import TemplateError
+from jinja2 import TemplateError, nodes
+from jinja2.ext import Extension, loopcontrols
+from jinja2.parser import Parser
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 MAX_RENDER_SECONDS = 2.0
@@ -32,6 +34,13 @@ def _strftime_now(format_string: str) -> str:
     return datetime.now().strftime(format_string)
 
 
+def _json_default(value: Any) -> Any:
+    # Jinja filters such as map() yield generators; templates expect them serialized as lists.
+    if isinstance(value, Iterable) and not isinstance(value, (str, bytes, dict)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def _tojson(
     value: Any,
     indent: int | None = None,
@@ -40,11 +49,32 @@ def _tojson(
     separators: tuple[str, str] | None = None,
 ) -> str:
     """HF templates' tojson: plain JSON, non-ASCII kept (Jinja's own escapes HTML characters)."""
-    return json.dumps(value, indent=indent, ensure_ascii=ensure_ascii, sort_keys=sort_keys, separators=separators)
+    return json.dumps(
+        value,
+        indent=indent,
+        ensure_ascii=ensure_ascii,
+        sort_keys=sort_keys,
+        separators=separators,
+        default=_json_default,
+    )
+
+
+class _GenerationTag(Extension):
+    """`{% generation %}…{% endgeneration %}` marks assistant text for training masks; rendering keeps
+    the body as it is."""
+
+    tags = {"generation"}  # noqa: RUF012 - the attribute Jinja reads
+
+    def parse(self, parser: Parser) -> nodes.Node:
+        line = next(parser.stream).lineno
+        body = parser.parse_statements(("name:endgeneration",), drop_needle=True)
+        return nodes.Scope(body, lineno=line)
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
-    environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    environment = ImmutableSandboxedEnvironment(
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True, extensions=[loopcontrols, _GenerationTag]
+    )
     environment.globals["raise_exception"] = _raise_exception
     environment.globals["strftime_now"] = _strftime_now
     environment.filters["tojson"] = _tojson
@@ -70,7 +100,7 @@ def render_chat_prompt(
             messages=list(messages),
             add_generation_prompt=add_generation_prompt,
             enable_thinking=enable_thinking,
-            tools=list(tools) or None,
+            tools=list(tools),
             bos_token=bos_token,
             eos_token=eos_token,
         )
