@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections import defaultdict
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint
-from paddler.messages.generated_token_result import GeneratedToken, GenerationDone, TokenKind
+from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint, ToolDefinition
+from paddler.messages.generated_token_result import GeneratedToken, GenerationDone, TokenKind, ToolCallEvent
 from paddler.messages.sampling_params import GREEDY
 
 from .conftest import EngineFactory
@@ -77,3 +77,63 @@ def test_a_model_template_without_markers_streams_undeterminable_tokens(engine_f
     results = list(engine.submit_generation(GenerateTokensParams(PROMPT, 8, GREEDY, chat_template=info.chat_template)))
     kinds = {result.kind for result in results if isinstance(result, GeneratedToken)}
     assert kinds == {TokenKind.UNDETERMINABLE}
+
+
+def _tool_call_grammar(engine: ContinuousBatchEngine, call: str, after: str) -> GrammarConstraint:
+    def marker(text: str) -> str:
+        return _token_literal(engine, text)
+
+    return GrammarConstraint(
+        " ".join(
+            [
+                "root ::=",
+                marker("<tool_call>"),
+                '"' + call.replace('"', '\\"') + '"',
+                marker("</tool_call>"),
+                '"' + after + '"',
+            ]
+        )
+    )
+
+
+def test_a_parsed_tool_call_is_validated_and_exempt_from_max_tokens(engine_factory: EngineFactory) -> None:
+    engine = engine_factory(slots=1)
+    weather = ToolDefinition(
+        "get_weather", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    )
+    params = GenerateTokensParams(
+        PROMPT,
+        2,
+        GREEDY,
+        _tool_call_grammar(engine, TOOL_CALL, " It is sunny there."),
+        chat_template=QWEN3_STYLE_TEMPLATE,
+        tools=(weather,),
+        parse_tool_calls=True,
+    )
+    results = list(engine.submit_generation(params))
+    events = [result for result in results if isinstance(result, ToolCallEvent)]
+    assert len(events) == 1
+    assert events[0].kind == "ToolCallParsed"
+    assert events[0].calls[0].arguments == {"city": "Paris"}
+    done = results[-1]
+    assert isinstance(done, GenerationDone)
+    assert done.usage.content_tokens == 2, "max_tokens counted only the content after the block"
+    assert done.usage.tool_call_tokens > 10
+    assert results.index(events[0]) < len(results) - 1
+
+
+def test_arguments_that_break_the_schema_are_reported(engine_factory: EngineFactory) -> None:
+    engine = engine_factory(slots=1)
+    strict = ToolDefinition("get_weather", {"type": "object", "properties": {"city": {"type": "integer"}}})
+    params = GenerateTokensParams(
+        PROMPT,
+        40,
+        GREEDY,
+        _tool_call_grammar(engine, TOOL_CALL, ""),
+        chat_template=QWEN3_STYLE_TEMPLATE,
+        tools=(strict,),
+        parse_tool_calls=True,
+    )
+    events = [result for result in engine.submit_generation(params) if isinstance(result, ToolCallEvent)]
+    assert [event.kind for event in events] == ["ToolCallValidationFailed"]
+    assert "failed schema check" in events[0].errors[0]

@@ -410,3 +410,21 @@ def test_one_socket_may_hold_at_most_64_requests(server_factory: ServerFactory) 
         assert refused["request_id"] == "one-too-many"
         assert refused["error"]["code"] == 429
     assert wait_for(lambda: crowded.buffered() == 0 and crowded.slots_processing() == 0, timeout=5.0)
+
+
+def test_an_invalid_tool_schema_with_parsing_is_tool_schema_invalid(server: RunningServer) -> None:
+    tool = {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather",
+            "parameters": {"type": "object", "properties": {"location": {"type": 123}}},
+        },
+    }
+    body = {**SEED_CONVERSATION, "enable_thinking": False, "tools": [tool], "parse_tool_calls": True}
+    (line,) = _lines(httpx.post(server.inference_url + CONVERSATION, json=body))
+    message = _response(line)["GeneratedToken"]["ToolSchemaInvalid"]
+    assert message.startswith('tool "get_weather" parameters are not a valid JSON Schema')
+    without_parsing = {**body, "parse_tool_calls": False, "max_tokens": 2}
+    lines = _lines(httpx.post(server.inference_url + CONVERSATION, json=without_parsing, timeout=60))
+    assert "Done" in _response(lines[-1])["GeneratedToken"], "the schema is only checked when parsing"

@@ -31,6 +31,9 @@ class ActiveRequest:
     classifier: TokenClassifier = field(default_factory=lambda: TokenClassifier(NO_MARKERS))
     # Generated tokens per section, marker tokens included.
     counts: Counter[Section] = field(default_factory=Counter)
+    # Bytes of the tool-call block being generated (markers included), parsed when it ends.
+    tool_call_bytes: bytearray = field(default_factory=bytearray)
+    tool_calls_parsed: int = 0
     started_at: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
 

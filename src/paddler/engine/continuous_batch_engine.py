@@ -161,6 +161,8 @@ class ContinuousBatchEngine:
                 grammar=grammar,
                 ignore_eog=params.ignore_eog,
                 markers=self._markers(params.chat_template),
+                tools=params.tools,
+                parse_tool_calls=params.parse_tool_calls,
                 stream=stream,
             )
         )

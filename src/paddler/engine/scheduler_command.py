@@ -9,7 +9,7 @@ from paddler.engine.result_stream import ResultStream
 from paddler.engine.token_markers import NO_MARKERS, TokenMarkers
 from paddler.messages.embedding_normalization import EmbeddingNormalization
 from paddler.messages.embedding_result import EmbeddingResult
-from paddler.messages.generate_tokens_params import GrammarConstraint
+from paddler.messages.generate_tokens_params import GrammarConstraint, ToolDefinition
 from paddler.messages.generated_token_result import GeneratedTokenResult
 from paddler.messages.sampling_params import SamplingParams
 
@@ -24,6 +24,8 @@ class GenerateTokensCommand:
     ignore_eog: bool
     stream: ResultStream[GeneratedTokenResult]
     markers: TokenMarkers = NO_MARKERS
+    tools: tuple[ToolDefinition, ...] = ()
+    parse_tool_calls: bool = False
     submitted_at: float = field(default_factory=time.monotonic)
 
 

@@ -23,6 +23,13 @@ class JsonSchemaConstraint:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    name: str
+    # The JSON Schema its arguments must satisfy; None accepts any arguments.
+    parameters: dict[str, object] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GenerateTokensParams:
     prompt: str
     # Paddler's rule: 0 or less still yields one token.
@@ -35,3 +42,6 @@ class GenerateTokensParams:
     # The chat template whose thinking and tool-call markers classify the output; None: no markers, so
     # every token is undeterminable.
     chat_template: str | None = None
+    tools: tuple[ToolDefinition, ...] = ()
+    # Parse each tool-call block into a ToolCallEvent, its arguments checked against the tool's schema.
+    parse_tool_calls: bool = False

@@ -30,6 +30,7 @@ class GenerationErrorKind(Enum):
     DETOKENIZATION_FAILED = "DetokenizationFailed"
     TOKEN_GENERATION_DISABLED = "TokenGenerationDisabled"
     MULTIMODAL_NOT_SUPPORTED = "MultimodalNotSupported"
+    TOOL_SCHEMA_INVALID = "ToolSchemaInvalid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,4 +62,29 @@ class GenerationFailed:
         return True
 
 
-GeneratedTokenResult = GeneratedToken | GenerationDone | GenerationFailed | RequestRejected
+@dataclass(frozen=True, slots=True)
+class ParsedToolCall:
+    id: str
+    name: str
+    # The arguments as JSON, or None with the raw text in invalid_arguments when they are not JSON.
+    arguments: object
+    invalid_arguments: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallEvent:
+    """The outcome of parsing one tool-call block (with parse_tool_calls); the stream goes on after it.
+    kind: ToolCallParsed (calls), ToolCallValidationFailed (errors), UnrecognizedToolCallFormat (text,
+    errors[0] the reason) or ToolCallParseFailed (errors[0])."""
+
+    kind: str
+    calls: tuple[ParsedToolCall, ...] = ()
+    errors: tuple[str, ...] = ()
+    text: str = ""
+
+    @property
+    def is_terminal(self) -> bool:
+        return False
+
+
+GeneratedTokenResult = GeneratedToken | ToolCallEvent | GenerationDone | GenerationFailed | RequestRejected

@@ -3,14 +3,23 @@ before any generation starts (checked in Paddler's order)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from jsonschema.exceptions import SchemaError
+from jsonschema.validators import validator_for
 
 from paddler.engine.continuous_batch_engine import (
     EngineUnavailableError,
     RequestTooLargeError,
 )
 from paddler.engine.result_stream import ResultStream
-from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint, JsonSchemaConstraint
+from paddler.messages.generate_tokens_params import (
+    GenerateTokensParams,
+    GrammarConstraint,
+    JsonSchemaConstraint,
+    ToolDefinition,
+)
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
 from paddler.web.api_error import ApiError
 from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
@@ -94,7 +103,42 @@ def conversation_generation(
         )
     except ChatTemplateError as error:
         return GenerationFailed(GenerationErrorKind.CHAT_TEMPLATE_ERROR, f"failed to render chat template: {error}")
-    return GenerateTokensParams(prompt=prompt, max_tokens=params.max_tokens, grammar=grammar, chat_template=template)
+    tools = tuple(
+        ToolDefinition(
+            tool.function.name,
+            None
+            if tool.function.parameters is None
+            else tool.function.parameters.model_dump(mode="json", exclude_none=True),
+        )
+        for tool in params.tools
+    )
+    parse_tool_calls = params.parse_tool_calls and bool(tools)
+    if parse_tool_calls:
+        invalid = _invalid_tool_schema(tools)
+        if invalid is not None:
+            return invalid
+    return GenerateTokensParams(
+        prompt=prompt,
+        max_tokens=params.max_tokens,
+        grammar=grammar,
+        chat_template=template,
+        tools=tools,
+        parse_tool_calls=parse_tool_calls,
+    )
+
+
+def _invalid_tool_schema(tools: tuple[ToolDefinition, ...]) -> GenerationFailed | None:
+    for tool in tools:
+        if tool.parameters is None:
+            continue
+        try:
+            validator_for(tool.parameters).check_schema(tool.parameters)
+        except SchemaError as error:
+            return GenerationFailed(
+                GenerationErrorKind.TOOL_SCHEMA_INVALID,
+                f"tool {json.dumps(tool.name)} parameters are not a valid JSON Schema: {error.message}",
+            )
+    return None
 
 
 def submit_generation(

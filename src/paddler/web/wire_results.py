@@ -21,6 +21,8 @@ from paddler.messages.generated_token_result import (
     GeneratedTokenResult,
     GenerationDone,
     GenerationFailed,
+    ParsedToolCall,
+    ToolCallEvent,
 )
 from paddler.messages.request_rejected import RequestRejected
 
@@ -39,8 +41,29 @@ def normalization_to_wire(normalization: EmbeddingNormalization) -> Any:
     return normalization.kind.value
 
 
-def generated_token_payload(result: GeneratedToken | GenerationDone | GenerationFailed) -> dict[str, Any]:
+def _parsed_call(call: ParsedToolCall) -> dict[str, Any]:
+    arguments = (
+        {"InvalidJson": call.invalid_arguments} if call.invalid_arguments is not None else {"ValidJson": call.arguments}
+    )
+    return {"id": call.id, "name": call.name, "arguments": arguments}
+
+
+def _tool_call_event(event: ToolCallEvent) -> Any:
+    if event.kind == "ToolCallParsed":
+        return [_parsed_call(call) for call in event.calls]
+    if event.kind == "ToolCallValidationFailed":
+        return list(event.errors)
+    if event.kind == "UnrecognizedToolCallFormat":
+        return {"text": event.text, "ffi_error_message": event.errors[0] if event.errors else ""}
+    return event.errors[0] if event.errors else ""
+
+
+def generated_token_payload(
+    result: GeneratedToken | ToolCallEvent | GenerationDone | GenerationFailed,
+) -> dict[str, Any]:
     match result:
+        case ToolCallEvent(kind=kind):
+            return {"GeneratedToken": {kind: _tool_call_event(result)}}
         case GeneratedToken(kind=kind, text=text):
             return {"GeneratedToken": {kind.value: text}}
         case GenerationDone(usage=usage):
