@@ -151,6 +151,8 @@ def test_grammar_constrains_output(smollm: LlamaModel) -> None:
         ("root ::= under_score", "expecting newline or end"),
         ('other ::= "x"', "root"),
         ("root ::= " + "(" * 300 + '"x"' + ")" * 300, "nests"),
+        ('root ::= root "a"', "left recursion"),
+        ('root ::= (("a"{1,100}){1,100}){1,100}', "exceeds sane defaults"),
     ],
 )
 def test_bad_grammar_is_an_exception_with_llama_cpp_reason(smollm: LlamaModel, grammar: str, reason: str) -> None:

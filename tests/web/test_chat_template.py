@@ -3,6 +3,7 @@ thinking on and off, tools, and templates that must fail cleanly."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -88,9 +89,21 @@ def test_a_template_cannot_reach_python_internals() -> None:
         _render("{% for message in messages %}{{ message.update({'role': 'x'}) }}{% endfor %}")
 
 
-def test_rendering_is_bounded() -> None:
-    with pytest.raises(ChatTemplateError, match=r"characters|seconds"):
-        _render("{% for i in range(100000) %}{% for j in range(100000) %}xxxxxxxxxx{% endfor %}{% endfor %}")
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("{% for i in range(100000) %}{% for j in range(100000) %}xxxxxxxxxx{% endfor %}{% endfor %}", "characters"),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "longer than"),
+        ("{{ 'x' * 1000000000 }}", "prompt size limit"),
+        ("{{ 10 ** 100000000 }}", "exponent"),
+        ("{% for i in range(10**7) %}{% endfor %}", "exceeds"),
+    ],
+)
+def test_rendering_is_bounded(template: str, reason: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ChatTemplateError, match=reason):
+        _render(template)
+    assert time.monotonic() - started < 10
 
 
 def test_broken_templates_fail_with_the_reason() -> None:
