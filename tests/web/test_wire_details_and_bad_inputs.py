@@ -428,3 +428,19 @@ def test_an_invalid_tool_schema_with_parsing_is_tool_schema_invalid(server: Runn
     without_parsing = {**body, "parse_tool_calls": False, "max_tokens": 2}
     lines = _lines(httpx.post(server.inference_url + CONVERSATION, json=without_parsing, timeout=60))
     assert "Done" in _response(lines[-1])["GeneratedToken"], "the schema is only checked when parsing"
+
+
+def test_content_given_as_text_parts_renders_like_a_string(server: RunningServer) -> None:
+    def text_for(content: object) -> str:
+        body = {
+            "add_generation_prompt": True,
+            "enable_thinking": False,
+            "max_tokens": 12,
+            "conversation_history": [{"role": "user", "content": content}],
+        }
+        lines = _lines(httpx.post(server.inference_url + CONVERSATION, json=body, timeout=60))
+        return "".join(_response(line)["GeneratedToken"].get("UndeterminableToken", "") for line in lines[:-1])
+
+    as_parts = text_for([{"type": "text", "text": "What is the capital"}, {"type": "text", "text": " of France?"}])
+    assert as_parts == text_for("What is the capital of France?")
+    assert as_parts.strip()
