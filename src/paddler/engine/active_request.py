@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -49,6 +50,8 @@ class ActiveRequest:
     @property
     def token_budget(self) -> int:
         """Tokens to generate; Paddler yields one even when max_tokens <= 0."""
+        if self.command.max_tokens is None:
+            return sys.maxsize  # the slot's context ends the generation
         return max(1, self.command.max_tokens)
 
     @property

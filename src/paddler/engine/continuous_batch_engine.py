@@ -134,7 +134,7 @@ class ContinuousBatchEngine:
             )
         # Paddler tokenizes prompts with BOS added and special tokens parsed.
         tokens = self.tokenize(params.prompt, add_special=True, parse_special=True)
-        budget = max(1, params.max_tokens)
+        budget = 1 if params.max_tokens is None else max(1, params.max_tokens)
         if len(tokens) + budget > self.max_sequence_tokens:
             raise RequestTooLargeError(
                 f"the prompt has {len(tokens)} tokens; with max_tokens {params.max_tokens} it needs "

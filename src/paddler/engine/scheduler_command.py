@@ -18,7 +18,7 @@ from paddler.messages.sampling_params import SamplingParams
 class GenerateTokensCommand:
     request_id: str
     prompt_tokens: tuple[int, ...]
-    max_tokens: int
+    max_tokens: int | None
     sampling: SamplingParams
     grammar: GrammarConstraint | None
     ignore_eog: bool

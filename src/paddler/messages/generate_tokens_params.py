@@ -32,8 +32,8 @@ class ToolDefinition:
 @dataclass(frozen=True, slots=True)
 class GenerateTokensParams:
     prompt: str
-    # Paddler's rule: 0 or less still yields one token.
-    max_tokens: int
+    # Paddler's rule: 0 or less still yields one token. None: until the end of generation or of the slot.
+    max_tokens: int | None
     # None: the engine's configured defaults.
     sampling: SamplingParams | None = None
     grammar: GrammarConstraint | JsonSchemaConstraint | None = None

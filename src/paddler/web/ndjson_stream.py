@@ -19,12 +19,14 @@ from paddler.web.client_connection import client_disconnected
 POLL_SECONDS = 0.25
 
 
-def _lines(stream: ResultStream[Result], to_line: Callable[[Result], str], environ: dict[str, Any]) -> Iterator[bytes]:
+def follow(stream: ResultStream[Result], environ: dict[str, Any]) -> Iterator[Result]:
+    """The stream's results until its terminal one, stopping early when the client goes away; the
+    stream is closed (cancelling the request if it had not ended) whatever ends the iteration."""
     next_check = time.monotonic() + POLL_SECONDS
     try:
         while True:
             try:
-                result = stream.get(timeout=POLL_SECONDS)
+                result: Result | None = stream.get(timeout=POLL_SECONDS)
             except queue.Empty:
                 result = None
             # Checked while tokens flow too: a half-closed client still reads, so writes never fail.
@@ -34,11 +36,16 @@ def _lines(stream: ResultStream[Result], to_line: Callable[[Result], str], envir
                 next_check = time.monotonic() + POLL_SECONDS
             if result is None:
                 continue
-            yield (to_line(result) + "\n").encode()
+            yield result
             if result.is_terminal:
                 return
     finally:
         stream.close()
+
+
+def _lines(stream: ResultStream[Result], to_line: Callable[[Result], str], environ: dict[str, Any]) -> Iterator[bytes]:
+    for result in follow(stream, environ):
+        yield (to_line(result) + "\n").encode()
 
 
 def ndjson_response(stream: ResultStream[Result], to_line: Callable[[Result], str]) -> Response:

@@ -1,0 +1,128 @@
+"""OpenAI chat-completion requests: parsed leniently at the top level (unknown fields are ignored, as
+OpenAI does) and turned into a generation with per-request sampling over the server's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from paddler.messages.generate_tokens_params import GenerateTokensParams
+from paddler.messages.sampling_params import SamplingParams
+from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
+from paddler.web.openai_error import OpenAIError
+from paddler.web.paddler_services import PaddlerServices
+
+MAX_STOP_STRINGS = 4
+
+
+class _Lenient(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TextPart(_Lenient):
+    type: Literal["text"]
+    text: str
+
+
+class ChatMessage(_Lenient):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[TextPart] | None = None
+
+
+class StreamOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(_Lenient):
+    model: str
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 2)] | None = None
+    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    stop: str | Annotated[list[str], Field(max_length=MAX_STOP_STRINGS)] | None = None
+    n: int | None = None
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+    # llama-server's extension: never sample an end-of-generation token.
+    ignore_eos: bool = False
+
+    @property
+    def token_limit(self) -> int | None:
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
+
+    @property
+    def stop_strings(self) -> list[str]:
+        if self.stop is None:
+            return []
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+def served_model_id(services: PaddlerServices) -> str:
+    """The one model id this server answers to: its name, else the model file's name."""
+    return services.name or Path(services.engine.settings.model_path).stem
+
+
+def _sampling(request: ChatCompletionRequest, defaults: SamplingParams) -> SamplingParams:
+    overrides: dict[str, Any] = {}
+    for field, value in (
+        ("temperature", request.temperature),
+        ("top_p", request.top_p),
+        ("seed", request.seed),
+        ("penalty_presence", request.presence_penalty),
+        ("penalty_frequency", request.frequency_penalty),
+    ):
+        if value is not None:
+            overrides[field] = value
+    return replace(defaults, **overrides)
+
+
+def _template_message(message: ChatMessage) -> dict[str, Any]:
+    role = "system" if message.role == "developer" else message.role
+    if message.content is None or isinstance(message.content, str):
+        return {"role": role, "content": message.content or ""}
+    return {"role": role, "content": "".join(part.text for part in message.content)}
+
+
+def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -> GenerateTokensParams:
+    """Raises OpenAIError for what OpenAI refuses with 400/404."""
+    if request.n is not None and request.n != 1:
+        raise OpenAIError(400, "n > 1 is not supported: this server returns one choice", param="n")
+    if request.model != served_model_id(services):
+        raise OpenAIError(
+            404,
+            f"The model `{request.model}` does not exist; this server serves "
+            f"`{served_model_id(services)}` (see GET /v1/models)",
+            code="model_not_found",
+            param="model",
+        )
+    engine = services.serving_engine()
+    info = engine.model_info
+    template = services.chat_template
+    if info is None or template is None:
+        raise OpenAIError(503, "the model is loading or has no chat template")
+    try:
+        prompt = render_chat_prompt(
+            template,
+            [_template_message(message) for message in request.messages],
+            add_generation_prompt=True,
+            enable_thinking=True,
+            bos_token=info.bos_text,
+            eos_token=info.eos_text,
+        )
+    except ChatTemplateError as error:
+        raise OpenAIError(400, str(error), param="messages") from None
+    return GenerateTokensParams(
+        prompt=prompt,
+        max_tokens=request.token_limit,
+        sampling=_sampling(request, engine.settings.sampling),
+        ignore_eog=request.ignore_eos,
+        chat_template=template,
+    )

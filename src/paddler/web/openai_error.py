@@ -1,0 +1,47 @@
+"""Errors of the OpenAI-compatible API, in OpenAI's shape: {"error": {"message", "type", "param", "code"}}."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from pydantic import ValidationError
+
+_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+    503: "server_error",
+    504: "server_error",
+}
+
+
+class OpenAIError(Exception):
+    def __init__(self, status: int, message: str, *, code: str | None = None, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.param = param
+
+    def body(self) -> dict[str, object]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": _TYPES.get(self.status, "server_error"),
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def from_validation_error(error: ValidationError) -> OpenAIError:
+    first = error.errors()[0]
+    location = ".".join(str(part) for part in first["loc"]) or None
+    return OpenAIError(400, f"{location}: {first['msg']}" if location else first["msg"], param=location)
+
+
+def register_openai_errors(blueprint: Blueprint) -> None:
+    @blueprint.errorhandler(OpenAIError)
+    def handle(error: OpenAIError) -> tuple[Response, int]:
+        return jsonify(error.body()), error.status

@@ -1,0 +1,130 @@
+"""The official openai package against the OpenAI-compatible chat API."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam
+
+from .conftest import RunningServer
+
+MODEL = "agent-1"  # the served model id is the server's --name
+
+
+@pytest.fixture
+def client(server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.inference_url + "/v1", api_key="unused", max_retries=0)
+
+
+def _question() -> list[ChatCompletionMessageParam]:
+    return [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+
+
+def test_models_lists_the_served_model(client: openai.OpenAI) -> None:
+    assert [model.id for model in client.models.list()] == [MODEL]
+
+
+def test_non_streaming_chat(client: openai.OpenAI) -> None:
+    completion = client.chat.completions.create(model=MODEL, messages=_question(), max_tokens=24)
+    choice = completion.choices[0]
+    assert "Paris" in (choice.message.content or "")
+    assert choice.finish_reason in ("stop", "length")
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens > 0
+    assert completion.usage.total_tokens == completion.usage.prompt_tokens + completion.usage.completion_tokens
+
+
+def test_streaming_chat_with_usage_matches_the_non_streaming_text(client: openai.OpenAI) -> None:
+    whole = client.chat.completions.create(model=MODEL, messages=_question(), max_tokens=16)
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL,
+            messages=_question(),
+            max_tokens=16,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert text == whole.choices[0].message.content
+    finish = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason]
+    assert len(finish) == 1
+    assert chunks[-1].usage is not None
+    assert whole.usage is not None
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_max_tokens_gives_length_and_stop_strings_never_leak(client: openai.OpenAI) -> None:
+    capped = client.chat.completions.create(model=MODEL, messages=_question(), max_completion_tokens=2)
+    assert capped.choices[0].finish_reason == "length"
+    assert capped.usage is not None
+    assert capped.usage.completion_tokens == 2
+    full = client.chat.completions.create(model=MODEL, messages=_question(), max_tokens=24).choices[0].message.content
+    assert full is not None
+    assert " is" in full
+    stopped = client.chat.completions.create(
+        model=MODEL, messages=_question(), max_tokens=24, stop=[" is"], stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stopped if chunk.choices)
+    assert text == full[: full.index(" is")]
+
+
+def test_per_request_sampling_and_ignore_eos(client: openai.OpenAI) -> None:
+    seeded = [
+        client.chat.completions.create(
+            model=MODEL,
+            messages=_question(),
+            max_tokens=12,
+            temperature=1.2,
+            seed=7,
+        )
+        .choices[0]
+        .message.content
+        for _ in range(2)
+    ]
+    assert seeded[0] == seeded[1]
+    forced = client.chat.completions.create(
+        model=MODEL,
+        messages=_question(),
+        max_tokens=30,
+        extra_body={"ignore_eos": True},
+    )
+    assert forced.usage is not None
+    assert forced.usage.completion_tokens == 30
+
+
+def test_errors_in_openai_shape(client: openai.OpenAI, server: RunningServer) -> None:
+    with pytest.raises(openai.BadRequestError) as too_many:
+        client.chat.completions.create(model=MODEL, messages=_question(), n=2)
+    assert "n > 1" in str(too_many.value)
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.chat.completions.create(model="gpt-4o", messages=_question())
+    assert unknown.value.code == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as too_long:
+        client.chat.completions.create(model=MODEL, messages=_question(), max_tokens=1_000_000)
+    assert too_long.value.code == "context_length_exceeded"
+    response = httpx.post(
+        server.inference_url + "/v1/chat/completions", content=b"{broken", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    ignored = httpx.post(
+        server.inference_url + "/v1/chat/completions",
+        timeout=60,
+        json={
+            "model": MODEL,
+            "messages": _question(),
+            "max_tokens": 4,
+            "logit_bias": {},
+            "user": "someone",
+            "unknown_field": {"nested": True},
+        },
+    )
+    assert ignored.status_code == 200, ignored.text
+    assert json.loads(ignored.text)["object"] == "chat.completion"
