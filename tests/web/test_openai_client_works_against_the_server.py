@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import httpx
+import numpy
 import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
@@ -128,3 +130,19 @@ def test_errors_in_openai_shape(client: openai.OpenAI, server: RunningServer) ->
     )
     assert ignored.status_code == 200, ignored.text
     assert json.loads(ignored.text)["object"] == "chat.completion"
+
+
+def test_embeddings_float_and_base64_agree(client: openai.OpenAI) -> None:
+    inputs = ["The cat sat on the mat.", "A completely different sentence about rockets."]
+    floats = client.embeddings.create(model=MODEL, input=inputs, encoding_format="float")
+    packed = client.embeddings.create(model=MODEL, input=inputs, encoding_format="base64")
+    assert [item.index for item in floats.data] == [0, 1]
+    for as_floats, as_base64 in zip(floats.data, packed.data, strict=True):
+        assert len(as_floats.embedding) == 576
+        # Asked for base64 explicitly, the client hands the string back as it came.
+        decoded = numpy.frombuffer(base64.b64decode(str(as_base64.embedding)), dtype="<f4")
+        assert as_floats.embedding == pytest.approx(decoded.tolist(), abs=1e-6)
+        assert sum(value * value for value in as_floats.embedding) == pytest.approx(1.0, abs=1e-3)
+    assert floats.usage.prompt_tokens > 10
+    single = client.embeddings.create(model=MODEL, input="The cat sat on the mat.")
+    assert single.data[0].embedding == pytest.approx(floats.data[0].embedding, abs=1e-5)

@@ -476,7 +476,11 @@ class ContinuousBatchLoop:
         for document, vector in zip(documents, vectors, strict=True):
             job.command.stream.put(
                 DocumentEmbedding(
-                    document.id, normalize_embedding(vector, normalization), normalization, self._settings.pooling_type
+                    document.id,
+                    normalize_embedding(vector, normalization),
+                    normalization,
+                    self._settings.pooling_type,
+                    len(document.tokens),
                 )
             )
         job.produced += len(documents)

@@ -17,6 +17,8 @@ class DocumentEmbedding:
     embedding: numpy.typing.NDArray[numpy.float32]
     normalization: EmbeddingNormalization
     pooling_type: str
+    # Tokens the document took, BOS included.
+    token_count: int = 0
 
     @property
     def is_terminal(self) -> bool:
