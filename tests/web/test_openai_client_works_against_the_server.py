@@ -6,6 +6,7 @@ import base64
 import json
 
 import httpx
+import jsonschema
 import numpy
 import openai
 import pytest
@@ -146,3 +147,45 @@ def test_embeddings_float_and_base64_agree(client: openai.OpenAI) -> None:
     assert floats.usage.prompt_tokens > 10
     single = client.embeddings.create(model=MODEL, input="The cat sat on the mat.")
     assert single.data[0].embedding == pytest.approx(floats.data[0].embedding, abs=1e-5)
+
+
+def test_text_completions(client: openai.OpenAI) -> None:
+    completion = client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=5)
+    assert completion.choices[0].text
+    assert completion.usage is not None
+    assert completion.usage.completion_tokens <= 5
+    streamed = "".join(
+        chunk.choices[0].text
+        for chunk in client.completions.create(
+            model=MODEL, prompt="The capital of France is", max_tokens=5, stream=True
+        )
+        if chunk.choices
+    )
+    assert streamed == completion.choices[0].text
+    default = client.completions.create(model=MODEL, prompt="Once upon a time", extra_body={"ignore_eos": True})
+    assert default.usage is not None
+    assert default.usage.completion_tokens == 16, "OpenAI's default max_tokens for completions"
+
+
+def test_response_format_json_schema_and_json_object(client: openai.OpenAI) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string", "maxLength": 20}, "is_capital": {"type": "boolean"}},
+        "required": ["city", "is_capital"],
+        "additionalProperties": False,
+    }
+    completion = client.chat.completions.create(
+        model=MODEL,
+        messages=_question(),
+        max_tokens=60,
+        response_format={"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}},
+    )
+    jsonschema.validate(json.loads(completion.choices[0].message.content or ""), schema)
+    as_object = client.chat.completions.create(
+        model=MODEL, messages=_question(), max_tokens=60, response_format={"type": "json_object"}
+    )
+    assert isinstance(json.loads(as_object.choices[0].message.content or ""), dict)
+    with pytest.raises(openai.BadRequestError, match="needs a schema"):
+        client.chat.completions.create(
+            model=MODEL, messages=_question(), response_format={"type": "json_schema", "json_schema": {"name": "x"}}
+        )

@@ -15,6 +15,7 @@ from paddler.web import (
     post_continue_from_raw_prompt,
     post_generate_embedding_batch,
     post_v1_chat_completions,
+    post_v1_completions,
     post_v1_embeddings,
     ws_inference_socket,
 )
@@ -46,6 +47,7 @@ def create_inference_app(services: PaddlerServices) -> Flask:
         post_continue_from_conversation_history,
         post_generate_embedding_batch,
         post_v1_chat_completions,
+        post_v1_completions,
         post_v1_embeddings,
         ws_inference_socket,
     ):

@@ -1,15 +1,16 @@
-"""OpenAI chat-completion requests: parsed leniently at the top level (unknown fields are ignored, as
-OpenAI does) and turned into a generation with per-request sampling over the server's defaults."""
+"""OpenAI requests: parsed leniently at the top level (unknown fields are ignored, as OpenAI does) and
+turned into a generation with per-request sampling over the server's defaults."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from paddler.messages.generate_tokens_params import GenerateTokensParams
+from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSchemaConstraint
 from paddler.messages.sampling_params import SamplingParams
 from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
 from paddler.web.openai_error import OpenAIError
@@ -37,11 +38,21 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(_Lenient):
+class JsonSchemaFormat(_Lenient):
+    name: str = "response"
+    # `schema` is a reserved name on pydantic models.
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+class ResponseFormat(_Lenient):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormat | None = None
+
+
+class OpenAISampling(_Lenient):
+    """What every OpenAI generation request shares."""
+
     model: str
-    messages: Annotated[list[ChatMessage], Field(min_length=1)]
-    max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     temperature: Annotated[float, Field(ge=0, le=2)] | None = None
     top_p: Annotated[float, Field(ge=0, le=1)] | None = None
     seed: Annotated[int, Field(ge=0, le=2**32 - 2)] | None = None
@@ -55,14 +66,21 @@ class ChatCompletionRequest(_Lenient):
     ignore_eos: bool = False
 
     @property
-    def token_limit(self) -> int | None:
-        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
-
-    @property
     def stop_strings(self) -> list[str]:
         if self.stop is None:
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
+
+
+class ChatCompletionRequest(OpenAISampling):
+    messages: Annotated[list[ChatMessage], Field(min_length=1)]
+    max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    response_format: ResponseFormat | None = None
+
+    @property
+    def token_limit(self) -> int | None:
+        return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
 
 def served_model_id(services: PaddlerServices) -> str:
@@ -70,7 +88,21 @@ def served_model_id(services: PaddlerServices) -> str:
     return services.name or Path(services.engine.settings.model_path).stem
 
 
-def _sampling(request: ChatCompletionRequest, defaults: SamplingParams) -> SamplingParams:
+def check_model(request: OpenAISampling, services: PaddlerServices) -> None:
+    """OpenAI's 400 for n > 1 and 404 for a model this server does not serve."""
+    if request.n is not None and request.n != 1:
+        raise OpenAIError(400, "n > 1 is not supported: this server returns one choice", param="n")
+    served = served_model_id(services)
+    if request.model != served:
+        raise OpenAIError(
+            404,
+            f"The model `{request.model}` does not exist; this server serves `{served}` (see GET /v1/models)",
+            code="model_not_found",
+            param="model",
+        )
+
+
+def sampling_for(request: OpenAISampling, defaults: SamplingParams) -> SamplingParams:
     overrides: dict[str, Any] = {}
     for field, value in (
         ("temperature", request.temperature),
@@ -84,6 +116,16 @@ def _sampling(request: ChatCompletionRequest, defaults: SamplingParams) -> Sampl
     return replace(defaults, **overrides)
 
 
+def _grammar(response_format: ResponseFormat | None) -> JsonSchemaConstraint | None:
+    if response_format is None or response_format.type == "text":
+        return None
+    if response_format.type == "json_object":
+        return JsonSchemaConstraint('{"type": "object"}')
+    if response_format.json_schema is None or response_format.json_schema.schema_ is None:
+        raise OpenAIError(400, "response_format json_schema needs a schema", param="response_format")
+    return JsonSchemaConstraint(json.dumps(response_format.json_schema.schema_))
+
+
 def _template_message(message: ChatMessage) -> dict[str, Any]:
     role = "system" if message.role == "developer" else message.role
     if message.content is None or isinstance(message.content, str):
@@ -92,17 +134,9 @@ def _template_message(message: ChatMessage) -> dict[str, Any]:
 
 
 def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -> GenerateTokensParams:
-    """Raises OpenAIError for what OpenAI refuses with 400/404."""
-    if request.n is not None and request.n != 1:
-        raise OpenAIError(400, "n > 1 is not supported: this server returns one choice", param="n")
-    if request.model != served_model_id(services):
-        raise OpenAIError(
-            404,
-            f"The model `{request.model}` does not exist; this server serves "
-            f"`{served_model_id(services)}` (see GET /v1/models)",
-            code="model_not_found",
-            param="model",
-        )
+    """Raises OpenAIError for what OpenAI refuses (400, 404) and while the model loads (503)."""
+    check_model(request, services)
+    grammar = _grammar(request.response_format)
     engine = services.serving_engine()
     info = engine.model_info
     template = services.chat_template
@@ -113,7 +147,7 @@ def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -
             template,
             [_template_message(message) for message in request.messages],
             add_generation_prompt=True,
-            enable_thinking=True,
+            enable_thinking=grammar is None,
             bos_token=info.bos_text,
             eos_token=info.eos_text,
         )
@@ -122,7 +156,8 @@ def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -
     return GenerateTokensParams(
         prompt=prompt,
         max_tokens=request.token_limit,
-        sampling=_sampling(request, engine.settings.sampling),
+        sampling=sampling_for(request, engine.settings.sampling),
+        grammar=grammar,
         ignore_eog=request.ignore_eos,
         chat_template=template,
     )
