@@ -11,20 +11,16 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections import deque
 from collections.abc import Callable
 from itertools import count
 
 from paddler.engine.active_request import ActiveRequest
-from paddler.engine.choose_slot import choose_slot
-from paddler.engine.embedding_job import EmbeddingJob
+from paddler.engine.embedding_jobs import EmbeddingJobs
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.model_runner import DecodeRow, ModelRunner
-from paddler.engine.normalize_embedding import normalize_embedding
 from paddler.engine.parse_tool_calls import parse_tool_call_block
-from paddler.engine.plan_embedding_batches import plan_embedding_batches
 from paddler.engine.request_buffer import RequestBuffer
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
 from paddler.engine.scheduler_command import (
@@ -34,16 +30,9 @@ from paddler.engine.scheduler_command import (
     SchedulerCommand,
     StopCommand,
 )
-from paddler.engine.slot import Slot
+from paddler.engine.slot_cache import SlotCache
 from paddler.engine.token_classifier import ClassifiedToken, Section, TokenClassifier
 from paddler.llama import DecodeOutcome, GrammarError, LlamaError, SamplingError
-from paddler.messages.embedding_result import (
-    DocumentEmbedding,
-    DocumentExceedsBatchSize,
-    EmbeddingsDisabled,
-    EmbeddingsDone,
-    NoEmbeddingsProduced,
-)
 from paddler.messages.generated_token_result import (
     GeneratedToken,
     GeneratedTokenResult,
@@ -51,13 +40,18 @@ from paddler.messages.generated_token_result import (
     GenerationErrorKind,
     GenerationFailed,
 )
-from paddler.messages.request_rejected import BUFFER_OVERFLOW, SHUTTING_DOWN, WAIT_TIMED_OUT, RequestRejected
+from paddler.messages.request_rejected import (
+    BUFFER_OVERFLOW,
+    INTERNAL_ERROR,
+    SHUTTING_DOWN,
+    WAIT_TIMED_OUT,
+    RequestRejected,
+)
 
 logger = logging.getLogger(__name__)
 
 WorkCommand = GenerateTokensCommand | GenerateEmbeddingBatchCommand
 EVICTED = GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, "Request evicted due to KV cache pressure")
-INTERNAL_ERROR = RequestRejected(500, "Internal server error")
 
 
 class ContinuousBatchLoop:
@@ -73,15 +67,15 @@ class ContinuousBatchLoop:
         self._status = status
         self._counters = status.counters
         self._progress = progress
-        self._slots = [Slot(seq_id) for seq_id in range(settings.slots)]
         self._active: dict[str, ActiveRequest] = {}
-        self._embedding_jobs: deque[EmbeddingJob] = deque()
         self._buffer: RequestBuffer[WorkCommand] = RequestBuffer(
             settings.max_buffered_requests, settings.buffered_request_timeout
         )
         self._request_keys = count()
         self._stop_deadline: float | None = None
         self._runner: ModelRunner
+        self._slot_cache: SlotCache
+        self._embedding_jobs: EmbeddingJobs
 
     # --- lifecycle ---
 
@@ -99,6 +93,8 @@ class ContinuousBatchLoop:
             self._status.settled.set()
             self._reject_until_stopped()
             return
+        self._slot_cache = SlotCache(self._settings, self._runner)
+        self._embedding_jobs = EmbeddingJobs(self._settings, self._runner, self._counters)
         self._status.runner = self._runner
         self._status.model_info = self._runner.model_info()
         self._status.n_ctx_seq = self._runner.n_ctx_seq
@@ -146,7 +142,8 @@ class ContinuousBatchLoop:
         if self._active:
             self._generation_step()
         if self._embedding_jobs:
-            self._embedding_step()
+            self._embedding_jobs.step()
+            self._update_occupancy()
         elapsed = time.perf_counter() - started
         self._counters.steps += 1
         self._counters.step_seconds += elapsed
@@ -204,10 +201,8 @@ class ContinuousBatchLoop:
         if request is not None:
             self._finish_done(request)
             return
-        for job in self._embedding_jobs:
-            if job.request_id == request_id:
-                self._finish_embedding_job(job)
-                return
+        if self._embedding_jobs.cancel(request_id):
+            self._update_occupancy()
 
     def _begin_stop(self, deadline: float) -> None:
         self._stop_deadline = deadline
@@ -218,12 +213,9 @@ class ContinuousBatchLoop:
 
     def _end_everything(self, result: RequestRejected) -> None:
         for request in list(self._active.values()):
-            self._runner.forget(request.slot.seq_id)
-            request.slot.forget_cache()
+            self._slot_cache.forget(request.slot)
             self._finish(request, result)
-        for job in list(self._embedding_jobs):
-            self._embedding_jobs.remove(job)
-            job.command.stream.put(result)
+        self._embedding_jobs.end_all(result)
         for command in self._buffer.drain():
             self._reject(command, result)
         self._update_occupancy()
@@ -254,7 +246,7 @@ class ContinuousBatchLoop:
         if isinstance(command, GenerateTokensCommand):
             self._start_generation(command)
         else:
-            self._start_embeddings(command)
+            self._embedding_jobs.start(command)
         self._update_occupancy()
 
     def _start_generation(self, command: GenerateTokensCommand) -> None:
@@ -265,10 +257,6 @@ class ContinuousBatchLoop:
                 )
             )
             return
-        free = [(slot.seq_id, slot.cached_tokens, slot.last_used) for slot in self._slots if not slot.busy]
-        choice = choose_slot(free, command.prompt_tokens)
-        if choice is None:
-            raise RuntimeError("a request was admitted with no free slot")
         try:
             sampler = self._runner.new_sampler(command.sampling, command.grammar, ignore_eog=command.ignore_eog)
         except GrammarError as error:
@@ -279,11 +267,9 @@ class ContinuousBatchLoop:
             self._counters.requests_failed += 1
             command.stream.put(GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, str(error)))
             return
-        slot = self._slots[choice.slot_index]
-        reusable = self._reuse_cache(slot, choice.reusable_tokens)
+        slot, reusable = self._slot_cache.take(command.prompt_tokens)
         classifier = TokenClassifier(command.markers)
         classifier.replay(command.prompt_tokens)
-        slot.busy = True
         self._active[command.request_id] = ActiveRequest(
             key=next(self._request_keys),
             command=command,
@@ -296,53 +282,6 @@ class ContinuousBatchLoop:
         self._counters.prompt_tokens += len(command.prompt_tokens)
         self._counters.cached_prompt_tokens += reusable
         self._counters.prefix_cache_hits += reusable > 0
-
-    def _reuse_cache(self, slot: Slot, reusable: int) -> int:
-        """Keep the first `reusable` cached tokens of the slot in its KV cache, bringing them back from
-        host memory when they were offloaded. Returns how many were kept."""
-        state = slot.saved_state
-        slot.saved_state = None
-        if state is not None and (reusable == 0 or not self._runner.restore_sequence(slot.seq_id, state)):
-            slot.forget_cache()
-            return 0
-        if reusable < len(slot.cached_tokens):
-            self._runner.forget(slot.seq_id, reusable)
-            del slot.cached_tokens[reusable:]
-        return reusable
-
-    def _offload_cache(self, slot: Slot) -> None:
-        """Move an idle slot's KV cells to host memory, within the prompt cache budget."""
-        if not self._settings.kv_unified or not slot.cached_tokens or self._settings.prompt_cache_bytes == 0:
-            return
-        slot.saved_state = self._runner.save_sequence(slot.seq_id)
-        self._runner.forget(slot.seq_id)
-        saved = sorted(
-            (other for other in self._slots if other.saved_state is not None), key=lambda other: other.last_used
-        )
-        total = sum(len(other.saved_state or b"") for other in saved)
-        for coldest in saved:
-            if total <= self._settings.prompt_cache_bytes:
-                break
-            total -= len(coldest.saved_state or b"")
-            coldest.forget_cache()
-
-    def _start_embeddings(self, command: GenerateEmbeddingBatchCommand) -> None:
-        if self._runner.embedding_context is None:
-            command.stream.put(EmbeddingsDisabled())
-            return
-        plan = plan_embedding_batches(
-            [len(document.tokens) for document in command.documents],
-            self._settings.n_batch,
-            min(self._settings.embedding_batch_sequences, self._settings.n_batch),
-        )
-        for document_index in plan.oversized:
-            document = command.documents[document_index]
-            command.stream.put(DocumentExceedsBatchSize(document.id, len(document.tokens), self._settings.n_batch))
-        job = EmbeddingJob(command, plan)
-        if job.finished:
-            self._end_embedding_job(job)
-        else:
-            self._embedding_jobs.append(job)
 
     # --- generation ---
 
@@ -425,15 +364,10 @@ class ContinuousBatchLoop:
     def _relieve_kv_pressure(self) -> None:
         """First drop the cached prefix of the least recently used idle slot; only when none is
         left, evict the running request that holds the most positions (Paddler's rule)."""
-        idle = [slot for slot in self._slots if not slot.busy and slot.cached_tokens and slot.saved_state is None]
-        if idle:
-            coldest = min(idle, key=lambda slot: slot.last_used)
-            self._runner.forget(coldest.seq_id)
-            coldest.forget_cache()
+        if self._slot_cache.drop_coldest_idle():
             return
         victim = max(self._active.values(), key=lambda request: request.position + len(request.pending))
-        self._runner.forget(victim.slot.seq_id)
-        victim.slot.forget_cache()
+        self._slot_cache.forget(victim.slot)
         self._counters.kv_evictions += 1
         logger.warning("evicting request %s (%d positions) under KV cache pressure", victim.request_id, victim.position)
         self._finish(victim, EVICTED)
@@ -447,56 +381,11 @@ class ContinuousBatchLoop:
 
     def _finish(self, request: ActiveRequest, result: GeneratedTokenResult) -> None:
         del self._active[request.request_id]
-        request.slot.busy = False
-        request.slot.last_used = time.monotonic()
         request.sampler.close()
-        self._offload_cache(request.slot)
+        self._slot_cache.release(request.slot, time.monotonic())
         if isinstance(result, GenerationDone):
             self._counters.requests_completed += 1
         else:
             self._counters.requests_failed += 1
         request.command.stream.put(result)
-        self._update_occupancy()
-
-    # --- embeddings ---
-
-    def _embedding_step(self) -> None:
-        job = self._embedding_jobs.popleft()
-        indices = job.plan.batches[job.next_batch]
-        job.next_batch += 1
-        documents = [job.command.documents[index] for index in indices]
-        try:
-            vectors = self._runner.embed([document.tokens for document in documents])
-        except (LlamaError, RuntimeError):
-            logger.exception("embedding batch failed")
-            job.command.stream.put(INTERNAL_ERROR)
-            self._update_occupancy()
-            return
-        normalization = job.command.normalization
-        for document, vector in zip(documents, vectors, strict=True):
-            job.command.stream.put(
-                DocumentEmbedding(
-                    document.id,
-                    normalize_embedding(vector, normalization),
-                    normalization,
-                    self._settings.pooling_type,
-                    len(document.tokens),
-                )
-            )
-        job.produced += len(documents)
-        self._counters.embedded_documents += len(documents)
-        if job.finished:
-            self._end_embedding_job(job)
-        else:
-            self._embedding_jobs.append(job)
-
-    def _finish_embedding_job(self, job: EmbeddingJob) -> None:
-        self._embedding_jobs.remove(job)
-        self._end_embedding_job(job)
-
-    def _end_embedding_job(self, job: EmbeddingJob) -> None:
-        if job.produced == 0 and job.command.documents:
-            job.command.stream.put(NoEmbeddingsProduced())
-        job.command.stream.put(EmbeddingsDone())
-        self._counters.requests_completed += 1
         self._update_occupancy()

@@ -18,3 +18,4 @@ class RequestRejected:
 BUFFER_OVERFLOW = RequestRejected(503, "Buffered requests overflow")
 WAIT_TIMED_OUT = RequestRejected(504, "Waiting for available slot timed out")
 SHUTTING_DOWN = RequestRejected(503, "balancer is shutting down")
+INTERNAL_ERROR = RequestRejected(500, "Internal server error")

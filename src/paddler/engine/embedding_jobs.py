@@ -1,0 +1,104 @@
+"""Embedding requests being worked through: each planned into batches of documents at admission, then
+one batch decoded per engine step, round robin across requests, so embeddings interleave with generation."""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+
+from paddler.engine.embedding_job import EmbeddingJob
+from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_stats import EngineCounters
+from paddler.engine.model_runner import ModelRunner
+from paddler.engine.normalize_embedding import normalize_embedding
+from paddler.engine.plan_embedding_batches import plan_embedding_batches
+from paddler.engine.scheduler_command import GenerateEmbeddingBatchCommand
+from paddler.llama import LlamaError
+from paddler.messages.embedding_result import (
+    DocumentEmbedding,
+    DocumentExceedsBatchSize,
+    EmbeddingsDisabled,
+    EmbeddingsDone,
+    NoEmbeddingsProduced,
+)
+from paddler.messages.request_rejected import INTERNAL_ERROR, RequestRejected
+
+logger = logging.getLogger(__name__)
+
+
+class EmbeddingJobs:
+    def __init__(self, settings: EngineSettings, runner: ModelRunner, counters: EngineCounters) -> None:
+        self._settings = settings
+        self._runner = runner
+        self._counters = counters
+        self._jobs: deque[EmbeddingJob] = deque()
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def start(self, command: GenerateEmbeddingBatchCommand) -> None:
+        if self._runner.embedding_context is None:
+            command.stream.put(EmbeddingsDisabled())
+            return
+        n_batch = self._settings.n_batch
+        plan = plan_embedding_batches(
+            [len(document.tokens) for document in command.documents],
+            n_batch,
+            min(self._settings.embedding_batch_sequences, n_batch),
+        )
+        for document_index in plan.oversized:
+            document = command.documents[document_index]
+            command.stream.put(DocumentExceedsBatchSize(document.id, len(document.tokens), n_batch))
+        job = EmbeddingJob(command, plan)
+        if job.finished:
+            self._end(job)
+        else:
+            self._jobs.append(job)
+
+    def step(self) -> None:
+        """Decode the next batch of the job at the front, then send it to the back."""
+        job = self._jobs.popleft()
+        documents = [job.command.documents[index] for index in job.plan.batches[job.next_batch]]
+        job.next_batch += 1
+        try:
+            vectors = self._runner.embed([document.tokens for document in documents])
+        except (LlamaError, RuntimeError):
+            logger.exception("embedding batch failed")
+            self._counters.requests_failed += 1
+            job.command.stream.put(INTERNAL_ERROR)
+            return
+        normalization = job.command.normalization
+        for document, vector in zip(documents, vectors, strict=True):
+            job.command.stream.put(
+                DocumentEmbedding(
+                    document.id,
+                    normalize_embedding(vector, normalization),
+                    normalization,
+                    self._settings.pooling_type,
+                    len(document.tokens),
+                )
+            )
+        job.produced += len(documents)
+        self._counters.embedded_documents += len(documents)
+        if job.finished:
+            self._end(job)
+        else:
+            self._jobs.append(job)
+
+    def cancel(self, request_id: str) -> bool:
+        for job in self._jobs:
+            if job.request_id == request_id:
+                self._jobs.remove(job)
+                self._end(job)
+                return True
+        return False
+
+    def end_all(self, result: RequestRejected) -> None:
+        while self._jobs:
+            self._jobs.popleft().command.stream.put(result)
+
+    def _end(self, job: EmbeddingJob) -> None:
+        if job.produced == 0 and job.command.documents:
+            job.command.stream.put(NoEmbeddingsProduced())
+        job.command.stream.put(EmbeddingsDone())
+        self._counters.requests_completed += 1
