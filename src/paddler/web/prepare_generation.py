@@ -4,8 +4,10 @@ before any generation starts (checked in Paddler's order)."""
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
+from flask import Response
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
 
@@ -23,6 +25,7 @@ from paddler.messages.generate_tokens_params import (
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
 from paddler.web.api_error import ApiError
 from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
+from paddler.web.ndjson_stream import ndjson_response, single_line_response
 from paddler.web.paddler_services import PaddlerServices
 from paddler.web.wire_params import (
     ContinueFromConversationHistoryParams,
@@ -31,7 +34,10 @@ from paddler.web.wire_params import (
     GbnfGrammar,
     Grammar,
     TextPart,
+    Tool,
+    undefined_required_tool_field,
 )
+from paddler.web.wire_results import new_request_id, token_result_line
 
 GENERATION_DISABLED = "Token generation is disabled while the cluster is configured for embeddings"
 
@@ -44,9 +50,7 @@ def _grammar(grammar: Grammar | None) -> GrammarConstraint | JsonSchemaConstrain
     return JsonSchemaConstraint(grammar.schema_)
 
 
-def raw_prompt_generation(
-    params: ContinueFromRawPromptParams, services: PaddlerServices
-) -> GenerateTokensParams | GenerationFailed:
+def raw_prompt_generation(params: ContinueFromRawPromptParams, services: PaddlerServices) -> GenerateTokensParams:
     # The model's template still names the markers that classify the output, as in Paddler.
     return GenerateTokensParams(
         prompt=params.raw_prompt,
@@ -151,3 +155,26 @@ def submit_generation(
         raise ApiError(400, str(error)) from None
     except EngineUnavailableError as error:
         raise ApiError(503, str(error)) from None
+
+
+def generation_response(services: PaddlerServices, generation: GenerateTokensParams | GenerationFailed) -> Response:
+    """The NDJSON response of a prepared generation: one line for a failure found before it started,
+    else its stream."""
+    request_id = new_request_id()
+    line = partial(token_result_line, request_id, services.name)
+    if isinstance(generation, GenerationFailed):
+        return single_line_response(line(generation))
+    return ndjson_response(submit_generation(services, generation, request_id), line)
+
+
+def require_generation(services: PaddlerServices) -> None:
+    if not services.engine.settings.enable_generation:
+        raise ApiError(501, GENERATION_DISABLED)
+
+
+def tool_schema_problem(tools: list[Tool]) -> str | None:
+    """Paddler's 400 message for a tool whose `required` names a field it does not define."""
+    missing = undefined_required_tool_field(tools)
+    if missing is None:
+        return None
+    return f"Invalid request parameters: Required field '{missing}' not found in properties"

@@ -27,11 +27,11 @@ from paddler.web.prepare_generation import (
     conversation_generation,
     raw_prompt_generation,
     submit_generation,
+    tool_schema_problem,
 )
 from paddler.web.wire_params import (
     ContinueFromConversationHistoryParams,
     ContinueFromRawPromptParams,
-    undefined_required_tool_field,
 )
 from paddler.web.wire_results import error_envelope, token_result_line
 
@@ -150,11 +150,9 @@ class InferenceSocketSession:
         generation: GenerateTokensParams | GenerationFailed
         try:
             if isinstance(params, ContinueFromConversationHistoryParams):
-                missing = undefined_required_tool_field(params.tools)
-                if missing is not None:
-                    raise BadFrameError(
-                        request_id, f"Invalid request parameters: Required field '{missing}' not found in properties"
-                    )
+                problem = tool_schema_problem(params.tools)
+                if problem is not None:
+                    raise BadFrameError(request_id, problem)
                 generation = conversation_generation(params, services)
             else:
                 assert isinstance(params, ContinueFromRawPromptParams)
