@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -139,6 +140,29 @@ def _free_port() -> int:
 
 
 @contextmanager
+def _serving_process(command: list[str], health_url: str) -> Iterator[None]:
+    """Run a server until the block ends; its log goes nowhere, health is polled until it answers."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(health_url).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None:
+                raise RuntimeError(f"{command[0]} exited with {process.returncode}")
+            time.sleep(0.2)
+        else:
+            raise RuntimeError(f"{command[0]} did not become healthy")
+        yield
+    finally:
+        process.terminate()
+        process.wait(60)
+
+
+@contextmanager
 def llama_server(binary: Path, config: ServingConfig, *, embeddings: bool = False) -> Iterator[LlamaServerTarget]:
     port = _free_port()
     command = [
@@ -172,25 +196,105 @@ def llama_server(binary: Path, config: ServingConfig, *, embeddings: bool = Fals
     ]
     if embeddings:
         command += ["--embeddings", "--pooling", "mean", "-ub", str(config.n_batch)]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        target = LlamaServerTarget(f"http://127.0.0.1:{port}")
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if target.client.get("/health").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None:
-                raise RuntimeError(f"llama-server exited with {process.returncode}")
-            time.sleep(0.2)
-        else:
-            raise RuntimeError("llama-server did not become healthy")
-        yield target
-    finally:
-        process.terminate()
-        process.wait(30)
+    with _serving_process(command, f"http://127.0.0.1:{port}/health"):
+        yield LlamaServerTarget(f"http://127.0.0.1:{port}")
+
+
+class PaddlerHttpTarget:
+    """paddler's server over HTTP, through its OpenAI-compatible API, as a client meets it."""
+
+    name = "paddler"
+    model = "bench"
+
+    def __init__(self, inference_url: str, management_url: str) -> None:
+        self.client = httpx.Client(base_url=inference_url, timeout=600.0)
+        self.management_url = management_url
+
+    def complete(self, prompt: str, max_tokens: int) -> Completion:
+        body = {
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": max_tokens,
+            "stream": True,
+            "temperature": 0.0,
+            "ignore_eos": True,
+            "stream_options": {"include_usage": True},
+        }
+        started = time.perf_counter()
+        first = last = 0.0
+        usage: dict[str, int] = {}
+        with self.client.stream("POST", "/v1/completions", json=body) as response:
+            response.raise_for_status()
+            for line in response.iter_lines():
+                if not line.startswith("data: {"):
+                    continue
+                chunk = json.loads(line[len("data: ") :])
+                if chunk.get("choices") and chunk["choices"][0].get("text"):
+                    last = time.perf_counter()
+                    first = first or last
+                if chunk.get("usage"):
+                    usage = chunk["usage"]
+        return Completion(
+            started, first, last, int(usage.get("completion_tokens", 0)), int(usage.get("prompt_tokens", 0))
+        )
+
+    def embed(self, documents: list[str]) -> int:
+        response = self.client.post("/v1/embeddings", json={"model": self.model, "input": documents})
+        response.raise_for_status()
+        return len(response.json()["data"])
+
+    def engine_seconds(self) -> tuple[float, float]:
+        """(step seconds, decode seconds) from the server's Prometheus counters."""
+        values = {}
+        for line in httpx.get(self.management_url + "/metrics").text.splitlines():
+            name, _, value = line.partition(" ")
+            if name in ("paddler_engine_step_seconds_total", "paddler_engine_decode_seconds_total"):
+                values[name] = float(value)
+        return values["paddler_engine_step_seconds_total"], values["paddler_engine_decode_seconds_total"]
+
+
+@contextmanager
+def paddler_server(config: ServingConfig, *, embeddings: bool = False) -> Iterator[PaddlerHttpTarget]:
+    inference, management = _free_port(), _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "paddler.cli",
+        "--log-level",
+        "WARNING",
+        "serve",
+        "--quiet",
+        "--model",
+        str(config.model_path),
+        "--name",
+        PaddlerHttpTarget.model,
+        "--threads",
+        str(config.threads),
+        "--slots",
+        str(config.slots),
+        "--context-size",
+        str(config.context_size),
+        "--n-batch",
+        str(config.n_batch),
+        "--n-ubatch",
+        str(config.n_batch if embeddings else config.n_ubatch),
+        "--cache-type-k",
+        config.cache_type,
+        "--cache-type-v",
+        config.cache_type,
+        "--max-buffered-requests",
+        "1000",
+        "--buffered-request-timeout",
+        "600000",
+        "--inference-addr",
+        f"127.0.0.1:{inference}",
+        "--management-addr",
+        f"127.0.0.1:{management}",
+    ]
+    if embeddings:
+        command += ["--enable-embeddings", "--pooling-type", "mean"]
+    with _serving_process(command, f"http://127.0.0.1:{inference}/ready"):
+        yield PaddlerHttpTarget(f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}")
 
 
 @contextmanager

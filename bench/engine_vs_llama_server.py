@@ -29,10 +29,12 @@ import matplotlib.pyplot as plt
 
 from bench.bench_targets import (
     EngineTarget,
+    PaddlerHttpTarget,
     ServingConfig,
     Target,
     llama_server,
     paddler_engine,
+    paddler_server,
 )
 from paddler.default_model import fetch_default_model
 from paddler.llama import version
@@ -138,22 +140,31 @@ def embedding_rate(target: Target, seed: int, batches: int = 5, documents: int =
     return embedded / (time.perf_counter() - started)
 
 
+def _engine_seconds(target: Target) -> tuple[float, float] | None:
+    """paddler's cumulative (step, decode) seconds, to measure the engine's own overhead."""
+    if isinstance(target, EngineTarget):
+        stats = target.engine.stats()
+        return stats.step_seconds, stats.decode_seconds
+    if isinstance(target, PaddlerHttpTarget):
+        return target.engine_seconds()
+    return None
+
+
 def measure_generation(target: Target, arguments: argparse.Namespace, results: TargetResults, seed: int) -> None:
     results.single_stream_decode.append(single_stream_decode(target, seed))
     results.prompt_processing.append(prompt_processing(target, seed + 1))
     for clients in arguments.concurrency:
-        engine = target.engine if isinstance(target, EngineTarget) else None
-        before = engine.stats() if engine else None
+        before = _engine_seconds(target)
         rate, ttfts = concurrent_load(
             target, clients, seed + clients, arguments.requests_per_client, arguments.max_tokens
         )
         results.aggregate.setdefault(clients, []).append(rate)
         results.ttft_p50.setdefault(clients, []).append(_percentile(ttfts, 0.5))
         results.ttft_p95.setdefault(clients, []).append(_percentile(ttfts, 0.95))
-        if engine and before and clients == max(arguments.concurrency):
-            after = engine.stats()
-            step = after.step_seconds - before.step_seconds
-            results.overhead_share.append(1.0 - (after.decode_seconds - before.decode_seconds) / step)
+        after = _engine_seconds(target)
+        if before is not None and after is not None and clients == max(arguments.concurrency):
+            step, decode = after[0] - before[0], after[1] - before[1]
+            results.overhead_share.append(1.0 - decode / step)
         print(
             f"  {target.name}: {clients} streams -> {rate:.1f} tokens/s, TTFT p50 "
             f"{results.ttft_p50[clients][-1]:.3f} s",
@@ -184,6 +195,12 @@ def summarize(results: TargetResults) -> Summary:
     )
 
 
+_PADDLER_SIDES = {
+    "http": "over HTTP through its OpenAI-compatible API (/v1/completions, streamed)",
+    "engine": "through its engine API in process",
+}
+
+
 def _ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "—"
 
@@ -200,8 +217,9 @@ def _report(ours: Summary, theirs: Summary, arguments: argparse.Namespace, confi
         f"per request ({arguments.requests_per_client} requests per client); seed {arguments.seed}.",
         f"Both servers stay up side by side and are measured in turn, {arguments.rounds} alternating rounds; "
         "each figure is the median over the rounds.",
-        "paddler is driven through its engine API in process (the HTTP service lands with the services issue); "
-        "llama-server through its HTTP streaming API. Produced by `python -m bench.engine_vs_llama_server`.",
+        f"paddler is driven {_PADDLER_SIDES[arguments.paddler_api]}, "
+        "llama-server through its own HTTP streaming API, both with the same seeded prompts. "
+        "Produced by `python -m bench.engine_vs_llama_server`.",
         "",
         "| measure | paddler | llama-server | ratio |",
         "|---|---:|---:|---:|",
@@ -264,6 +282,12 @@ def main() -> None:
     parser.add_argument("--context-size", type=int, default=8192)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument(
+        "--paddler-api",
+        choices=["http", "engine"],
+        default="http",
+        help="drive paddler over HTTP (its OpenAI API, like llama-server) or in process",
+    )
     parser.add_argument("--llama-server", type=Path, default=ROOT / "build" / "llama-tools" / "bin" / "llama-server")
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "engine-vs-llama-server")
     arguments = parser.parse_args()
@@ -276,7 +300,8 @@ def main() -> None:
         context_size=arguments.context_size,
     )
     ours, theirs = TargetResults(), TargetResults()
-    with llama_server(arguments.llama_server, config) as server, paddler_engine(config) as engine:
+    ours_side = paddler_server if arguments.paddler_api == "http" else paddler_engine
+    with llama_server(arguments.llama_server, config) as server, ours_side(config) as engine:
         for target in (server, engine):
             target.complete("Warm up.", 8)
         for round_index in range(arguments.rounds):
@@ -284,7 +309,7 @@ def main() -> None:
                 measure_generation(target, arguments, results, arguments.seed + 1000 * round_index)
     with (
         llama_server(arguments.llama_server, config, embeddings=True) as server,
-        paddler_engine(config, embeddings=True) as engine,
+        ours_side(config, embeddings=True) as engine,
     ):
         for round_index in range(arguments.rounds):
             for target, results in ((server, theirs), (engine, ours)):
