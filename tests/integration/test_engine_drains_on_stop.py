@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -58,3 +60,20 @@ def test_an_idle_engine_stops_at_once(default_model_path: Path) -> None:
     engine.stop(timeout=30.0)
     assert time.monotonic() - started < 2.0
     assert engine.state is EngineState.STOPPED
+
+
+def test_a_step_running_past_the_stall_limit_marks_the_engine_stalled(default_model_path: Path) -> None:
+    engine = _engine(default_model_path, slots=1, n_batch=2048, n_ubatch=2048, stall_seconds=0.05)
+    try:
+        prompt = "Summarize: " + "The river flows past the old mill and the quiet village. " * 150
+        stream = engine.submit_generation(GenerateTokensParams(prompt, 2, GREEDY))
+        seen_stalled = False
+        deadline = time.monotonic() + 30
+        while not stream.ended and time.monotonic() < deadline:
+            seen_stalled |= engine.stalled
+            with contextlib.suppress(queue.Empty):
+                stream.get(timeout=0.01)
+        assert seen_stalled, "the long prefill step outlived the 50 ms stall limit"
+        assert not engine.stalled
+    finally:
+        engine.stop()

@@ -83,6 +83,12 @@ class ContinuousBatchEngine:
         return self._status.state
 
     @property
+    def stalled(self) -> bool:
+        """True while one step has been running longer than settings.stall_seconds."""
+        started = self._status.step_started_at
+        return started is not None and time.monotonic() - started > self.settings.stall_seconds
+
+    @property
     def model_info(self) -> ModelInfo | None:
         return self._status.model_info
 

@@ -139,11 +139,15 @@ class ContinuousBatchLoop:
 
     def _step(self) -> None:
         started = time.perf_counter()
-        if self._active:
-            self._generation_step()
-        if self._embedding_jobs:
-            self._embedding_jobs.step()
-            self._update_occupancy()
+        self._status.step_started_at = time.monotonic()
+        try:
+            if self._active:
+                self._generation_step()
+            if self._embedding_jobs:
+                self._embedding_jobs.step()
+                self._update_occupancy()
+        finally:
+            self._status.step_started_at = None
         elapsed = time.perf_counter() - started
         self._counters.steps += 1
         self._counters.step_seconds += elapsed

@@ -40,6 +40,8 @@ class EngineSettings:
     embedding_batch_sequences: int = 64
     # Host memory for the KV caches of idle slots (unified KV only); least recently used go first.
     prompt_cache_bytes: int = 1 << 30
+    # A single step running longer than this marks the engine stalled (/ready answers 503).
+    stall_seconds: float = 60.0
     max_buffered_requests: int = 30
     buffered_request_timeout: float = 10.0
     sampling: SamplingParams = field(default_factory=SamplingParams)
@@ -60,6 +62,7 @@ class EngineSettings:
             (1 <= self.embedding_batch_sequences <= MAX_SLOTS, f"embedding_batch_sequences must be 1..{MAX_SLOTS}"),
             (self.enable_generation or self.enable_embeddings, "enable generation, embeddings or both"),
             (self.max_buffered_requests >= 0, "max_buffered_requests must not be negative"),
+            (self.stall_seconds > 0, "stall_seconds must be positive"),
             (self.prompt_cache_bytes >= 0, "prompt_cache_bytes must not be negative"),
             (self.buffered_request_timeout >= 0, "buffered_request_timeout must not be negative"),
         ]

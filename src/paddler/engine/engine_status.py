@@ -17,6 +17,9 @@ class EngineStatus:
     model_info: ModelInfo | None = None
     n_ctx_seq: int = 0
     failure: str | None = None
+    # time.monotonic() when the running step began; None between steps. A step that runs far longer
+    # than any should means decoding has stalled.
+    step_started_at: float | None = None
     # Set once loading has ended, in READY or FAILED.
     settled: threading.Event = field(default_factory=threading.Event)
     # Request threads tokenize through the runner; the engine takes this lock before freeing it.

@@ -17,7 +17,8 @@ def get_health() -> Response:
 
 @blueprint.get("/ready")
 def get_ready() -> tuple[Response, int]:
-    """200 while the engine serves; 503 while loading, draining, stopped or failed."""
-    state = current_services().engine.state
-    ready = state is EngineState.READY
-    return jsonify({"ready": ready, "state": state.value}), 200 if ready else 503
+    """200 while the engine serves; 503 while loading, draining, stopped, failed or stalled."""
+    engine = current_services().engine
+    state = "stalled" if engine.stalled else engine.state.value
+    ready = state == EngineState.READY.value
+    return jsonify({"ready": ready, "state": state}), 200 if ready else 503
