@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +26,6 @@ class ActiveRequest:
     pending: list[int]
     cached_prompt_tokens: int
     generating: bool = False
-    generated_tokens: int = 0
     detokenizer: IncrementalDetokenizer = field(default_factory=IncrementalDetokenizer)
     classifier: TokenClassifier = field(default_factory=lambda: TokenClassifier(NO_MARKERS))
     # Generated tokens per section, marker tokens included.
@@ -35,7 +33,6 @@ class ActiveRequest:
     # Bytes of the tool-call block being generated (markers included), parsed when it ends.
     tool_call_bytes: bytearray = field(default_factory=bytearray)
     tool_calls_parsed: int = 0
-    started_at: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
 
     @property

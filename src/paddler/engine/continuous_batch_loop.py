@@ -331,7 +331,6 @@ class ContinuousBatchLoop:
         if token in self._runner.eog_tokens:
             self._finish_done(request)
             return
-        request.generated_tokens += 1
         self._counters.generated_tokens += 1
         self._stream_tokens(request, request.classifier.push(token))
         # The slot's context is the last bound: tool-call tokens do not count toward max_tokens.
