@@ -98,27 +98,7 @@ class ContinuousBatchEngine:
         return self._status.n_ctx_seq
 
     def stats(self) -> EngineStats:
-        counters = self._status.counters
-        return EngineStats(
-            state=self._status.state.value,
-            slots_total=self.settings.slots,
-            slots_processing=counters.slots_processing,
-            buffered_requests=counters.buffered_requests,
-            requests_completed=counters.requests_completed,
-            requests_failed=counters.requests_failed,
-            requests_rejected=counters.requests_rejected,
-            prompt_tokens=counters.prompt_tokens,
-            cached_prompt_tokens=counters.cached_prompt_tokens,
-            generated_tokens=counters.generated_tokens,
-            embedded_documents=counters.embedded_documents,
-            steps=counters.steps,
-            step_seconds=counters.step_seconds,
-            decode_seconds=counters.decode_seconds,
-            kv_evictions=counters.kv_evictions,
-            prefix_cache_hits=counters.prefix_cache_hits,
-            time_to_first_token=counters.time_to_first_token.snapshot(),
-            step_duration=counters.step_duration.snapshot(),
-        )
+        return self._status.counters.snapshot(self._status.state.value, self.settings.slots)
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
         with self._status.runner_lock:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from bisect import bisect_left
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
 TTFT_BOUNDS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 STEP_BOUNDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
@@ -51,6 +52,13 @@ class EngineCounters:
     # Seconds from submission (buffer wait included) to the first generated token.
     time_to_first_token: Histogram = field(default_factory=lambda: Histogram(TTFT_BOUNDS))
     step_duration: Histogram = field(default_factory=lambda: Histogram(STEP_BOUNDS))
+
+    def snapshot(self, state: str, slots_total: int) -> EngineStats:
+        """A copy other threads may keep; histograms are copied, not shared."""
+        values: dict[str, Any] = {counter.name: getattr(self, counter.name) for counter in fields(self)}
+        values["time_to_first_token"] = self.time_to_first_token.snapshot()
+        values["step_duration"] = self.step_duration.snapshot()
+        return EngineStats(state=state, slots_total=slots_total, **values)
 
 
 @dataclass(frozen=True, slots=True)
