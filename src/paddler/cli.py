@@ -47,9 +47,13 @@ def _info(arguments: argparse.Namespace) -> int:
 
 
 def _serve(arguments: argparse.Namespace) -> int:
-    settings = serve_settings(arguments)
-    engine = ContinuousBatchEngine(settings)
-    services = build_services(arguments, engine)
+    try:
+        settings = serve_settings(arguments)
+        engine = ContinuousBatchEngine(settings)
+        services = build_services(arguments, engine)
+    except ValueError as error:
+        print(f"paddler serve: {error}", file=sys.stderr)
+        return 2
     # Listening first: a taken port fails at once (Werkzeug exits with its reason), and /health answers
     # (with /ready saying 503) while the model loads.
     servers = DevServers(services, arguments.inference_addr, arguments.management_addr)

@@ -28,6 +28,7 @@ SERVE_OPTIONS = [
     "--log-level",
     "--enable-embeddings",
     "--temperature",
+    "--chat-template-file",
 ]
 
 
@@ -78,3 +79,19 @@ def test_a_taken_port_fails_before_loading(default_model_path: Path) -> None:
         )
     assert completed.returncode != 0
     assert "in use" in completed.stderr
+
+
+def test_bad_settings_and_template_files_end_the_command_with_their_reason(
+    default_model_path: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.jinja"
+    broken.write_text("{% for message in messages %}")
+    for arguments, reason in (
+        (["--slots", "0"], "slots must be"),
+        (["--chat-template-file", str(tmp_path / "missing.jinja")], "cannot read chat template"),
+        (["--chat-template-file", str(broken)], "does not compile"),
+    ):
+        completed = _paddler("serve", "--quiet", "--model", str(default_model_path), *arguments)
+        assert completed.returncode == 2, completed.stderr
+        assert reason in completed.stderr
+        assert "Traceback" not in completed.stderr

@@ -10,6 +10,7 @@ from paddler.default_model import default_model_path, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
 from paddler.messages.sampling_params import SamplingParams
+from paddler.web.chat_template import ChatTemplateError, check_chat_template
 from paddler.web.paddler_services import PaddlerServices
 from paddler.web.state_application import apply_state, load_state, prepare
 
@@ -36,6 +37,11 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inference-addr", default="127.0.0.1:8061", help="inference service host:port")
     parser.add_argument("--management-addr", default="127.0.0.1:8060", help="management service host:port")
     parser.add_argument("--name", help="server name, reported as generated_by and as the agent name")
+    parser.add_argument(
+        "--chat-template-file",
+        type=Path,
+        help="Jinja chat template used instead of the model's own (a desired state may replace it later)",
+    )
     parser.add_argument(
         "--max-buffered-requests",
         type=int,
@@ -176,12 +182,28 @@ def _keys(given: list[str], variable: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*given, *from_environment]))
 
 
+def _chat_template_override(path: Path | None) -> str | None:
+    """The template file's text, checked to compile; raises ValueError with the reason."""
+    if path is None:
+        return None
+    try:
+        template = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read chat template {path}: {error}") from None
+    try:
+        check_chat_template(template)
+    except ChatTemplateError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return template
+
+
 def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine) -> PaddlerServices:
-    """The services over an engine (started or not)."""
+    """The services over an engine (started or not); raises ValueError for an unusable template file."""
     allowed = [*arguments.allowed_model_dir, engine.settings.model_path.parent, default_model_path().parent]
     services = PaddlerServices(
         engine,
         name=arguments.name,
+        chat_template_override=_chat_template_override(arguments.chat_template_file),
         state_file=arguments.state_file,
         allowed_model_dirs=tuple(Path(os.path.realpath(directory)) for directory in allowed),
         inference_api_keys=_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
