@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import pytest
+
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError
 from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint, ToolDefinition
 from paddler.messages.generated_token_result import GeneratedToken, GenerationDone, TokenKind, ToolCallEvent
 from paddler.messages.sampling_params import GREEDY
@@ -137,3 +140,38 @@ def test_arguments_that_break_the_schema_are_reported(engine_factory: EngineFact
     events = [result for result in engine.submit_generation(params) if isinstance(result, ToolCallEvent)]
     assert [event.kind for event in events] == ["ToolCallValidationFailed"]
     assert "failed schema check" in events[0].errors[0]
+
+
+def test_a_required_tool_call_is_forced_through_the_markers(engine_factory: EngineFactory) -> None:
+    engine = engine_factory(slots=1)
+    tools = (
+        ToolDefinition(
+            "get_time", {"type": "object", "properties": {"zone": {"type": "string"}}, "required": ["zone"]}
+        ),
+        ToolDefinition(
+            "get_weather", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+        ),
+    )
+    params = GenerateTokensParams(
+        PROMPT, 64, GREEDY, chat_template=QWEN3_STYLE_TEMPLATE, tools=tools, parse_tool_calls=True, force_tool_call=True
+    )
+    results = list(engine.submit_generation(params))
+    events = [result for result in results if isinstance(result, ToolCallEvent)]
+    assert [event.kind for event in events] == ["ToolCallParsed"], events
+    (call,) = events[0].calls
+    assert call.name in ("get_time", "get_weather")
+    assert isinstance(call.arguments, dict)
+    assert set(call.arguments) == {"zone" if call.name == "get_time" else "city"}
+    kinds = {result.kind for result in results if isinstance(result, GeneratedToken)}
+    assert kinds == {TokenKind.TOOL_CALL}, "the grammar ends the output with the closing marker"
+
+
+def test_a_tool_call_cannot_be_forced_without_markers_or_tools(engine_factory: EngineFactory) -> None:
+    engine = engine_factory(slots=1)
+    info = engine.model_info
+    assert info is not None
+    weather = ToolDefinition("get_weather")
+    for template, tools in ((info.chat_template, (weather,)), (QWEN3_STYLE_TEMPLATE, ())):
+        params = GenerateTokensParams(PROMPT, 8, GREEDY, chat_template=template, tools=tools, force_tool_call=True)
+        with pytest.raises(ToolChoiceUnsupportedError):
+            engine.submit_generation(params)

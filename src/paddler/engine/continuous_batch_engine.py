@@ -19,6 +19,7 @@ from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_stats import EngineStats
 from paddler.engine.engine_status import EngineStatus
+from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError, forced_tool_call_grammar
 from paddler.engine.model_runner import GrammarConversionError, ModelInfo, json_schema_grammar
 from paddler.engine.result_stream import ResultStream
 from paddler.engine.scheduler_command import (
@@ -32,7 +33,7 @@ from paddler.engine.scheduler_command import (
 from paddler.engine.token_markers import NO_MARKERS, TokenMarkers, markers_for_template
 from paddler.messages.embedding_result import EmbeddingResult
 from paddler.messages.generate_embedding_batch_params import GenerateEmbeddingBatchParams
-from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSchemaConstraint
+from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint, JsonSchemaConstraint
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
 
 logger = logging.getLogger(__name__)
@@ -110,8 +111,8 @@ class ContinuousBatchEngine:
     def submit_generation(
         self, params: GenerateTokensParams, request_id: str | None = None
     ) -> ResultStream[GeneratedTokenResult]:
-        """Queue a generation. Raises EngineUnavailableError or RequestTooLargeError at once;
-        every later outcome arrives on the returned stream."""
+        """Queue a generation. Raises EngineUnavailableError, RequestTooLargeError or
+        ToolChoiceUnsupportedError at once; every later outcome arrives on the returned stream."""
         if not self.settings.enable_generation:
             raise EngineUnavailableError("token generation is disabled on this server")
         if len(params.prompt) > MAX_PROMPT_CHARACTERS:
@@ -127,17 +128,14 @@ class ContinuousBatchEngine:
                 f"{len(tokens) + budget}, but a slot holds {self.max_sequence_tokens} tokens"
             )
         stream: ResultStream[GeneratedTokenResult] = ResultStream(request_id or uuid.uuid4().hex, self.cancel)
-        grammar = params.grammar
-        if isinstance(grammar, JsonSchemaConstraint):
-            try:
-                grammar = json_schema_grammar(grammar.schema)
-            except GrammarConversionError as error:
-                stream.put(
-                    GenerationFailed(
-                        GenerationErrorKind.GRAMMAR_SYNTAX_ERROR, f"Failed to create grammar sampler: {error}"
-                    )
-                )
-                return stream
+        markers = self._markers(params.chat_template)
+        try:
+            grammar = self._grammar(params, markers)
+        except GrammarConversionError as error:
+            stream.put(
+                GenerationFailed(GenerationErrorKind.GRAMMAR_SYNTAX_ERROR, f"Failed to create grammar sampler: {error}")
+            )
+            return stream
         self._commands.put(
             GenerateTokensCommand(
                 request_id=stream.request_id,
@@ -146,13 +144,25 @@ class ContinuousBatchEngine:
                 sampling=params.sampling or self.settings.sampling,
                 grammar=grammar,
                 ignore_eog=params.ignore_eog,
-                markers=self._markers(params.chat_template),
+                markers=markers,
                 tools=params.tools,
                 parse_tool_calls=params.parse_tool_calls,
                 stream=stream,
             )
         )
         return stream
+
+    @staticmethod
+    def _grammar(params: GenerateTokensParams, markers: TokenMarkers) -> GrammarConstraint | None:
+        """The request's grammar as GBNF (converted here, off the engine thread). Raises
+        ToolChoiceUnsupportedError or GrammarConversionError."""
+        if params.force_tool_call:
+            if params.grammar is not None:
+                raise ToolChoiceUnsupportedError("a tool call cannot be required together with a grammar")
+            return forced_tool_call_grammar(markers, params.tools)
+        if isinstance(params.grammar, JsonSchemaConstraint):
+            return json_schema_grammar(params.grammar.schema)
+        return params.grammar
 
     def _markers(self, template: str | None) -> TokenMarkers:
         """Markers of a chat template, derived once per template text."""

@@ -45,3 +45,6 @@ class GenerateTokensParams:
     tools: tuple[ToolDefinition, ...] = ()
     # Parse each tool-call block into a ToolCallEvent, its arguments checked against the tool's schema.
     parse_tool_calls: bool = False
+    # Make the model call one of `tools` now, through a grammar over the template's tool-call markers
+    # (OpenAI's tool_choice "required"); not together with `grammar`.
+    force_tool_call: bool = False

@@ -1,0 +1,58 @@
+"""A grammar that makes the model call one of the given tools now (OpenAI's tool_choice "required" or
+a named function): the template's tool-call markers as exact token ids around a JSON object whose
+`name` is one of the tools and whose `arguments` follow that tool's schema.
+
+Only templates with an opening and a closing tool-call marker (the <tool_call>…</tool_call> JSON family
+of Qwen, Hermes and their kin) can be forced; for the rest the caller gets ToolChoiceUnsupportedError.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+
+from paddler.engine.model_runner import json_schema_grammar
+from paddler.engine.token_markers import TokenIds, TokenMarkers
+from paddler.messages.generate_tokens_params import GrammarConstraint, ToolDefinition
+
+# Renamed so the rules of the JSON grammar and the wrapper around it cannot clash.
+_CALL_RULE = "paddler-forced-tool-call"
+_ROOT_RULE = re.compile(r"^root ::=", re.MULTILINE)
+
+
+class ToolChoiceUnsupportedError(ValueError):
+    """A tool call cannot be forced: no tools, or a chat template without a forceable tool-call format."""
+
+
+def _call_schema(tool: ToolDefinition) -> dict[str, object]:
+    return {
+        "type": "object",
+        "properties": {
+            "name": {"const": tool.name},
+            "arguments": tool.parameters if tool.parameters is not None else {"type": "object"},
+        },
+        "required": ["name", "arguments"],
+    }
+
+
+def _token_literal(tokens: TokenIds) -> str:
+    return " ".join(f"<[{token}]>" for token in tokens)
+
+
+def forced_tool_call_grammar(markers: TokenMarkers, tools: Sequence[ToolDefinition]) -> GrammarConstraint:
+    """Raises ToolChoiceUnsupportedError, or GrammarConversionError for a schema llama.cpp cannot convert."""
+    if not tools:
+        raise ToolChoiceUnsupportedError("a tool call can only be required when tools are given")
+    if markers.tool_call_open is None or markers.tool_call_close is None:
+        raise ToolChoiceUnsupportedError(
+            "this model's chat template has no <tool_call> markers, so a tool call cannot be required; "
+            'use tool_choice "auto"'
+        )
+    schema = {"anyOf": [_call_schema(tool) for tool in tools]}
+    call_rules = _ROOT_RULE.sub(f"{_CALL_RULE} ::=", json_schema_grammar(json.dumps(schema)).grammar, count=1)
+    root = (
+        f'root ::= {_token_literal(markers.tool_call_open)} "\\n" {_CALL_RULE} "\\n" '
+        f"{_token_literal(markers.tool_call_close)}"
+    )
+    return GrammarConstraint(f"{root}\n{call_rules}", "root")
