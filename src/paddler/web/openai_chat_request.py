@@ -14,23 +14,34 @@ from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSc
 from paddler.messages.sampling_params import SamplingParams
 from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
 from paddler.web.openai_error import OpenAIError
+from paddler.web.openai_tools import (
+    ChatTool,
+    Lenient,
+    MessageToolCall,
+    ToolChoice,
+    check_tool_schemas,
+    chosen_functions,
+    template_tool_calls,
+    template_tools,
+    tool_definitions,
+)
 from paddler.web.paddler_services import PaddlerServices
 
 MAX_STOP_STRINGS = 4
 
 
-class _Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-
-class TextPart(_Lenient):
+class TextPart(Lenient):
     type: Literal["text"]
     text: str
 
 
-class ChatMessage(_Lenient):
+class ChatMessage(Lenient):
     role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[TextPart] | None = None
+    # An assistant's earlier calls, and the id a tool message answers.
+    tool_calls: list[MessageToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
 
 
 class StreamOptions(BaseModel):
@@ -38,18 +49,18 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class JsonSchemaFormat(_Lenient):
+class JsonSchemaFormat(Lenient):
     name: str = "response"
     # `schema` is a reserved name on pydantic models.
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
 
 
-class ResponseFormat(_Lenient):
+class ResponseFormat(Lenient):
     type: Literal["text", "json_object", "json_schema"]
     json_schema: JsonSchemaFormat | None = None
 
 
-class OpenAISampling(_Lenient):
+class OpenAISampling(Lenient):
     """What every OpenAI generation request shares."""
 
     model: str
@@ -77,6 +88,8 @@ class ChatCompletionRequest(OpenAISampling):
     max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     max_completion_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
     response_format: ResponseFormat | None = None
+    tools: list[ChatTool] = Field(default_factory=list)
+    tool_choice: ToolChoice | None = None
 
     @property
     def token_limit(self) -> int | None:
@@ -129,14 +142,28 @@ def _grammar(response_format: ResponseFormat | None) -> JsonSchemaConstraint | N
 def _template_message(message: ChatMessage) -> dict[str, Any]:
     role = "system" if message.role == "developer" else message.role
     if message.content is None or isinstance(message.content, str):
-        return {"role": role, "content": message.content or ""}
-    return {"role": role, "content": "".join(part.text for part in message.content)}
+        content = message.content or ""
+    else:
+        content = "".join(part.text for part in message.content)
+    rendered: dict[str, Any] = {"role": role, "content": content}
+    if message.tool_calls:
+        rendered["tool_calls"] = template_tool_calls(message.tool_calls)
+    if message.tool_call_id is not None:
+        rendered["tool_call_id"] = message.tool_call_id
+    if message.name is not None:
+        rendered["name"] = message.name
+    return rendered
 
 
 def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -> GenerateTokensParams:
     """Raises OpenAIError for what OpenAI refuses (400, 404) and while the model loads (503)."""
     check_model(request, services)
     grammar = _grammar(request.response_format)
+    offered = [tool.function for tool in request.tools]
+    check_tool_schemas(offered)
+    functions, force = chosen_functions(offered, request.tool_choice)
+    if force and grammar is not None:
+        raise OpenAIError(400, "a required tool call cannot be combined with response_format", param="tool_choice")
     engine = services.serving_engine()
     info = engine.model_info
     template = services.chat_template
@@ -147,7 +174,9 @@ def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -
             template,
             [_template_message(message) for message in request.messages],
             add_generation_prompt=True,
-            enable_thinking=grammar is None,
+            # A grammar constrains the output from its first token, leaving no room for thinking.
+            enable_thinking=grammar is None and not force,
+            tools=template_tools(functions),
             bos_token=info.bos_text,
             eos_token=info.eos_text,
         )
@@ -160,4 +189,7 @@ def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -
         grammar=grammar,
         ignore_eog=request.ignore_eos,
         chat_template=template,
+        tools=tool_definitions(functions),
+        parse_tool_calls=bool(functions),
+        force_tool_call=force,
     )

@@ -1,5 +1,5 @@
 """What the OpenAI routes share: submitting a generation, following its stream into text deltas (stop
-strings held back, reasoning kept apart), usage in OpenAI's shape, and server-sent events."""
+strings held back, reasoning kept apart) and tool calls, usage in OpenAI's shape, and server-sent events."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from paddler.engine.continuous_batch_engine import EngineUnavailableError, RequestTooLargeError
+from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import (
@@ -16,7 +17,9 @@ from paddler.messages.generated_token_result import (
     GeneratedTokenResult,
     GenerationDone,
     GenerationFailed,
+    ParsedToolCall,
     TokenKind,
+    ToolCallEvent,
 )
 from paddler.messages.request_rejected import RequestRejected
 from paddler.messages.token_usage import TokenUsage
@@ -33,9 +36,33 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCalls:
+    """The calls of one tool-call block, parsed and checked against the tools' schemas."""
+
+    calls: tuple[ParsedToolCall, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     usage: TokenUsage
     finish_reason: str
+
+
+def _tool_call_failure(event: ToolCallEvent) -> OpenAIError:
+    """A tool-call block that did not parse or validate ends the response, as in Paddler."""
+    reason = event.errors[0] if event.errors else event.kind
+    if event.kind == "UnrecognizedToolCallFormat":
+        reason = f"model produced output the parser did not recognise as a tool call: {reason}; raw text: {event.text}"
+    return OpenAIError(500, reason, code=event.kind)
+
+
+def _rejection(code: int, description: str) -> OpenAIError:
+    # A full buffer is OpenAI's 429 (clients back off and retry); waiting too long for a slot is a 503.
+    if code == 503:
+        return OpenAIError(429, description, code="buffer_full")
+    if code == 504:
+        return OpenAIError(503, description, code="buffer_timeout")
+    return OpenAIError(500, description)
 
 
 def submit(services: PaddlerServices, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
@@ -43,6 +70,8 @@ def submit(services: PaddlerServices, params: GenerateTokensParams) -> ResultStr
         return services.serving_engine().submit_generation(params)
     except RequestTooLargeError as error:
         raise OpenAIError(400, str(error), code="context_length_exceeded", param="messages") from None
+    except ToolChoiceUnsupportedError as error:
+        raise OpenAIError(400, str(error), param="tool_choice") from None
     except EngineUnavailableError as error:
         raise OpenAIError(503, str(error)) from None
 
@@ -52,10 +81,12 @@ def run_generation(
     stop_strings: Sequence[str],
     limit: int | None,
     environ: dict[str, Any],
-) -> Iterator[Delta | Finished]:
-    """Text deltas ("content" or "reasoning_content"), then one Finished; OpenAIError on failure."""
+) -> Iterator[Delta | ToolCalls | Finished]:
+    """Text deltas ("content" or "reasoning_content") and tool calls, then one Finished; OpenAIError on
+    failure."""
     stops = StopStrings(stop_strings)
     usage = TokenUsage()
+    called = False
     for result in follow(stream, environ):
         match result:
             case GeneratedToken(kind=TokenKind.REASONING, text=text):
@@ -66,18 +97,23 @@ def run_generation(
                     yield Delta("content", released)
                 if stops.stopped:
                     stream.close()  # the engine ends the request; its Done still brings the usage
+            case ToolCallEvent(kind="ToolCallParsed", calls=calls):
+                called = True
+                yield ToolCalls(calls)
+            case ToolCallEvent() as failure:
+                raise _tool_call_failure(failure)
             case GenerationDone(usage=done_usage):
                 usage = done_usage
             case GenerationFailed(message=message):
                 raise OpenAIError(500, message)
             case RequestRejected(code=code, description=description):
-                raise OpenAIError(code if code in (503, 504) else 500, description)
+                raise _rejection(code, description)
     tail = stops.finish()
     if tail:
         yield Delta("content", tail)
     counted = usage.content_tokens + usage.reasoning_tokens + usage.undeterminable_tokens
     length = not stops.stopped and limit is not None and counted >= limit
-    yield Finished(usage, "length" if length else "stop")
+    yield Finished(usage, "tool_calls" if called else "length" if length else "stop")
 
 
 def usage_json(usage: TokenUsage) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """POST /v1/chat/completions and GET /v1/models: the OpenAI chat API over the same engine.
 
 Unlike Paddler's compatibility service, per-request sampling, stop strings, max_tokens (legacy and
-new), response_format, `finish_reason: "length"` and `reasoning_content` are honoured; errors use
-OpenAI's statuses.
+new), response_format, tool_choice (a required or named call is forced through a grammar),
+`finish_reason: "length"` and `reasoning_content` are honoured; errors use OpenAI's statuses.
 """
 
 from __future__ import annotations
@@ -15,10 +15,20 @@ from flask import Blueprint, Response, jsonify, request
 from pydantic import ValidationError
 
 from paddler.engine.result_stream import ResultStream
-from paddler.messages.generated_token_result import GeneratedTokenResult
+from paddler.messages.generated_token_result import GeneratedTokenResult, ParsedToolCall
 from paddler.web.openai_chat_request import ChatCompletionRequest, chat_generation, served_model_id
 from paddler.web.openai_error import OpenAIError, from_validation_error, register_openai_errors
-from paddler.web.openai_generation import DONE, Delta, Finished, run_generation, sse, submit, usage_json
+from paddler.web.openai_generation import (
+    DONE,
+    Delta,
+    Finished,
+    ToolCalls,
+    run_generation,
+    sse,
+    submit,
+    usage_json,
+)
+from paddler.web.openai_tools import call_arguments, new_call_id
 from paddler.web.paddler_services import current_services
 from paddler.web.wire_results import new_request_id
 
@@ -26,20 +36,37 @@ blueprint = Blueprint("openai_chat", __name__)
 register_openai_errors(blueprint)
 
 
+def _tool_call(call: ParsedToolCall, index: int | None = None) -> dict[str, Any]:
+    """One call in OpenAI's shape; streamed deltas also carry the call's index."""
+    shaped = {
+        "id": new_call_id(),
+        "type": "function",
+        "function": {"name": call.name, "arguments": call_arguments(call)},
+    }
+    return shaped if index is None else {"index": index, **shaped}
+
+
 def _complete(
     stream: ResultStream[GeneratedTokenResult], chat: ChatCompletionRequest, base: dict[str, Any]
 ) -> Response:
     parts: dict[str, list[str]] = {"content": [], "reasoning_content": []}
+    calls: list[dict[str, Any]] = []
     finished: Finished | None = None
     for event in run_generation(stream, chat.stop_strings, chat.token_limit, request.environ):
         if isinstance(event, Delta):
             parts[event.field].append(event.text)
+        elif isinstance(event, ToolCalls):
+            calls.extend(_tool_call(call) for call in event.calls)
         else:
             finished = event
     assert finished is not None
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(parts["content"])}
+    content = "".join(parts["content"])
+    # OpenAI's content is null when the model only called tools.
+    message: dict[str, Any] = {"role": "assistant", "content": content if content or not calls else None}
     if parts["reasoning_content"]:
         message["reasoning_content"] = "".join(parts["reasoning_content"])
+    if calls:
+        message["tool_calls"] = calls
     choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finished.finish_reason}
     return jsonify({**base, "object": "chat.completion", "choices": [choice], "usage": usage_json(finished.usage)})
 
@@ -58,10 +85,16 @@ def _chunks(
         )
 
     yield choice({"role": "assistant", "content": ""})
+    calls = 0
     try:
         for event in run_generation(stream, chat.stop_strings, chat.token_limit, environ):
             if isinstance(event, Delta):
                 yield choice({event.field: event.text})
+                continue
+            if isinstance(event, ToolCalls):
+                # Each call goes out whole once its block has parsed and passed its schema.
+                yield choice({"tool_calls": [_tool_call(call, calls + i) for i, call in enumerate(event.calls)]})
+                calls += len(event.calls)
                 continue
             yield choice({}, event.finish_reason)
             if chat.stream_options is not None and chat.stream_options.include_usage:

@@ -36,8 +36,9 @@ class CompletionRequest(OpenAISampling):
 def _text(
     stream: ResultStream[GeneratedTokenResult], completion: CompletionRequest, environ: dict[str, Any]
 ) -> Iterator[Delta | Finished]:
+    # No tools are offered here, so the events are text and the end.
     for event in run_generation(stream, completion.stop_strings, completion.max_tokens, environ):
-        if isinstance(event, Finished) or event.field == "content":
+        if isinstance(event, Finished) or (isinstance(event, Delta) and event.field == "content"):
             yield event
 
 

@@ -1,0 +1,139 @@
+"""Tool calls through the OpenAI API, with the official openai package: under a Qwen3-style template
+(given with --chat-template-file) a required or named tool choice makes SmolLM2 call a tool, the call
+comes back whole (and as streamed deltas), and the conversation goes on with the tool's result."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import openai
+import pytest
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+
+from .conftest import RunningServer, start_server, stop_server
+
+MODEL = "agent-1"
+TEMPLATE = Path(__file__).parent / "templates" / "qwen3_style_tools.jinja"
+WEATHER_PARAMETERS = {
+    "type": "object",
+    "properties": {"city": {"type": "string", "maxLength": 30}},
+    "required": ["city"],
+    "additionalProperties": False,
+}
+TOOLS: list[ChatCompletionToolParam] = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_time",
+            "description": "Current time in a time zone",
+            "parameters": {"type": "object"},
+        },
+    },
+    {
+        "type": "function",
+        "function": {"name": "get_weather", "description": "Weather in a city", "parameters": WEATHER_PARAMETERS},
+    },
+]
+QUESTION: list[ChatCompletionMessageParam] = [{"role": "user", "content": "What is the weather in Paris?"}]
+
+
+@pytest.fixture(scope="module")
+def tool_server(default_model_path: Path) -> Iterator[RunningServer]:
+    running = start_server(default_model_path, "--temperature", "0", "--chat-template-file", str(TEMPLATE))
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture
+def client(tool_server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=tool_server.inference_url + "/v1", api_key="unused", max_retries=0)
+
+
+def test_a_required_call_round_trips_with_the_tool_result(client: openai.OpenAI) -> None:
+    first = client.chat.completions.create(
+        model=MODEL,
+        messages=QUESTION,
+        tools=TOOLS,
+        tool_choice={"type": "function", "function": {"name": "get_weather"}},
+        max_tokens=64,
+    )
+    choice = first.choices[0]
+    assert choice.finish_reason == "tool_calls"
+    assert choice.message.content is None
+    assert choice.message.tool_calls is not None
+    (call,) = choice.message.tool_calls
+    assert call.type == "function"
+    assert call.id.startswith("call_")
+    assert call.function.name == "get_weather"
+    jsonschema.validate(json.loads(call.function.arguments), WEATHER_PARAMETERS)
+    assert first.usage is not None
+    assert first.usage.completion_tokens > 5
+
+    history: list[Any] = [
+        *QUESTION,
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": "Sunny and 22 degrees Celsius."},
+    ]
+    second = client.chat.completions.create(
+        model=MODEL, messages=history, tools=TOOLS, tool_choice="none", max_tokens=24
+    )
+    answer = second.choices[0]
+    assert answer.finish_reason in ("stop", "length")
+    assert answer.message.tool_calls is None
+    assert answer.message.content
+    alone = client.chat.completions.create(
+        model=MODEL, messages=QUESTION, tools=TOOLS, tool_choice="none", max_tokens=1
+    )
+    assert second.usage is not None
+    assert alone.usage is not None
+    assert second.usage.prompt_tokens > alone.usage.prompt_tokens + 20, "the call and its result are in the prompt"
+    assert "22" in answer.message.content, "the answer uses the tool's result"
+
+
+def test_streamed_tool_calls_arrive_as_indexed_deltas(client: openai.OpenAI) -> None:
+    chunks = list(
+        client.chat.completions.create(
+            model=MODEL, messages=QUESTION, tools=TOOLS, tool_choice="required", max_tokens=64, stream=True
+        )
+    )
+    deltas = [call for chunk in chunks if chunk.choices for call in chunk.choices[0].delta.tool_calls or []]
+    assert len(deltas) == 1
+    assert deltas[0].index == 0
+    assert deltas[0].id
+    assert deltas[0].function is not None
+    assert deltas[0].function.name in ("get_time", "get_weather")
+    assert isinstance(json.loads(deltas[0].function.arguments or ""), dict)
+    finish = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason]
+    assert finish == ["tool_calls"]
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+    assert "tool_call" not in text, "the call's text is not streamed as content"
+
+
+def test_bad_tool_requests_are_400s(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.BadRequestError, match="unknown function"):
+        client.chat.completions.create(
+            model=MODEL, messages=QUESTION, tools=TOOLS, tool_choice={"type": "function", "function": {"name": "nope"}}
+        )
+    with pytest.raises(openai.BadRequestError, match="not a valid JSON Schema"):
+        client.chat.completions.create(
+            model=MODEL,
+            messages=QUESTION,
+            tools=[{"type": "function", "function": {"name": "broken", "parameters": {"type": 123}}}],
+        )
+    with pytest.raises(openai.BadRequestError, match="needs tools"):
+        client.chat.completions.create(model=MODEL, messages=QUESTION, tool_choice="required")
+
+
+def test_a_template_without_tool_markers_cannot_require_a_call(server: RunningServer) -> None:
+    default = openai.OpenAI(base_url=server.inference_url + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as refused:
+        default.chat.completions.create(model=MODEL, messages=QUESTION, tools=TOOLS, tool_choice="required")
+    assert "tool_call" in str(refused.value)
+    assert refused.value.param == "tool_choice"
+    # "auto" still works there: the tools reach the template and the answer is text.
+    answer = default.chat.completions.create(model=MODEL, messages=QUESTION, tools=TOOLS, max_tokens=8)
+    assert answer.choices[0].finish_reason in ("stop", "length")
