@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import openai
 import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
@@ -71,6 +72,10 @@ def test_every_route_but_health_and_ready_needs_the_key(guarded: RunningServer, 
         else:
             assert response.status_code == 401, (method, path)
             assert response.headers["WWW-Authenticate"] == "Bearer"
+            if path.startswith("/v1/"):
+                assert response.json()["error"]["type"] == "authentication_error", path
+            else:
+                assert response.headers["Content-Type"].startswith("text/plain"), path
 
 
 def test_keys_are_checked_and_scoped(guarded: RunningServer) -> None:
@@ -107,3 +112,16 @@ def test_cors_preflight_and_origins(guarded: RunningServer) -> None:
         assert "Access-Control-Allow-Origin" not in refused.headers
         allowed = httpx.get(base + "/health", headers={"Origin": ORIGIN})
         assert allowed.headers["Access-Control-Allow-Origin"] == ORIGIN
+
+
+def test_the_openai_client_sees_authentication_errors(guarded: RunningServer) -> None:
+    def client(key: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=guarded.inference_url + "/v1", api_key=key, max_retries=0)
+
+    with pytest.raises(openai.AuthenticationError) as refused:
+        client("wrong").models.list()
+    assert refused.value.body is not None
+    assert "API key" in str(refused.value)
+    with pytest.raises(openai.PermissionDeniedError):
+        client(MANAGEMENT_KEY).models.list()
+    assert [model.id for model in client(INFERENCE_KEY).models.list()]

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from flask import Flask, Response, request
 
+from paddler.web.api_error import error_response
+
 PUBLIC_PATHS = frozenset({"/health", "/ready"})
 ALLOWED_METHODS = "DELETE, GET, POST, PUT, OPTIONS"
 ALLOWED_HEADERS = "Accept, Authorization, Content-Type"
@@ -25,10 +27,6 @@ def _matches(presented: str, keys: Sequence[str]) -> bool:
     for key in keys:
         found |= hmac.compare_digest(presented.encode(), key.encode())
     return found
-
-
-def _plain(status: int, message: str) -> Response:
-    return Response(message, status=status, content_type="text/plain; charset=utf-8")
 
 
 def _presented_key() -> str | None:
@@ -48,7 +46,7 @@ def install_access_control(
     def check_access() -> Response | None:
         origin = request.headers.get("Origin")
         if origin is not None and origin not in allowed_origins:
-            return _plain(400, "Origin is not allowed")
+            return error_response(400, "Origin is not allowed")
         if request.method == "OPTIONS":
             return Response(status=200)
         if not api_keys or request.path in PUBLIC_PATHS:
@@ -57,8 +55,8 @@ def install_access_control(
         if presented is not None and _matches(presented, api_keys):
             return None
         if presented is not None and _matches(presented, other_service_keys):
-            return _plain(403, "This key is for the other service")
-        response = _plain(401, "Missing or invalid API key")
+            return error_response(403, "This key is for the other service")
+        response = error_response(401, "Missing or invalid API key")
         response.headers["WWW-Authenticate"] = "Bearer"
         return response
 

@@ -1,4 +1,5 @@
-"""Errors answered before a stream starts: a real HTTP status with a plain-text body, as Paddler does."""
+"""Errors answered before a stream starts: a real HTTP status with a plain-text body, as Paddler does
+(OpenAI's JSON error shape on the OpenAI routes)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import TypeVar
 from flask import Flask, Response, request
 from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
+
+from paddler.web.openai_error import OpenAIError, is_openai_path
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 Model = TypeVar("Model", bound=BaseModel)
@@ -40,15 +43,23 @@ def parse_json_body(model: type[Model]) -> Model:
         raise ApiError(400, _describe(error)) from None
 
 
-def _plain(status: int, message: str) -> Response:
+def error_response(status: int, message: str) -> Response:
+    """Plain text, as Paddler answers; OpenAI's JSON error on the OpenAI routes."""
+    if is_openai_path(request.path):
+        return OpenAIError(status, message).response()
     return Response(message, status=status, content_type="text/plain; charset=utf-8")
 
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error: ApiError) -> Response:
-        return _plain(error.status, error.message)
+        return error_response(error.status, error.message)
+
+    @app.errorhandler(OpenAIError)
+    def handle_openai_error(error: OpenAIError) -> Response:
+        return error.response()
 
     @app.errorhandler(HTTPException)
     def handle_http_exception(error: HTTPException) -> Response:
-        return _plain(error.code or 500, error.description or "")
+        # Unhandled exceptions arrive here as a 500 too, so no route answers with an HTML page.
+        return error_response(error.code or 500, error.description or "")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Response, jsonify
 from pydantic import ValidationError
 
+OPENAI_PREFIX = "/v1/"
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "invalid_request_error",
+    405: "invalid_request_error",
     413: "invalid_request_error",
     429: "rate_limit_error",
     503: "server_error",
@@ -34,14 +37,18 @@ class OpenAIError(Exception):
             }
         }
 
+    def response(self) -> Response:
+        response = jsonify(self.body())
+        response.status_code = self.status
+        return response
+
+
+def is_openai_path(path: str) -> bool:
+    """Routes under /v1/ answer every error in OpenAI's shape, whatever raised it."""
+    return path.startswith(OPENAI_PREFIX)
+
 
 def from_validation_error(error: ValidationError) -> OpenAIError:
     first = error.errors()[0]
     location = ".".join(str(part) for part in first["loc"]) or None
     return OpenAIError(400, f"{location}: {first['msg']}" if location else first["msg"], param=location)
-
-
-def register_openai_errors(blueprint: Blueprint) -> None:
-    @blueprint.errorhandler(OpenAIError)
-    def handle(error: OpenAIError) -> tuple[Response, int]:
-        return jsonify(error.body()), error.status

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generated_token_result import GeneratedTokenResult, ParsedToolCall
 from paddler.web.openai_chat_request import ChatCompletionRequest, chat_generation, served_model_id
-from paddler.web.openai_error import OpenAIError, from_validation_error, register_openai_errors
+from paddler.web.openai_error import OpenAIError, from_validation_error
 from paddler.web.openai_generation import (
     DONE,
     Delta,
@@ -33,7 +33,6 @@ from paddler.web.paddler_services import current_services
 from paddler.web.wire_results import new_request_id
 
 blueprint = Blueprint("openai_chat", __name__)
-register_openai_errors(blueprint)
 
 
 def _tool_call(call: ParsedToolCall, index: int | None = None) -> dict[str, Any]:

@@ -13,13 +13,12 @@ from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedTokenResult
 from paddler.web.openai_chat_request import OpenAISampling, check_model, sampling_for
-from paddler.web.openai_error import OpenAIError, from_validation_error, register_openai_errors
+from paddler.web.openai_error import OpenAIError, from_validation_error
 from paddler.web.openai_generation import DONE, Delta, Finished, run_generation, sse, submit, usage_json
 from paddler.web.paddler_services import current_services
 from paddler.web.wire_results import new_request_id
 
 blueprint = Blueprint("openai_completions", __name__)
-register_openai_errors(blueprint)
 # OpenAI's default for this endpoint.
 DEFAULT_MAX_TOKENS = 16
 

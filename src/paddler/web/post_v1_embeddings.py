@@ -16,11 +16,10 @@ from paddler.messages.generate_embedding_batch_params import EmbeddingDocument, 
 from paddler.messages.request_rejected import RequestRejected
 from paddler.web.ndjson_stream import follow
 from paddler.web.openai_chat_request import served_model_id
-from paddler.web.openai_error import OpenAIError, from_validation_error, register_openai_errors
+from paddler.web.openai_error import OpenAIError, from_validation_error
 from paddler.web.paddler_services import current_services
 
 blueprint = Blueprint("openai_embeddings", __name__)
-register_openai_errors(blueprint)
 MAX_INPUTS = 2048
 
 

@@ -1,0 +1,81 @@
+"""Every error on the OpenAI routes comes in OpenAI's JSON shape with the status the openai package
+expects: unknown routes and methods, oversized bodies, a full buffer (429, which clients retry after a
+pause), a slot wait that timed out (503), and failures after a stream has started (in-band)."""
+
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from .conftest import RunningServer, ServerFactory
+
+MODEL = "agent-1"
+QUESTION: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "Write a long essay."}]
+
+
+def _client(server: RunningServer) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server.inference_url + "/v1", api_key="unused", max_retries=0)
+
+
+def _error(response: httpx.Response) -> dict[str, object]:
+    assert response.headers["Content-Type"].startswith("application/json"), response.text
+    error: dict[str, object] = response.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+def test_unknown_routes_methods_and_oversized_bodies(server: RunningServer) -> None:
+    missing = httpx.post(server.inference_url + "/v1/nothing-here", json={})
+    assert missing.status_code == 404
+    assert _error(missing)["type"] == "invalid_request_error"
+    wrong_method = httpx.get(server.inference_url + "/v1/chat/completions")
+    assert wrong_method.status_code == 405
+    _error(wrong_method)
+    oversized = httpx.post(
+        server.inference_url + "/v1/chat/completions",
+        content=b'{"model": "' + b"x" * (3 * 1024 * 1024) + b'"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert oversized.status_code == 413
+    _error(oversized)
+    # Paddler's own routes keep their plain-text errors.
+    native = httpx.get(server.inference_url + "/api/v1/nothing-here")
+    assert native.status_code == 404
+    assert native.headers["Content-Type"].startswith("text/plain")
+
+
+def _busy_stream(server: RunningServer) -> openai.Stream[openai.types.chat.ChatCompletionChunk]:
+    stream = _client(server).chat.completions.create(
+        model=MODEL, messages=QUESTION, max_tokens=2000, stream=True, extra_body={"ignore_eos": True}
+    )
+    next(iter(stream))
+    return stream
+
+
+def test_a_full_buffer_is_429_and_a_timed_out_wait_is_503(server_factory: ServerFactory) -> None:
+    strict = server_factory("--slots", "1", "--max-buffered-requests", "0")
+    busy = _busy_stream(strict)
+    with pytest.raises(openai.RateLimitError) as full:
+        _client(strict).chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=2)
+    assert full.value.code == "buffer_full"
+    busy.close()
+
+    patient = server_factory("--slots", "1", "--buffered-request-timeout", "300")
+    busy = _busy_stream(patient)
+    with pytest.raises(openai.InternalServerError) as waited:
+        _client(patient).chat.completions.create(model=MODEL, messages=QUESTION, max_tokens=2)
+    assert waited.value.status_code == 503
+    assert waited.value.code == "buffer_timeout"
+    # Once streaming has begun the status is sent, so the error comes in-band before [DONE].
+    with httpx.stream(
+        "POST",
+        patient.inference_url + "/v1/chat/completions",
+        json={"model": MODEL, "messages": QUESTION, "max_tokens": 2, "stream": True},
+        timeout=30,
+    ) as streamed:
+        assert streamed.status_code == 200
+        events = [line for line in streamed.iter_lines() if line]
+    assert '"buffer_timeout"' in events[-2]
+    assert events[-1] == "data: [DONE]"
+    busy.close()
