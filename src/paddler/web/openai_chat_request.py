@@ -1,22 +1,24 @@
-"""OpenAI requests: parsed leniently at the top level (unknown fields are ignored, as OpenAI does) and
-turned into a generation with per-request sampling over the server's defaults."""
+"""A chat completion request in OpenAI's shape and the generation it asks for."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSchemaConstraint
-from paddler.messages.sampling_params import SamplingParams
-from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
 from paddler.web.openai_error import OpenAIError
+from paddler.web.openai_request import (
+    Conversation,
+    Lenient,
+    SamplingFields,
+    TokenLimit,
+    check_model,
+    conversation_generation,
+)
 from paddler.web.openai_tools import (
     ChatTool,
-    Lenient,
     MessageToolCall,
     ToolChoice,
     check_tool_schemas,
@@ -60,21 +62,13 @@ class ResponseFormat(Lenient):
     json_schema: JsonSchemaFormat | None = None
 
 
-class OpenAISampling(Lenient):
-    """What every OpenAI generation request shares."""
+class OpenAISampling(SamplingFields):
+    """What the chat and text completion requests share."""
 
-    model: str
-    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
-    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
-    seed: Annotated[int, Field(ge=0, le=2**32 - 2)] | None = None
-    presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
-    frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     stop: str | Annotated[list[str], Field(max_length=MAX_STOP_STRINGS)] | None = None
     n: int | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    # llama-server's extension: never sample an end-of-generation token.
-    ignore_eos: bool = False
 
     @property
     def stop_strings(self) -> list[str]:
@@ -82,11 +76,15 @@ class OpenAISampling(Lenient):
             return []
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
+    @property
+    def include_usage(self) -> bool:
+        return self.stream_options is not None and self.stream_options.include_usage
+
 
 class ChatCompletionRequest(OpenAISampling):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
-    max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
-    max_completion_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    max_tokens: TokenLimit | None = None
+    max_completion_tokens: TokenLimit | None = None
     response_format: ResponseFormat | None = None
     tools: list[ChatTool] = Field(default_factory=list)
     tool_choice: ToolChoice | None = None
@@ -96,37 +94,17 @@ class ChatCompletionRequest(OpenAISampling):
         return self.max_completion_tokens if self.max_completion_tokens is not None else self.max_tokens
 
 
-def served_model_id(services: PaddlerServices) -> str:
-    """The one model id this server answers to: its name, else the model file's name."""
-    return services.name or Path(services.engine.settings.model_path).stem
-
-
-def check_model(request: OpenAISampling, services: PaddlerServices) -> None:
+def check_one_choice(request: OpenAISampling, services: PaddlerServices) -> None:
     """OpenAI's 400 for n > 1 and 404 for a model this server does not serve."""
     if request.n is not None and request.n != 1:
         raise OpenAIError(400, "n > 1 is not supported: this server returns one choice", param="n")
-    served = served_model_id(services)
-    if request.model != served:
-        raise OpenAIError(
-            404,
-            f"The model `{request.model}` does not exist; this server serves `{served}` (see GET /v1/models)",
-            code="model_not_found",
-            param="model",
-        )
+    check_model(request.model, services)
 
 
-def sampling_for(request: OpenAISampling, defaults: SamplingParams) -> SamplingParams:
-    overrides: dict[str, Any] = {}
-    for field, value in (
-        ("temperature", request.temperature),
-        ("top_p", request.top_p),
-        ("seed", request.seed),
-        ("penalty_presence", request.presence_penalty),
-        ("penalty_frequency", request.frequency_penalty),
-    ):
-        if value is not None:
-            overrides[field] = value
-    return replace(defaults, **overrides)
+def json_schema_grammar(schema: dict[str, Any] | None, param: str) -> JsonSchemaConstraint:
+    if schema is None:
+        raise OpenAIError(400, "a json_schema response format needs a schema", param=param)
+    return JsonSchemaConstraint(json.dumps(schema))
 
 
 def _grammar(response_format: ResponseFormat | None) -> JsonSchemaConstraint | None:
@@ -134,9 +112,8 @@ def _grammar(response_format: ResponseFormat | None) -> JsonSchemaConstraint | N
         return None
     if response_format.type == "json_object":
         return JsonSchemaConstraint('{"type": "object"}')
-    if response_format.json_schema is None or response_format.json_schema.schema_ is None:
-        raise OpenAIError(400, "response_format json_schema needs a schema", param="response_format")
-    return JsonSchemaConstraint(json.dumps(response_format.json_schema.schema_))
+    schema = None if response_format.json_schema is None else response_format.json_schema.schema_
+    return json_schema_grammar(schema, "response_format")
 
 
 def _template_message(message: ChatMessage) -> dict[str, Any]:
@@ -157,39 +134,17 @@ def _template_message(message: ChatMessage) -> dict[str, Any]:
 
 def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -> GenerateTokensParams:
     """Raises OpenAIError for what OpenAI refuses (400, 404) and while the model loads (503)."""
-    check_model(request, services)
-    grammar = _grammar(request.response_format)
+    check_one_choice(request, services)
     offered = [tool.function for tool in request.tools]
     check_tool_schemas(offered)
-    functions, force = chosen_functions(offered, request.tool_choice)
-    if force and grammar is not None:
-        raise OpenAIError(400, "a required tool call cannot be combined with response_format", param="tool_choice")
-    engine = services.serving_engine()
-    info = engine.model_info
-    template = services.chat_template
-    if info is None or template is None:
-        raise OpenAIError(503, "the model is loading or has no chat template")
-    try:
-        prompt = render_chat_prompt(
-            template,
-            [_template_message(message) for message in request.messages],
-            add_generation_prompt=True,
-            # A grammar constrains the output from its first token, leaving no room for thinking.
-            enable_thinking=grammar is None and not force,
-            tools=template_tools(functions),
-            bos_token=info.bos_text,
-            eos_token=info.eos_text,
-        )
-    except ChatTemplateError as error:
-        raise OpenAIError(400, str(error), param="messages") from None
-    return GenerateTokensParams(
-        prompt=prompt,
-        max_tokens=request.token_limit,
-        sampling=sampling_for(request, engine.settings.sampling),
-        grammar=grammar,
-        ignore_eog=request.ignore_eos,
-        chat_template=template,
+    choice = request.tool_choice
+    functions, force = chosen_functions(offered, choice if isinstance(choice, str | None) else choice.function.name)
+    conversation = Conversation(
+        messages=[_template_message(message) for message in request.messages],
+        template_tools=template_tools(functions),
         tools=tool_definitions(functions),
-        parse_tool_calls=bool(functions),
         force_tool_call=force,
+        grammar=_grammar(request.response_format),
+        max_tokens=request.token_limit,
     )
+    return conversation_generation(conversation, request, services)

@@ -11,21 +11,16 @@ from typing import Annotated, Any, Literal
 
 from jsonschema.exceptions import SchemaError
 from jsonschema.validators import validator_for
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from paddler.messages.generate_tokens_params import ToolDefinition
 from paddler.messages.generated_token_result import ParsedToolCall
 from paddler.web.openai_error import OpenAIError
+from paddler.web.openai_request import Lenient
 
 # OpenAI's rule for function names.
 FunctionName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 _ID_ALPHABET = string.ascii_letters + string.digits
-
-
-class Lenient(BaseModel):
-    """Unknown fields are ignored, as OpenAI does."""
-
-    model_config = ConfigDict(extra="ignore")
 
 
 class FunctionDefinition(Lenient):
@@ -89,9 +84,10 @@ def tool_definitions(functions: Sequence[FunctionDefinition]) -> tuple[ToolDefin
 
 
 def chosen_functions(
-    functions: Sequence[FunctionDefinition], choice: ToolChoice | None
+    functions: Sequence[FunctionDefinition], choice: str | None
 ) -> tuple[list[FunctionDefinition], bool]:
-    """The functions the model may call and whether it must call one now."""
+    """The functions the model may call and whether it must call one now. `choice`: "auto" (or None),
+    "none", "required", or the name of one function."""
     if choice is None or choice == "auto":
         return list(functions), False
     if choice == "none":
@@ -100,9 +96,9 @@ def chosen_functions(
         if not functions:
             raise OpenAIError(400, 'tool_choice "required" needs tools', param="tool_choice")
         return list(functions), True
-    named = [function for function in functions if function.name == choice.function.name]
+    named = [function for function in functions if function.name == choice]
     if not named:
-        raise OpenAIError(400, f"tool_choice names an unknown function {choice.function.name!r}", param="tool_choice")
+        raise OpenAIError(400, f"tool_choice names an unknown function {choice!r}", param="tool_choice")
     return named, True
 
 

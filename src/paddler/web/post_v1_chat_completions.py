@@ -12,12 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import ValidationError
 
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generated_token_result import GeneratedTokenResult, ParsedToolCall
-from paddler.web.openai_chat_request import ChatCompletionRequest, chat_generation, served_model_id
-from paddler.web.openai_error import OpenAIError, from_validation_error
+from paddler.web.openai_chat_request import ChatCompletionRequest, chat_generation
+from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_generation import (
     DONE,
     Delta,
@@ -28,6 +27,7 @@ from paddler.web.openai_generation import (
     submit,
     usage_json,
 )
+from paddler.web.openai_request import parse_body, served_model_id
 from paddler.web.openai_tools import call_arguments, new_call_id
 from paddler.web.paddler_services import current_services
 from paddler.web.wire_results import new_request_id
@@ -96,7 +96,7 @@ def _chunks(
                 calls += len(event.calls)
                 continue
             yield choice({}, event.finish_reason)
-            if chat.stream_options is not None and chat.stream_options.include_usage:
+            if chat.include_usage:
                 yield sse({**chunk, "choices": [], "usage": usage_json(event.usage)})
     except OpenAIError as error:
         yield sse(error.body())
@@ -105,10 +105,7 @@ def _chunks(
 
 @blueprint.post("/v1/chat/completions")
 def post_chat_completions() -> Response:
-    try:
-        chat = ChatCompletionRequest.model_validate_json(request.get_data(cache=False) or b"")
-    except ValidationError as error:
-        raise from_validation_error(error) from None
+    chat = parse_body(ChatCompletionRequest)
     services = current_services()
     stream = submit(services, chat_generation(chat, services))
     base = {"id": f"chatcmpl-{new_request_id()}", "created": int(time.time()), "model": chat.model}

@@ -7,14 +7,15 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedTokenResult
-from paddler.web.openai_chat_request import OpenAISampling, check_model, sampling_for
-from paddler.web.openai_error import OpenAIError, from_validation_error
+from paddler.web.openai_chat_request import OpenAISampling, check_one_choice
+from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_generation import DONE, Delta, Finished, run_generation, sse, submit, usage_json
+from paddler.web.openai_request import TokenLimit, parse_body, sampling_for
 from paddler.web.paddler_services import current_services
 from paddler.web.wire_results import new_request_id
 
@@ -25,7 +26,7 @@ DEFAULT_MAX_TOKENS = 16
 
 class CompletionRequest(OpenAISampling):
     prompt: str | Annotated[list[str], Field(min_length=1, max_length=1)]
-    max_tokens: Annotated[int, Field(ge=1, le=2**31 - 1)] = DEFAULT_MAX_TOKENS
+    max_tokens: TokenLimit = DEFAULT_MAX_TOKENS
 
     @property
     def prompt_text(self) -> str:
@@ -56,7 +57,7 @@ def _chunks(
                 yield choice(event.text)
             else:
                 yield choice("", event.finish_reason)
-                if completion.stream_options is not None and completion.stream_options.include_usage:
+                if completion.include_usage:
                     yield sse({**base, "choices": [], "usage": usage_json(event.usage)})
     except OpenAIError as error:
         yield sse(error.body())
@@ -65,12 +66,9 @@ def _chunks(
 
 @blueprint.post("/v1/completions")
 def post_completions() -> Response:
-    try:
-        completion = CompletionRequest.model_validate_json(request.get_data(cache=False) or b"")
-    except ValidationError as error:
-        raise from_validation_error(error) from None
+    completion = parse_body(CompletionRequest)
     services = current_services()
-    check_model(completion, services)
+    check_one_choice(completion, services)
     engine = services.serving_engine()
     params = GenerateTokensParams(
         prompt=completion.prompt_text,

@@ -7,7 +7,7 @@ import base64
 from typing import Annotated, Literal
 
 from flask import Blueprint, Response, jsonify, request
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from paddler.engine.continuous_batch_engine import EngineUnavailableError
 from paddler.messages.embedding_normalization import L2_NORMALIZATION
@@ -15,8 +15,8 @@ from paddler.messages.embedding_result import DocumentEmbedding, DocumentExceeds
 from paddler.messages.generate_embedding_batch_params import EmbeddingDocument, GenerateEmbeddingBatchParams
 from paddler.messages.request_rejected import RequestRejected
 from paddler.web.ndjson_stream import follow
-from paddler.web.openai_chat_request import served_model_id
-from paddler.web.openai_error import OpenAIError, from_validation_error
+from paddler.web.openai_error import OpenAIError
+from paddler.web.openai_request import check_model, parse_body
 from paddler.web.paddler_services import current_services
 
 blueprint = Blueprint("openai_embeddings", __name__)
@@ -39,13 +39,9 @@ def _encode(vector: DocumentEmbedding, encoding_format: str) -> list[float] | st
 
 @blueprint.post("/v1/embeddings")
 def post_embeddings() -> Response:
-    try:
-        parsed = EmbeddingsRequest.model_validate_json(request.get_data(cache=False) or b"")
-    except ValidationError as error:
-        raise from_validation_error(error) from None
+    parsed = parse_body(EmbeddingsRequest)
     services = current_services()
-    if parsed.model != served_model_id(services):
-        raise OpenAIError(404, f"The model `{parsed.model}` does not exist", code="model_not_found", param="model")
+    check_model(parsed.model, services)
     if not services.engine.settings.enable_embeddings:
         raise OpenAIError(501, "embeddings are not enabled on this server (paddler serve --enable-embeddings)")
     texts = [parsed.input] if isinstance(parsed.input, str) else parsed.input
