@@ -78,4 +78,12 @@ def test_a_full_buffer_is_429_and_a_timed_out_wait_is_503(server_factory: Server
         events = [line for line in streamed.iter_lines() if line]
     assert '"buffer_timeout"' in events[-2]
     assert events[-1] == "data: [DONE]"
+    # The Responses API ends such a stream with response.failed.
+    failed = list(_client(patient).responses.create(model=MODEL, input="Hi", stream=True))
+    assert [event.type for event in failed] == ["response.created", "response.in_progress", "response.failed"]
+    last = failed[-1]
+    assert last.type == "response.failed"
+    assert last.response.status == "failed"
+    assert last.response.error is not None
+    assert last.response.error.model_dump()["code"] == "buffer_timeout"
     busy.close()

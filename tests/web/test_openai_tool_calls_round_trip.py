@@ -137,3 +137,44 @@ def test_a_template_without_tool_markers_cannot_require_a_call(server: RunningSe
     # "auto" still works there: the tools reach the template and the answer is text.
     answer = default.chat.completions.create(model=MODEL, messages=QUESTION, tools=TOOLS, max_tokens=8)
     assert answer.choices[0].finish_reason in ("stop", "length")
+
+
+def test_a_responses_function_call_round_trips(client: openai.OpenAI) -> None:
+    tools: Any = [{"type": "function", **tool["function"]} for tool in TOOLS]
+    question = "What is the weather in Paris?"
+    first = client.responses.create(
+        model=MODEL,
+        input=question,
+        tools=tools,
+        tool_choice={"type": "function", "name": "get_weather"},
+        max_output_tokens=64,
+    )
+    assert first.status == "completed"
+    (call,) = first.output
+    assert call.type == "function_call"
+    assert call.name == "get_weather"
+    jsonschema.validate(json.loads(call.arguments), WEATHER_PARAMETERS)
+
+    events = list(
+        client.responses.create(model=MODEL, input=question, tools=tools, tool_choice="required", stream=True)
+    )
+    assert [event.sequence_number for event in events] == list(range(len(events)))
+    types = [event.type for event in events]
+    assert types[2:] == [
+        "response.output_item.added",
+        "response.function_call_arguments.delta",
+        "response.function_call_arguments.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    done = events[4]
+    assert done.type == "response.function_call_arguments.done"
+    assert isinstance(json.loads(done.arguments), dict)
+
+    answered: Any = [
+        {"role": "user", "content": question},
+        call.model_dump(exclude_none=True),
+        {"type": "function_call_output", "call_id": call.call_id, "output": "Sunny and 22 degrees Celsius."},
+    ]
+    second = client.responses.create(model=MODEL, input=answered, tools=tools, tool_choice="none", max_output_tokens=24)
+    assert "22" in second.output_text, "the answer uses the tool's result"

@@ -17,6 +17,7 @@ from paddler.web import (
     post_v1_chat_completions,
     post_v1_completions,
     post_v1_embeddings,
+    post_v1_responses,
     ws_inference_socket,
 )
 from paddler.web.access_control import install_access_control
@@ -49,6 +50,7 @@ def create_inference_app(services: PaddlerServices) -> Flask:
         post_v1_chat_completions,
         post_v1_completions,
         post_v1_embeddings,
+        post_v1_responses,
         ws_inference_socket,
     ):
         app.register_blueprint(module.blueprint)

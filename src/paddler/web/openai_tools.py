@@ -110,15 +110,13 @@ def _template_arguments(arguments: str) -> Any:
         return arguments
 
 
+def template_tool_call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
+    """An earlier call as chat templates expect it: OpenAI's shape with the arguments as an object."""
+    return {"id": call_id, "type": "function", "function": {"name": name, "arguments": _template_arguments(arguments)}}
+
+
 def template_tool_calls(calls: Sequence[MessageToolCall]) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": call.id,
-            "type": "function",
-            "function": {"name": call.function.name, "arguments": _template_arguments(call.function.arguments)},
-        }
-        for call in calls
-    ]
+    return [template_tool_call(call.id, call.function.name, call.function.arguments) for call in calls]
 
 
 def new_call_id() -> str:
