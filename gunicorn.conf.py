@@ -13,17 +13,26 @@ import shlex
 from typing import Any
 
 
-def _address(flag: str, default: str) -> str:
+def _address(flags: tuple[str, ...], default: str | None) -> str | None:
     arguments = shlex.split(os.environ.get("PADDLER_SERVE_ARGS", ""))
     for index, argument in enumerate(arguments):
-        if argument == flag and index + 1 < len(arguments):
-            return arguments[index + 1]
-        if argument.startswith(flag + "="):
-            return argument.split("=", 1)[1]
+        for flag in flags:
+            if argument == flag and index + 1 < len(arguments):
+                return arguments[index + 1]
+            if argument.startswith(flag + "="):
+                return argument.split("=", 1)[1]
     return default
 
 
-bind = [_address("--inference-addr", "127.0.0.1:8061"), _address("--management-addr", "127.0.0.1:8060")]
+bind = [
+    address
+    for address in (
+        _address(("--inference-addr",), "127.0.0.1:8061"),
+        _address(("--management-addr",), "127.0.0.1:8060"),
+        _address(("--openai-addr", "--compat-openai-addr"), None),
+    )
+    if address is not None
+]
 worker_class = "gthread"
 workers = int(os.environ.get("PADDLER_WORKERS", "1"))
 threads = int(os.environ.get("PADDLER_THREADS", "64"))

@@ -13,10 +13,10 @@ import os
 import shlex
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.web.create_app import create_inference_app, create_management_app
+from paddler.web.create_app import create_inference_app, create_management_app, create_openai_app
 from paddler.web.dev_server import parse_address
 from paddler.web.paddler_services import PaddlerServices
-from paddler.web.port_dispatcher import PortDispatcher
+from paddler.web.port_dispatcher import PortDispatcher, WsgiApp
 from paddler.web.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
 
 logger = logging.getLogger(__name__)
@@ -36,10 +36,12 @@ def _build() -> tuple[PortDispatcher, PaddlerServices]:
     services = build_services(arguments, engine)
     restore_saved_state(services)
     inference = create_inference_app(services)
-    management = create_management_app(services)
     _, management_port = parse_address(arguments.management_addr)
+    apps_by_port: dict[int, WsgiApp] = {management_port: create_management_app(services)}
+    if arguments.openai_addr:
+        apps_by_port[parse_address(arguments.openai_addr)[1]] = create_openai_app(services)
     logger.info("engine ready; management on port %d, inference on the other bound address", management_port)
-    return PortDispatcher(inference, {management_port: management}), services
+    return PortDispatcher(inference, apps_by_port), services
 
 
 app, services = _build()

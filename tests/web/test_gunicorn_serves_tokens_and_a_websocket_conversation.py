@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 from websockets.sync.client import connect
 
@@ -22,12 +23,13 @@ from .conftest import free_port
 
 
 @pytest.fixture(scope="module")
-def gunicorn_urls(default_model_path: Path) -> Iterator[tuple[str, str]]:
-    inference, management = free_port(), free_port()
+def gunicorn_urls(default_model_path: Path) -> Iterator[tuple[str, str, str]]:
+    inference, management, compat = free_port(), free_port(), free_port()
     environment = {
         **os.environ,
         "PADDLER_SERVE_ARGS": f"--model {default_model_path} --threads 2 --context-size 4096 --slots 2 "
-        f"--temperature 0 --name g1 --inference-addr 127.0.0.1:{inference} --management-addr 127.0.0.1:{management}",
+        f"--temperature 0 --name g1 --inference-addr 127.0.0.1:{inference} --management-addr 127.0.0.1:{management} "
+        f"--compat-openai-addr 127.0.0.1:{compat}",
         "PADDLER_THREADS": "16",
     }
     gunicorn = Path(sys.executable).parent / "gunicorn"
@@ -39,7 +41,7 @@ def gunicorn_urls(default_model_path: Path) -> Iterator[tuple[str, str]]:
             stderr=subprocess.STDOUT,
             cwd=REPOSITORY,
         )
-        urls = (f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}")
+        urls = (f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}", f"http://127.0.0.1:{compat}")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -57,8 +59,8 @@ def gunicorn_urls(default_model_path: Path) -> Iterator[tuple[str, str]]:
     assert "Worker exiting" in output
 
 
-def test_gunicorn_streams_tokens(gunicorn_urls: tuple[str, str]) -> None:
-    inference, management = gunicorn_urls
+def test_gunicorn_streams_tokens(gunicorn_urls: tuple[str, str, str]) -> None:
+    inference, management, _ = gunicorn_urls
     response = httpx.post(
         inference + "/api/v1/continue_from_raw_prompt",
         json={"raw_prompt": "The capital of France is", "max_tokens": 6},
@@ -71,8 +73,8 @@ def test_gunicorn_streams_tokens(gunicorn_urls: tuple[str, str]) -> None:
     assert httpx.get(inference + "/api/v1/agents").status_code == 404, "management routes stay off the inference port"
 
 
-def test_gunicorn_serves_a_websocket_conversation(gunicorn_urls: tuple[str, str]) -> None:
-    inference, _ = gunicorn_urls
+def test_gunicorn_serves_a_websocket_conversation(gunicorn_urls: tuple[str, str, str]) -> None:
+    inference, _, _ = gunicorn_urls
     request = {
         "Request": {
             "id": "chat-1",
@@ -96,3 +98,19 @@ def test_gunicorn_serves_a_websocket_conversation(gunicorn_urls: tuple[str, str]
                 break
             text += token["UndeterminableToken"]
     assert "Paris" in text
+
+
+def test_gunicorn_serves_the_openai_api_on_its_own_address(gunicorn_urls: tuple[str, str, str]) -> None:
+    _, _, compat = gunicorn_urls
+    client = openai.OpenAI(base_url=compat + "/v1", api_key="unused", max_retries=0)
+    completion = client.chat.completions.create(
+        model="g1",
+        messages=[
+            {"role": "system", "content": "You are a helpful assistant."},
+            {"role": "user", "content": "What is the capital of France?"},
+        ],
+        max_tokens=12,
+    )
+    assert "Paris" in (completion.choices[0].message.content or "")
+    assert httpx.post(compat + "/api/v1/continue_from_raw_prompt", json={}).status_code == 404
+    assert httpx.get(compat + "/api/v1/agents").status_code == 404

@@ -12,7 +12,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from .conftest import RunningServer
+from .conftest import RunningServer, ServerFactory, free_port
 
 MODEL = "agent-1"  # the served model id is the server's --name
 
@@ -189,3 +189,17 @@ def test_response_format_json_schema_and_json_object(client: openai.OpenAI) -> N
         client.chat.completions.create(
             model=MODEL, messages=_question(), response_format={"type": "json_schema", "json_schema": {"name": "x"}}
         )
+
+
+def test_the_openai_api_may_have_its_own_address(server_factory: ServerFactory) -> None:
+    port = free_port()
+    served = server_factory("--slots", "1", "--openai-addr", f"127.0.0.1:{port}", "--inference-api-key", "secret")
+    compat = f"http://127.0.0.1:{port}"
+    client = openai.OpenAI(base_url=compat + "/v1", api_key="secret", max_retries=0)
+    assert [model.id for model in client.models.list()] == [MODEL]
+    assert client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=3).choices[0].text
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=compat + "/v1", api_key="wrong", max_retries=0).models.list()
+    native = httpx.post(compat + "/api/v1/continue_from_raw_prompt", headers={"Authorization": "Bearer secret"})
+    assert native.status_code == 404, "Paddler's own API stays on the inference address"
+    assert httpx.get(served.inference_url + "/v1/models", headers={"Authorization": "Bearer secret"}).status_code == 200

@@ -29,6 +29,8 @@ SERVE_OPTIONS = [
     "--enable-embeddings",
     "--temperature",
     "--chat-template-file",
+    "--openai-addr",
+    "--compat-openai-addr",
 ]
 
 

@@ -34,27 +34,42 @@ def _base_app(name: str, services: PaddlerServices) -> Flask:
     return app
 
 
-def create_inference_app(services: PaddlerServices) -> Flask:
-    app = _base_app("paddler.inference", services)
+OPENAI_ROUTES = (post_v1_chat_completions, post_v1_completions, post_v1_embeddings, post_v1_responses)
+
+
+def _inference_access(app: Flask, services: PaddlerServices) -> None:
     install_access_control(
         app,
         api_keys=services.inference_api_keys,
         other_service_keys=services.management_api_keys,
         cors_origins=services.inference_cors_origins,
     )
+
+
+def create_inference_app(services: PaddlerServices) -> Flask:
+    """Paddler's inference API and the OpenAI API."""
+    app = _base_app("paddler.inference", services)
+    _inference_access(app, services)
     app.config["SOCK_SERVER_OPTIONS"] = ws_inference_socket.SOCKET_OPTIONS
     for module in (
         post_continue_from_raw_prompt,
         post_continue_from_conversation_history,
         post_generate_embedding_batch,
-        post_v1_chat_completions,
-        post_v1_completions,
-        post_v1_embeddings,
-        post_v1_responses,
+        *OPENAI_ROUTES,
         ws_inference_socket,
     ):
         app.register_blueprint(module.blueprint)
     ws_inference_socket.sock.init_app(app)
+    return app
+
+
+def create_openai_app(services: PaddlerServices) -> Flask:
+    """The OpenAI API alone, for its own address (Paddler's --compat-openai-addr); the inference
+    service's keys and CORS origins apply."""
+    app = _base_app("paddler.openai", services)
+    _inference_access(app, services)
+    for module in OPENAI_ROUTES:
+        app.register_blueprint(module.blueprint)
     return app
 
 

@@ -1,4 +1,4 @@
-"""Both services on Werkzeug's development server, one thread each, until SIGINT or SIGTERM.
+"""The services on Werkzeug's development server, one thread each, until SIGINT or SIGTERM.
 
 Production runs under gunicorn instead (see gunicorn.conf.py); this is for development and tests.
 """
@@ -13,7 +13,7 @@ from types import FrameType
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from paddler.web.create_app import create_inference_app, create_management_app
+from paddler.web.create_app import create_inference_app, create_management_app, create_openai_app
 from paddler.web.paddler_services import PaddlerServices
 
 logger = logging.getLogger(__name__)
@@ -28,13 +28,22 @@ def parse_address(address: str) -> tuple[str, int]:
 
 
 class DevServers:
-    def __init__(self, services: PaddlerServices, inference_address: str, management_address: str) -> None:
+    def __init__(
+        self,
+        services: PaddlerServices,
+        inference_address: str,
+        management_address: str,
+        openai_address: str | None = None,
+    ) -> None:
         self.services = services
         self._servers: list[tuple[str, BaseWSGIServer]] = []
-        for name, address, app in (
+        services_by_address = [
             ("inference", inference_address, create_inference_app(services)),
             ("management", management_address, create_management_app(services)),
-        ):
+        ]
+        if openai_address is not None:
+            services_by_address.append(("openai", openai_address, create_openai_app(services)))
+        for name, address, app in services_by_address:
             host, port = parse_address(address)
             self._servers.append((name, make_server(host, port, app, threaded=True)))
         self._stopped = threading.Event()

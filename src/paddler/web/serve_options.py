@@ -36,6 +36,11 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pooling-type", default="last", choices=POOLING_TYPES, help="embedding pooling")
     parser.add_argument("--inference-addr", default="127.0.0.1:8061", help="inference service host:port")
     parser.add_argument("--management-addr", default="127.0.0.1:8060", help="management service host:port")
+    parser.add_argument(
+        "--openai-addr",
+        "--compat-openai-addr",
+        help="also serve the OpenAI API (/v1/…) alone on this host:port; it is always on the inference address too",
+    )
     parser.add_argument("--name", help="server name, reported as generated_by and as the agent name")
     parser.add_argument(
         "--chat-template-file",
