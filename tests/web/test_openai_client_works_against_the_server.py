@@ -78,20 +78,23 @@ def test_max_tokens_gives_length_and_stop_strings_never_leak(client: openai.Open
     assert text == full[: full.index(" is")]
 
 
-def test_per_request_sampling_and_ignore_eos(client: openai.OpenAI) -> None:
-    seeded = [
-        client.chat.completions.create(
-            model=MODEL,
-            messages=_question(),
-            max_tokens=12,
-            temperature=1.2,
-            seed=7,
+def test_per_request_sampling_and_ignore_eos(client: openai.OpenAI, server: RunningServer) -> None:
+    story: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Tell me a short story."}]
+
+    def answer(temperature: float | openai.Omit = openai.omit, seed: int | openai.Omit = openai.omit) -> str | None:
+        completion = client.chat.completions.create(
+            model=MODEL, messages=story, max_tokens=16, temperature=temperature, seed=seed
         )
-        .choices[0]
-        .message.content
-        for _ in range(2)
-    ]
-    assert seeded[0] == seeded[1]
+        return completion.choices[0].message.content
+
+    greedy = answer()
+    seeded = [answer(temperature=1.5, seed=seed) for seed in (7, 7, 8)]
+    assert seeded[0] == seeded[1], "the same seed gives the same text"
+    assert len({greedy, *seeded}) >= 3, "temperature 1.5 applied to those requests"
+    # ...and to those requests only: the server's defaults stay as they were.
+    assert answer() == greedy
+    defaults = httpx.get(server.management_url + "/api/v1/balancer_desired_state").json()["inference_parameters"]
+    assert defaults["temperature"] == 0
     forced = client.chat.completions.create(
         model=MODEL,
         messages=_question(),
@@ -185,6 +188,16 @@ def test_response_format_json_schema_and_json_object(client: openai.OpenAI) -> N
         model=MODEL, messages=_question(), max_tokens=60, response_format={"type": "json_object"}
     )
     assert isinstance(json.loads(as_object.choices[0].message.content or ""), dict)
+    with pytest.raises(openai.BadRequestError, match="definitions not found") as unconvertible:
+        client.chat.completions.create(
+            model=MODEL,
+            messages=_question(),
+            response_format={
+                "type": "json_schema",
+                "json_schema": {"name": "x", "schema": {"$ref": "#/definitions/a"}},
+            },
+        )
+    assert unconvertible.value.param == "response_format"
     with pytest.raises(openai.BadRequestError, match="needs a schema"):
         client.chat.completions.create(
             model=MODEL, messages=_question(), response_format={"type": "json_schema", "json_schema": {"name": "x"}}

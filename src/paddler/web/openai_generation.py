@@ -16,6 +16,7 @@ from paddler.messages.generated_token_result import (
     GeneratedToken,
     GeneratedTokenResult,
     GenerationDone,
+    GenerationErrorKind,
     GenerationFailed,
     ParsedToolCall,
     TokenKind,
@@ -54,6 +55,13 @@ def _tool_call_failure(event: ToolCallEvent) -> OpenAIError:
     if event.kind == "UnrecognizedToolCallFormat":
         reason = f"model produced output the parser did not recognise as a tool call: {reason}; raw text: {event.text}"
     return OpenAIError(500, reason, code=event.kind)
+
+
+def _failure(kind: GenerationErrorKind, message: str) -> OpenAIError:
+    # A schema or grammar that cannot be compiled is the request's fault; the rest is the server's.
+    if kind in (GenerationErrorKind.GRAMMAR_SYNTAX_ERROR, GenerationErrorKind.GRAMMAR_INITIALIZATION_FAILED):
+        return OpenAIError(400, message, code=kind.value, param="response_format")
+    return OpenAIError(500, message, code=kind.value)
 
 
 def _rejection(code: int, description: str) -> OpenAIError:
@@ -104,8 +112,8 @@ def run_generation(
                 raise _tool_call_failure(failure)
             case GenerationDone(usage=done_usage):
                 usage = done_usage
-            case GenerationFailed(message=message):
-                raise OpenAIError(500, message)
+            case GenerationFailed(kind=kind, message=message):
+                raise _failure(kind, message)
             case RequestRejected(code=code, description=description):
                 raise _rejection(code, description)
     tail = stops.finish()
