@@ -80,6 +80,18 @@ def _validation_errors(calls: Sequence[ParsedToolCall], tools: Sequence[ToolDefi
     return errors
 
 
+def invalid_tool_schema(tools: Sequence[ToolDefinition]) -> tuple[int, str] | None:
+    """The index of the first tool whose parameters are not a JSON Schema, and Paddler's message."""
+    for index, tool in enumerate(tools):
+        if tool.parameters is None:
+            continue
+        try:
+            jsonschema.validators.validator_for(tool.parameters).check_schema(tool.parameters)
+        except jsonschema.exceptions.SchemaError as error:
+            return index, f"tool {json.dumps(tool.name)} parameters are not a valid JSON Schema: {error.message}"
+    return None
+
+
 def parse_tool_call_block(text: str, tools: Sequence[ToolDefinition], first_id: int) -> ToolCallEvent:
     """`first_id` numbers the calls (call_0, call_1, …) across the blocks of one response."""
     try:

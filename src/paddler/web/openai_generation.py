@@ -134,8 +134,10 @@ def usage_json(usage: TokenUsage) -> dict[str, Any]:
     }
 
 
-def sse(document: dict[str, Any]) -> bytes:
-    return f"data: {json.dumps(document, ensure_ascii=False, separators=(',', ':'))}\n\n".encode()
+def sse(document: dict[str, Any], event: str | None = None) -> bytes:
+    """One server-sent event; the Responses API names its events."""
+    data = f"data: {json.dumps(document, ensure_ascii=False, separators=(',', ':'))}\n\n"
+    return (data if event is None else f"event: {event}\n{data}").encode()
 
 
 DONE = b"data: [DONE]\n\n"

@@ -9,10 +9,9 @@ import string
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
 from pydantic import Field
 
+from paddler.engine.parse_tool_calls import invalid_tool_schema
 from paddler.messages.generate_tokens_params import ToolDefinition
 from paddler.messages.generated_token_result import ParsedToolCall
 from paddler.web.openai_error import OpenAIError
@@ -61,17 +60,10 @@ class MessageToolCall(Lenient):
 
 def check_tool_schemas(functions: Sequence[FunctionDefinition]) -> None:
     """OpenAI's 400 for a tool whose parameters are not a JSON Schema."""
-    for index, function in enumerate(functions):
-        if function.parameters is None:
-            continue
-        try:
-            validator_for(function.parameters).check_schema(function.parameters)
-        except SchemaError as error:
-            raise OpenAIError(
-                400,
-                f"tool {json.dumps(function.name)} parameters are not a valid JSON Schema: {error.message}",
-                param=f"tools[{index}].function.parameters",
-            ) from None
+    problem = invalid_tool_schema(tool_definitions(functions))
+    if problem is not None:
+        index, message = problem
+        raise OpenAIError(400, message, param=f"tools[{index}]")
 
 
 def template_tools(functions: Sequence[FunctionDefinition]) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@ events (`event: <type>`) with gapless sequence numbers, or answered whole."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generated_token_result import GeneratedTokenResult
 from paddler.web.openai_error import OpenAIError
-from paddler.web.openai_generation import run_generation, submit
+from paddler.web.openai_generation import run_generation, sse, submit
 from paddler.web.openai_request import parse_body
 from paddler.web.openai_responses_request import ResponsesRequest, offered_functions, responses_generation
 from paddler.web.paddler_services import current_services
@@ -53,14 +52,11 @@ def _settings(responses: ResponsesRequest, sampling: dict[str, float]) -> dict[s
 
 
 def _events(
-    stream: ResultStream[GeneratedTokenResult],
-    responses: ResponsesRequest,
-    builder: ResponseEvents,
-    environ: dict[str, Any],
+    stream: ResultStream[GeneratedTokenResult], limit: int | None, builder: ResponseEvents, environ: dict[str, Any]
 ) -> Iterator[Event]:
     yield from builder.start()
     try:
-        for event in run_generation(stream, (), responses.max_output_tokens, environ):
+        for event in run_generation(stream, (), limit, environ):
             yield from builder.feed(event)
     except OpenAIError as error:
         yield from builder.fail(error)
@@ -68,8 +64,7 @@ def _events(
 
 def _sse(events: Iterator[Event]) -> Iterator[bytes]:
     for event in events:
-        data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-        yield f"event: {event['type']}\ndata: {data}\n\n".encode()
+        yield sse(event, event["type"])
 
 
 @blueprint.post("/v1/responses")
@@ -85,7 +80,7 @@ def post_responses() -> Response:
     if responses.stream:
         # The generator outlives the request context, so it is handed the WSGI environ.
         return Response(
-            _sse(_events(stream, responses, builder, request.environ)),
+            _sse(_events(stream, responses.max_output_tokens, builder, request.environ)),
             content_type="text/event-stream",
             headers={"Cache-Control": "no-cache"},
         )

@@ -3,18 +3,16 @@ before any generation starts (checked in Paddler's order)."""
 
 from __future__ import annotations
 
-import json
 from functools import partial
 from typing import Any
 
 from flask import Response
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
 
 from paddler.engine.continuous_batch_engine import (
     EngineUnavailableError,
     RequestTooLargeError,
 )
+from paddler.engine.parse_tool_calls import invalid_tool_schema
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import (
     GenerateTokensParams,
@@ -132,17 +130,8 @@ def conversation_generation(
 
 
 def _invalid_tool_schema(tools: tuple[ToolDefinition, ...]) -> GenerationFailed | None:
-    for tool in tools:
-        if tool.parameters is None:
-            continue
-        try:
-            validator_for(tool.parameters).check_schema(tool.parameters)
-        except SchemaError as error:
-            return GenerationFailed(
-                GenerationErrorKind.TOOL_SCHEMA_INVALID,
-                f"tool {json.dumps(tool.name)} parameters are not a valid JSON Schema: {error.message}",
-            )
-    return None
+    problem = invalid_tool_schema(tools)
+    return None if problem is None else GenerationFailed(GenerationErrorKind.TOOL_SCHEMA_INVALID, problem[1])
 
 
 def submit_generation(

@@ -19,7 +19,7 @@ from paddler.web.openai_tools import call_arguments, new_call_id
 Event = dict[str, Any]
 
 
-def usage_json(usage: TokenUsage) -> dict[str, Any]:
+def _usage(usage: TokenUsage) -> dict[str, Any]:
     return {
         "input_tokens": usage.prompt_tokens,
         "input_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
@@ -182,11 +182,11 @@ class ResponseEvents:
             yield from self._close()
         if finished.finish_reason == "length":
             self.final = self.response(
-                "incomplete", incomplete_details={"reason": "max_output_tokens"}, usage=usage_json(finished.usage)
+                "incomplete", incomplete_details={"reason": "max_output_tokens"}, usage=_usage(finished.usage)
             )
             yield self._event("response.incomplete", response=self.final)
             return
-        self.final = self.response("completed", usage=usage_json(finished.usage))
+        self.final = self.response("completed", usage=_usage(finished.usage))
         yield self._event("response.completed", response=self.final)
 
 
