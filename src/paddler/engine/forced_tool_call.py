@@ -2,8 +2,8 @@
 a named function): the template's tool-call markers as exact token ids around a JSON object whose
 `name` is one of the tools and whose `arguments` follow that tool's schema.
 
-Only templates with an opening and a closing tool-call marker (the <tool_call>…</tool_call> JSON family
-of Qwen, Hermes and their kin) can be forced; for the rest the caller gets ToolChoiceUnsupportedError.
+Only templates that write a call as a JSON object between <tool_call> markers (Qwen3, Hermes and their
+kin) can be forced; for the rest the caller gets ToolChoiceUnsupportedError.
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ def forced_tool_call_grammar(markers: TokenMarkers, tools: Sequence[ToolDefiniti
     """Raises ToolChoiceUnsupportedError, or GrammarConversionError for a schema llama.cpp cannot convert."""
     if not tools:
         raise ToolChoiceUnsupportedError("a tool call can only be required when tools are given")
-    if markers.tool_call_open is None or markers.tool_call_close is None:
+    if markers.tool_call_open is None or markers.tool_call_close is None or not markers.tool_call_json:
         raise ToolChoiceUnsupportedError(
-            "this model's chat template has no <tool_call> markers, so a tool call cannot be required; "
-            'use tool_choice "auto"'
+            "this model's chat template does not write tool calls as JSON inside <tool_call> markers, so a "
+            'tool call cannot be required; use tool_choice "auto"'
         )
     schema = {"anyOf": [_call_schema(tool) for tool in tools]}
     call_rules = _ROOT_RULE.sub(f"{_CALL_RULE} ::=", json_schema_grammar(json.dumps(schema)).grammar, count=1)

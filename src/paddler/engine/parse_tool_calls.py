@@ -1,65 +1,16 @@
-"""One tool-call block of generated text into a ToolCallEvent: parsed calls checked against the tools'
-JSON schemas, or the reason they could not be. Formats: the Qwen/Hermes JSON object inside
-<tool_call>…</tool_call>, and Mistral's [TOOL_CALLS]NAME[ARGS]{…} (or [TOOL_CALLS][{…}])."""
+"""One tool-call block of generated text into a ToolCallEvent: its calls (in any format
+tool_call_formats reads) checked against the tools' JSON schemas, or the reason they could not be."""
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
-from typing import Any
 
 import jsonschema
 
+from paddler.engine.tool_call_formats import UnrecognizedToolCallError, extract_calls
 from paddler.messages.generate_tokens_params import ToolDefinition
 from paddler.messages.generated_token_result import ParsedToolCall, ToolCallEvent
-
-_MISTRAL_NAMED = re.compile(r"\[TOOL_CALLS\]\s*([A-Za-z0-9_.\-]+)\s*\[ARGS\](.*)", re.DOTALL)
-
-
-class _UnrecognizedError(ValueError):
-    pass
-
-
-def _arguments(raw: Any) -> tuple[object, str | None]:
-    if isinstance(raw, str):
-        try:
-            return json.loads(raw), None
-        except ValueError:
-            return None, raw
-    return raw, None
-
-
-def _from_objects(objects: Sequence[Any]) -> list[tuple[str, object, str | None]]:
-    calls = []
-    for value in objects:
-        if not isinstance(value, dict) or not isinstance(value.get("name"), str):
-            raise _UnrecognizedError('a tool call must be an object with a string "name"')
-        arguments, invalid = _arguments(value.get("arguments", value.get("parameters", {})))
-        calls.append((value["name"], arguments, invalid))
-    return calls
-
-
-def _extract(text: str) -> list[tuple[str, object, str | None]]:
-    stripped = text.strip()
-    if stripped.startswith("<tool_call>"):
-        body = stripped.removeprefix("<tool_call>").removesuffix("</tool_call>").strip()
-        try:
-            document = json.loads(body)
-        except ValueError as error:
-            raise _UnrecognizedError(f"tool call is not JSON: {error}") from None
-        return _from_objects(document if isinstance(document, list) else [document])
-    named = _MISTRAL_NAMED.match(stripped)
-    if named:
-        arguments, invalid = _arguments(named.group(2).strip())
-        return [(named.group(1), arguments, invalid)]
-    if stripped.startswith("[TOOL_CALLS]"):
-        try:
-            document = json.loads(stripped.removeprefix("[TOOL_CALLS]").strip())
-        except ValueError as error:
-            raise _UnrecognizedError(f"tool call is not JSON: {error}") from None
-        return _from_objects(document if isinstance(document, list) else [document])
-    raise _UnrecognizedError("no known tool-call format matched")
 
 
 def _validation_errors(calls: Sequence[ParsedToolCall], tools: Sequence[ToolDefinition]) -> list[str]:
@@ -95,14 +46,14 @@ def invalid_tool_schema(tools: Sequence[ToolDefinition]) -> tuple[int, str] | No
 def parse_tool_call_block(text: str, tools: Sequence[ToolDefinition], first_id: int) -> ToolCallEvent:
     """`first_id` numbers the calls (call_0, call_1, …) across the blocks of one response."""
     try:
-        extracted = _extract(text)
-    except _UnrecognizedError as error:
+        extracted = extract_calls(text, tools)
+    except UnrecognizedToolCallError as error:
         return ToolCallEvent("UnrecognizedToolCallFormat", text=text, errors=(str(error),))
     except (TypeError, ValueError, RecursionError) as error:
         return ToolCallEvent("ToolCallParseFailed", errors=(f"bindings parse failed: {error}",))
     calls = tuple(
-        ParsedToolCall(f"call_{first_id + index}", name, arguments, invalid)
-        for index, (name, arguments, invalid) in enumerate(extracted)
+        ParsedToolCall(f"call_{first_id + index}", call.name, call.arguments, call.invalid_arguments)
+        for index, call in enumerate(extracted)
     )
     errors = _validation_errors(calls, tools)
     if errors:

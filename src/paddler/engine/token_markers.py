@@ -15,9 +15,12 @@ _REASONING_FAMILIES = (
     ("<|channel>", "<|channel>thought", "<channel|>"),
 )
 _TOOL_CALL_FAMILIES = (
+    ("<|tool_call>", "<|tool_call>", "<tool_call|>"),
     ("<tool_call>", "<tool_call>", "</tool_call>"),
     ("[TOOL_CALLS]", "[TOOL_CALLS]", None),
 )
+# Templates of the <tool_call> family whose calls are not a JSON object inside the tags.
+_NON_JSON_TOOL_CALLS = ("<function=", "<arg_key>")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,8 @@ class TokenMarkers:
     reasoning_close: TokenIds | None = None
     tool_call_open: TokenIds | None = None
     tool_call_close: TokenIds | None = None
+    # The calls are a JSON object between the tool-call markers (the form a call can be forced in).
+    tool_call_json: bool = False
 
     @property
     def any(self) -> bool:
@@ -57,4 +62,7 @@ def markers_for_template(template: str | None, tokenize: Callable[[str], list[in
         reasoning_close=ids(reasoning[1]) if reasoning else None,
         tool_call_open=ids(tool_call[0]) if tool_call else None,
         tool_call_close=ids(tool_call[1]) if tool_call else None,
+        tool_call_json=tool_call is not None
+        and tool_call[0] == "<tool_call>"
+        and not any(fingerprint in template for fingerprint in _NON_JSON_TOOL_CALLS),
     )
