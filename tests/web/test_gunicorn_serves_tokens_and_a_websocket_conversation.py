@@ -10,11 +10,13 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.conftest import REPOSITORY
@@ -23,7 +25,18 @@ from .conftest import free_port
 
 
 @pytest.fixture(scope="module")
-def gunicorn_urls(default_model_path: Path) -> Iterator[tuple[str, str, str]]:
+def gunicorn_urls(gunicorn: Gunicorn) -> tuple[str, str, str]:
+    return gunicorn.urls
+
+
+@dataclass(frozen=True)
+class Gunicorn:
+    process: subprocess.Popen[bytes]
+    urls: tuple[str, str, str]
+
+
+@pytest.fixture(scope="module")
+def gunicorn(default_model_path: Path) -> Iterator[Gunicorn]:
     inference, management, compat = free_port(), free_port(), free_port()
     environment = {
         **os.environ,
@@ -50,7 +63,7 @@ def gunicorn_urls(default_model_path: Path) -> Iterator[tuple[str, str, str]]:
             except httpx.TransportError:
                 time.sleep(0.1)
         try:
-            yield urls
+            yield Gunicorn(process, urls)
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
@@ -114,3 +127,18 @@ def test_gunicorn_serves_the_openai_api_on_its_own_address(gunicorn_urls: tuple[
     assert "Paris" in (completion.choices[0].message.content or "")
     assert httpx.post(compat + "/api/v1/continue_from_raw_prompt", json={}).status_code == 404
     assert httpx.get(compat + "/api/v1/agents").status_code == 404
+
+
+def test_sigterm_drains_and_closes_open_sockets_with_1001(gunicorn: Gunicorn) -> None:
+    """Runs last: it stops the module's server. Open sockets hear 1001 once the engine has drained,
+    well before gunicorn's graceful timeout, and the worker exits."""
+    inference, _, _ = gunicorn.urls
+    with connect(inference.replace("http", "ws") + "/api/v1/inference_socket") as ws:
+        signalled = time.monotonic()
+        gunicorn.process.send_signal(signal.SIGTERM)
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=20)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1001
+    assert gunicorn.process.wait(timeout=20) == 0
+    assert time.monotonic() - signalled < 10, "not held until the 40 s graceful timeout"
