@@ -1,17 +1,21 @@
-"""One generating request in a slot: what it still has to feed the model and what it has produced."""
+"""One generating request in a slot: what it still has to feed the model, and what it has produced and
+streams to its client."""
 
 from __future__ import annotations
 
 import sys
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from paddler.engine.incremental_detokenizer import IncrementalDetokenizer
+from paddler.engine.parse_tool_calls import parse_tool_call_block
 from paddler.engine.scheduler_command import GenerateTokensCommand
 from paddler.engine.slot import Slot
-from paddler.engine.token_classifier import Section, TokenClassifier
+from paddler.engine.token_classifier import ClassifiedToken, Section, TokenClassifier
 from paddler.engine.token_markers import NO_MARKERS
+from paddler.messages.generated_token_result import GeneratedToken
 from paddler.messages.token_usage import TokenUsage
 
 
@@ -61,6 +65,41 @@ class ActiveRequest:
         """The first `count` pending tokens are now in the KV cache."""
         self.slot.cached_tokens.extend(self.pending[:count])
         del self.pending[:count]
+
+    def stream(
+        self, decided: Sequence[ClassifiedToken], piece: Callable[[int], bytes], *, ending: bool = False
+    ) -> None:
+        """Count each decided token in its section and stream its text (markers are counted, never
+        streamed); a tool-call block is parsed once it closes, or when generation ends inside it."""
+        parsing = self.command.parse_tool_calls
+        for classified in decided:
+            self.counts[classified.section] += 1
+            token_bytes = piece(classified.token)
+            if parsing and classified.section is Section.TOOL_CALL:
+                self.tool_call_bytes += token_bytes
+            if classified.is_marker:
+                continue
+            text = self.detokenizer.push(token_bytes)
+            if text:
+                self.command.stream.put(GeneratedToken(classified.section.value, text))
+        block_closed = self.classifier.section is not Section.TOOL_CALL
+        if parsing and self.tool_call_bytes and (block_closed or ending):
+            self._emit_tool_calls()
+
+    def stream_rest(self, piece: Callable[[int], bytes]) -> None:
+        """At the end: the tokens the classifier still held, then the text the detokenizer still held."""
+        self.stream(self.classifier.finish(), piece, ending=True)
+        tail = self.detokenizer.finish()
+        if tail:
+            self.command.stream.put(GeneratedToken(self.classifier.section.value, tail))
+
+    def _emit_tool_calls(self) -> None:
+        event = parse_tool_call_block(
+            self.tool_call_bytes.decode("utf-8", "replace"), self.command.tools, self.tool_calls_parsed
+        )
+        self.tool_calls_parsed += len(event.calls)
+        self.tool_call_bytes.clear()
+        self.command.stream.put(event)
 
     def usage(self) -> TokenUsage:
         return TokenUsage(

@@ -20,7 +20,6 @@ from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.model_runner import DecodeRow, ModelRunner
-from paddler.engine.parse_tool_calls import parse_tool_call_block
 from paddler.engine.request_buffer import RequestBuffer
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
 from paddler.engine.scheduler_command import (
@@ -31,10 +30,9 @@ from paddler.engine.scheduler_command import (
     StopCommand,
 )
 from paddler.engine.slot_cache import SlotCache
-from paddler.engine.token_classifier import ClassifiedToken, Section, TokenClassifier
+from paddler.engine.token_classifier import TokenClassifier
 from paddler.llama import DecodeOutcome, GrammarError, LlamaError, SamplingError
 from paddler.messages.generated_token_result import (
-    GeneratedToken,
     GeneratedTokenResult,
     GenerationDone,
     GenerationErrorKind,
@@ -332,37 +330,13 @@ class ContinuousBatchLoop:
             self._finish_done(request)
             return
         self._counters.generated_tokens += 1
-        self._stream_tokens(request, request.classifier.push(token))
+        request.stream(request.classifier.push(token), self._runner.piece)
         # The slot's context is the last bound: tool-call tokens do not count toward max_tokens.
         if request.budget_spent or request.position + 1 >= self._status.n_ctx_seq:
             self._finish_done(request)
             return
         request.pending.append(token)
         request.generating = True
-
-    def _stream_tokens(self, request: ActiveRequest, decided: list[ClassifiedToken], *, ending: bool = False) -> None:
-        parsing = request.command.parse_tool_calls
-        for classified in decided:
-            request.counts[classified.section] += 1
-            piece = self._runner.piece(classified.token)
-            if parsing and classified.section is Section.TOOL_CALL:
-                request.tool_call_bytes += piece
-            if classified.is_marker:
-                continue
-            text = request.detokenizer.push(piece)
-            if text:
-                request.command.stream.put(GeneratedToken(classified.section.value, text))
-        block_closed = request.classifier.section is not Section.TOOL_CALL
-        if parsing and request.tool_call_bytes and (block_closed or ending):
-            self._emit_tool_calls(request)
-
-    def _emit_tool_calls(self, request: ActiveRequest) -> None:
-        event = parse_tool_call_block(
-            request.tool_call_bytes.decode("utf-8", "replace"), request.command.tools, request.tool_calls_parsed
-        )
-        request.tool_calls_parsed += len(event.calls)
-        request.tool_call_bytes.clear()
-        request.command.stream.put(event)
 
     def _relieve_kv_pressure(self) -> None:
         """First drop the cached prefix of the least recently used idle slot; only when none is
@@ -376,10 +350,7 @@ class ContinuousBatchLoop:
         self._finish(victim, EVICTED)
 
     def _finish_done(self, request: ActiveRequest) -> None:
-        self._stream_tokens(request, request.classifier.finish(), ending=True)
-        tail = request.detokenizer.finish()
-        if tail:
-            request.command.stream.put(GeneratedToken(request.classifier.section.value, tail))
+        request.stream_rest(self._runner.piece)
         self._finish(request, GenerationDone(request.usage()))
 
     def _finish(self, request: ActiveRequest, result: GeneratedTokenResult) -> None:
