@@ -8,12 +8,16 @@ import pytest
 
 from paddler.engine.continuous_batch_engine import (
     ContinuousBatchEngine,
+    EmptyPromptError,
     EngineStartError,
     EngineUnavailableError,
     RequestTooLargeError,
 )
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
+from paddler.messages.embedding_normalization import L2_NORMALIZATION
+from paddler.messages.embedding_result import DocumentEmbedding, EmbeddingsDone
+from paddler.messages.generate_embedding_batch_params import EmbeddingDocument, GenerateEmbeddingBatchParams
 from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint
 from paddler.messages.generated_token_result import GenerationDone, GenerationErrorKind, GenerationFailed
 from paddler.messages.sampling_params import GREEDY
@@ -84,3 +88,25 @@ def test_an_enormous_prompt_is_refused_before_tokenizing(engine_factory: EngineF
     engine = engine_factory(slots=1)
     with pytest.raises(RequestTooLargeError, match="characters"):
         engine.submit_generation(GenerateTokensParams("x" * (8 * 1024 * 1024 + 1), 4, GREEDY))
+
+
+def test_an_empty_prompt_is_refused_and_an_empty_document_still_embeds(engine_factory: EngineFactory) -> None:
+    engine = engine_factory(slots=1, enable_embeddings=True)
+    with pytest.raises(EmptyPromptError):
+        engine.submit_generation(GenerateTokensParams("", 4, GREEDY))
+
+    def embed(text: str) -> tuple[float, ...]:
+        batch = GenerateEmbeddingBatchParams((EmbeddingDocument("d", text),), L2_NORMALIZATION)
+        (vector, done) = list(engine.submit_embeddings(batch))
+        assert isinstance(vector, DocumentEmbedding), vector
+        assert isinstance(done, EmbeddingsDone)
+        return tuple(vector.embedding)
+
+    empty = embed("")
+    assert len(empty) == 576
+    assert empty == embed(""), "an empty document has one defined vector"
+    assert empty != embed("cats")
+    # The engine carries on generating.
+    assert isinstance(
+        list(engine.submit_generation(GenerateTokensParams(chat_prompt("Hi"), 4, GREEDY)))[-1], GenerationDone
+    )

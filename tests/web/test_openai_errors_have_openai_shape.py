@@ -87,3 +87,17 @@ def test_a_full_buffer_is_429_and_a_timed_out_wait_is_503(server_factory: Server
     assert last.response.error is not None
     assert last.response.error.model_dump()["code"] == "buffer_timeout"
     busy.close()
+
+
+def test_empty_prompts_are_400_and_empty_documents_embed(server: RunningServer) -> None:
+    client = _client(server)
+    with pytest.raises(openai.BadRequestError, match="prompt is empty"):
+        client.completions.create(model=MODEL, prompt="", max_tokens=2)
+    native = httpx.post(
+        server.inference_url + "/api/v1/continue_from_raw_prompt", json={"raw_prompt": "", "max_tokens": 2}
+    )
+    assert native.status_code == 400
+    assert "prompt is empty" in native.text
+    (empty,) = client.embeddings.create(model=MODEL, input="").data
+    assert len(empty.embedding) == 576
+    assert client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=2).choices[0].text

@@ -50,6 +50,10 @@ class RequestTooLargeError(ValueError):
     """The request can never fit: its prompt plus max_tokens exceeds what one slot may hold."""
 
 
+class EmptyPromptError(ValueError):
+    """The prompt has no tokens, so there is nothing to generate from."""
+
+
 class EngineStartError(RuntimeError):
     """The model could not be loaded; the message says why."""
 
@@ -111,7 +115,7 @@ class ContinuousBatchEngine:
     def submit_generation(
         self, params: GenerateTokensParams, request_id: str | None = None
     ) -> ResultStream[GeneratedTokenResult]:
-        """Queue a generation. Raises EngineUnavailableError, RequestTooLargeError or
+        """Queue a generation. Raises EngineUnavailableError, RequestTooLargeError, EmptyPromptError or
         ToolChoiceUnsupportedError at once; every later outcome arrives on the returned stream."""
         if not self.settings.enable_generation:
             raise EngineUnavailableError("token generation is disabled on this server")
@@ -121,6 +125,8 @@ class ContinuousBatchEngine:
             )
         # Paddler tokenizes prompts with BOS added and special tokens parsed.
         tokens = self.tokenize(params.prompt, add_special=True, parse_special=True)
+        if not tokens:
+            raise EmptyPromptError("the prompt is empty: it has no tokens to generate from")
         budget = 1 if params.max_tokens is None else max(1, params.max_tokens)
         if len(tokens) + budget > self.max_sequence_tokens:
             raise RequestTooLargeError(
@@ -184,8 +190,7 @@ class ContinuousBatchEngine:
         if not self.settings.enable_embeddings:
             raise EngineUnavailableError("embeddings are disabled on this server")
         documents = tuple(
-            TokenizedDocument(document.id, tuple(self.tokenize(document.content, parse_special=False)))
-            for document in params.documents
+            TokenizedDocument(document.id, self._document_tokens(document.content)) for document in params.documents
         )
         stream: ResultStream[EmbeddingResult] = ResultStream(request_id or uuid.uuid4().hex, self.cancel)
         self._commands.put(
@@ -194,6 +199,18 @@ class ContinuousBatchEngine:
             )
         )
         return stream
+
+    def _document_tokens(self, text: str) -> tuple[int, ...]:
+        tokens = self.tokenize(text, parse_special=False)
+        if tokens:
+            return tuple(tokens)
+        # An empty document is embedded as what a BOS-adding model sees for it: the BOS (else EOS) token.
+        with self._status.runner_lock:
+            runner = self._status.runner
+            if runner is None:
+                raise EngineUnavailableError(f"the engine is {self._status.state.value}")
+            stand_in = runner.vocab.bos if runner.vocab.bos is not None else runner.vocab.eos
+        return () if stand_in is None else (stand_in,)
 
     def cancel(self, request_id: str) -> None:
         """Stop a request: it leaves the buffer, or frees its slot at the next step."""

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from paddler.engine.continuous_batch_engine import EngineUnavailableError, RequestTooLargeError
+from paddler.engine.continuous_batch_engine import EmptyPromptError, EngineUnavailableError, RequestTooLargeError
 from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import GenerateTokensParams
@@ -78,6 +78,8 @@ def submit(services: PaddlerServices, params: GenerateTokensParams) -> ResultStr
         return services.serving_engine().submit_generation(params)
     except RequestTooLargeError as error:
         raise OpenAIError(400, str(error), code="context_length_exceeded", param="messages") from None
+    except EmptyPromptError as error:
+        raise OpenAIError(400, str(error)) from None
     except ToolChoiceUnsupportedError as error:
         raise OpenAIError(400, str(error), param="tool_choice") from None
     except EngineUnavailableError as error:
