@@ -108,6 +108,31 @@ def test_malformed_requests_get_400_with_the_reason(server: RunningServer, body:
     assert fragment in response.text
 
 
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (
+            {"input_batch": [{"id": "a", "content": "x"}, {"id": "a", "content": "y"}], "normalization_method": "L2"},
+            "appears more than once",
+        ),
+        (
+            {"input_batch": [{"id": "a", "content": "x"}], "normalization_method": {"RmsNorm": {"epsilon": 0}}},
+            "epsilon",
+        ),
+        (
+            {"input_batch": [{"id": "a", "content": "x"}], "normalization_method": {"RmsNorm": {"epsilon": -1}}},
+            "epsilon",
+        ),
+    ],
+)
+def test_embedding_batches_with_shared_ids_or_bad_epsilon_are_400(
+    server: RunningServer, body: dict[str, Any], fragment: str
+) -> None:
+    response = httpx.post(server.inference_url + EMBEDDINGS, json=body)
+    assert response.status_code == 400
+    assert fragment in response.text
+
+
 def test_invalid_json_wrong_content_type_and_oversized_bodies(server: RunningServer) -> None:
     url = server.inference_url + RAW_PROMPT
     assert httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from paddler.web.openai_error import OpenAIError, is_openai_path
+from paddler.web.validation_problem import validation_problem
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 Model = TypeVar("Model", bound=BaseModel)
@@ -23,9 +24,8 @@ class ApiError(Exception):
 
 
 def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or "body"
-    return f"Json deserialize error: {location}: {first['msg']}"
+    location, message = validation_problem(error)
+    return f"Json deserialize error: {location or 'body'}: {message}"
 
 
 def parse_json_body(model: type[Model]) -> Model:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import Response, jsonify
 from pydantic import ValidationError
 
+from paddler.web.validation_problem import validation_problem
+
 OPENAI_PREFIX = "/v1/"
 _TYPES = {
     400: "invalid_request_error",
@@ -49,6 +51,5 @@ def is_openai_path(path: str) -> bool:
 
 
 def from_validation_error(error: ValidationError) -> OpenAIError:
-    first = error.errors()[0]
-    location = ".".join(str(part) for part in first["loc"]) or None
-    return OpenAIError(400, f"{location}: {first['msg']}" if location else first["msg"], param=location)
+    location, message = validation_problem(error)
+    return OpenAIError(400, f"{location}: {message}" if location else message, param=location or None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
@@ -91,7 +91,8 @@ class EmbeddingInputDocument(_Strict):
 
 
 class RmsNormSettings(_Strict):
-    epsilon: float
+    # Paddler takes any float; zero or less can take a square root of a negative number (NaN vectors).
+    epsilon: Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
 class RmsNorm(_Strict):
@@ -101,6 +102,17 @@ class RmsNorm(_Strict):
 class GenerateEmbeddingBatchParams(_Strict):
     input_batch: list[EmbeddingInputDocument]
     normalization_method: Literal["L2", "None"] | RmsNorm
+
+    @field_validator("input_batch")
+    @classmethod
+    def _unique_ids(cls, documents: list[EmbeddingInputDocument]) -> list[EmbeddingInputDocument]:
+        # Results are matched to documents by id, so two documents may not share one.
+        seen: set[str] = set()
+        for document in documents:
+            if document.id in seen:
+                raise ValueError(f"document id {document.id!r} appears more than once")
+            seen.add(document.id)
+        return documents
 
 
 def undefined_required_tool_field(tools: list[Tool]) -> str | None:

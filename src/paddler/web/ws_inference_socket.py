@@ -29,6 +29,7 @@ from paddler.web.prepare_generation import (
     submit_generation,
     tool_schema_problem,
 )
+from paddler.web.validation_problem import validation_problem
 from paddler.web.wire_params import (
     ContinueFromConversationHistoryParams,
     ContinueFromRawPromptParams,
@@ -121,7 +122,8 @@ class InferenceSocketSession:
         try:
             params = model.model_validate(raw_params)
         except ValidationError as error:
-            raise BadFrameError(request_id, f"invalid {variant}: {error.errors()[0]['msg']}") from None
+            location, message = validation_problem(error)
+            raise BadFrameError(request_id, f"invalid {variant}: {location}: {message}") from None
         with self._lock:
             if request_id in self._in_flight:
                 self._ws.send(
