@@ -17,6 +17,7 @@ from paddler.messages.generated_token_result import (
     GenerationFailed,
     ParsedToolCall,
     TokenKind,
+    TokenLogprob,
     ToolCallEvent,
 )
 from paddler.messages.request_rejected import RequestRejected
@@ -25,7 +26,9 @@ from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_generation import Delta, Finished, ToolCalls, run_generation
 
 
-def _run(results: Sequence[GeneratedTokenResult], limit: int | None = None) -> list[Delta | ToolCalls | Finished]:
+def _run(
+    results: Sequence[GeneratedTokenResult], limit: int | None = None
+) -> list[Delta | TokenLogprob | ToolCalls | Finished]:
     stream: ResultStream[GeneratedTokenResult] = ResultStream("r", lambda _: None)
     for result in results:
         stream.put(result)
@@ -98,3 +101,20 @@ def test_failures_and_rejections_get_openai_statuses() -> None:
     assert (full.status, full.body()["error"]["type"]) == (429, "rate_limit_error")  # type: ignore[index]
     waited = _failure([RequestRejected(504, "Waiting for available slot timed out")])
     assert (waited.status, waited.code) == (503, "buffer_timeout")
+
+
+def test_only_content_log_probabilities_pass_and_none_after_a_stop_string() -> None:
+    content = TokenLogprob(TokenKind.CONTENT, b"Yes", -0.1)
+    stream: ResultStream[GeneratedTokenResult] = ResultStream("r", lambda _: None)
+    for result in (
+        TokenLogprob(TokenKind.REASONING, b"Hm", -0.5),
+        GeneratedToken(TokenKind.REASONING, "Hm"),
+        content,
+        GeneratedToken(TokenKind.CONTENT, "Yes"),
+        GeneratedToken(TokenKind.CONTENT, " STOP"),
+        TokenLogprob(TokenKind.CONTENT, b" after", -0.2),
+        GenerationDone(TokenUsage(content_tokens=3)),
+    ):
+        stream.put(result)
+    events = list(run_generation(stream, ["STOP"], None, {}))
+    assert [event for event in events if isinstance(event, TokenLogprob)] == [content]

@@ -4,7 +4,7 @@ streams to its client."""
 from __future__ import annotations
 
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,7 +15,7 @@ from paddler.engine.scheduler_command import GenerateTokensCommand
 from paddler.engine.slot import Slot
 from paddler.engine.token_classifier import ClassifiedToken, Section, TokenClassifier
 from paddler.engine.token_markers import NO_MARKERS
-from paddler.messages.generated_token_result import GeneratedToken
+from paddler.messages.generated_token_result import GeneratedToken, TokenLogprob
 from paddler.messages.token_usage import TokenUsage
 
 
@@ -37,6 +37,8 @@ class ActiveRequest:
     # Bytes of the tool-call block being generated (markers included), parsed when it ends.
     tool_call_bytes: bytearray = field(default_factory=bytearray)
     tool_calls_parsed: int = 0
+    # Log-probabilities of sampled tokens not yet streamed, in sampling order (when asked for).
+    logprobs: deque[tuple[float, tuple[tuple[int, float], ...]]] = field(default_factory=deque)
     first_token_at: float | None = None
 
     @property
@@ -75,10 +77,15 @@ class ActiveRequest:
         for classified in decided:
             self.counts[classified.section] += 1
             token_bytes = piece(classified.token)
+            logprob = self.logprobs.popleft() if self.logprobs else None
             if parsing and classified.section is Section.TOOL_CALL:
                 self.tool_call_bytes += token_bytes
             if classified.is_marker:
                 continue
+            if logprob is not None and classified.section is not Section.TOOL_CALL:
+                value, top = logprob
+                alternatives = tuple((piece(token), token_logprob) for token, token_logprob in top)
+                self.command.stream.put(TokenLogprob(classified.section.value, token_bytes, value, alternatives))
             text = self.detokenizer.push(token_bytes)
             if text:
                 self.command.stream.put(GeneratedToken(classified.section.value, text))

@@ -8,6 +8,7 @@ stalls on a long prompt. Everything else happens on the engine thread.
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -33,7 +34,13 @@ from paddler.engine.scheduler_command import (
 from paddler.engine.token_markers import NO_MARKERS, TokenMarkers, markers_for_template
 from paddler.messages.embedding_result import EmbeddingResult
 from paddler.messages.generate_embedding_batch_params import GenerateEmbeddingBatchParams
-from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint, JsonSchemaConstraint
+from paddler.messages.generate_tokens_params import (
+    MAX_LOGIT_BIASES,
+    MAX_TOP_LOGPROBS,
+    GenerateTokensParams,
+    GrammarConstraint,
+    JsonSchemaConstraint,
+)
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
 
 logger = logging.getLogger(__name__)
@@ -50,7 +57,11 @@ class RequestTooLargeError(ValueError):
     """The request can never fit: its prompt plus max_tokens exceeds what one slot may hold."""
 
 
-class EmptyPromptError(ValueError):
+class InvalidRequestError(ValueError):
+    """A request the engine can never serve as given; the message says why."""
+
+
+class EmptyPromptError(InvalidRequestError):
     """The prompt has no tokens, so there is nothing to generate from."""
 
 
@@ -115,7 +126,7 @@ class ContinuousBatchEngine:
     def submit_generation(
         self, params: GenerateTokensParams, request_id: str | None = None
     ) -> ResultStream[GeneratedTokenResult]:
-        """Queue a generation. Raises EngineUnavailableError, RequestTooLargeError, EmptyPromptError or
+        """Queue a generation. Raises EngineUnavailableError, RequestTooLargeError, InvalidRequestError or
         ToolChoiceUnsupportedError at once; every later outcome arrives on the returned stream."""
         if not self.settings.enable_generation:
             raise EngineUnavailableError("token generation is disabled on this server")
@@ -127,6 +138,7 @@ class ContinuousBatchEngine:
         tokens = self.tokenize(params.prompt, add_special=True, parse_special=True)
         if not tokens:
             raise EmptyPromptError("the prompt is empty: it has no tokens to generate from")
+        self._check_logprob_options(params)
         budget = 1 if params.max_tokens is None else max(1, params.max_tokens)
         if len(tokens) + budget > self.max_sequence_tokens:
             raise RequestTooLargeError(
@@ -153,10 +165,26 @@ class ContinuousBatchEngine:
                 markers=markers,
                 tools=params.tools,
                 parse_tool_calls=params.parse_tool_calls,
+                logit_bias=params.logit_bias,
+                top_logprobs=params.top_logprobs,
                 stream=stream,
             )
         )
         return stream
+
+    def _check_logprob_options(self, params: GenerateTokensParams) -> None:
+        """Token ids and numbers checked here, in the caller's thread, so C never sees a bad one."""
+        info = self.model_info
+        n_vocab = 0 if info is None else info.n_vocab
+        if len(params.logit_bias) > MAX_LOGIT_BIASES:
+            raise InvalidRequestError(f"logit_bias may hold at most {MAX_LOGIT_BIASES} tokens")
+        for token, bias in params.logit_bias:
+            if not 0 <= token < n_vocab:
+                raise InvalidRequestError(f"logit_bias names token {token}; this model's tokens are 0..{n_vocab - 1}")
+            if math.isnan(bias) or bias == math.inf:
+                raise InvalidRequestError(f"logit_bias of token {token} must be a number or -inf")
+        if params.top_logprobs is not None and not 0 <= params.top_logprobs <= MAX_TOP_LOGPROBS:
+            raise InvalidRequestError(f"top_logprobs must be 0..{MAX_TOP_LOGPROBS}")
 
     @staticmethod
     def _grammar(params: GenerateTokensParams, markers: TokenMarkers) -> GrammarConstraint | None:

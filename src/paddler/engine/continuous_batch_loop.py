@@ -260,7 +260,9 @@ class ContinuousBatchLoop:
             )
             return
         try:
-            sampler = self._runner.new_sampler(command.sampling, command.grammar, ignore_eog=command.ignore_eog)
+            sampler = self._runner.new_sampler(
+                command.sampling, command.grammar, ignore_eog=command.ignore_eog, logit_bias=command.logit_bias
+            )
         except GrammarError as error:
             self._counters.requests_failed += 1
             command.stream.put(GenerationFailed(GenerationErrorKind.GRAMMAR_INITIALIZATION_FAILED, str(error)))
@@ -330,6 +332,8 @@ class ContinuousBatchLoop:
             self._finish_done(request)
             return
         self._counters.generated_tokens += 1
+        if request.command.top_logprobs is not None:
+            request.logprobs.append(self._runner.token_logprobs(batch_index, token, request.command.top_logprobs))
         request.stream(request.classifier.push(token), self._runner.piece)
         # The slot's context is the last bound: tool-call tokens do not count toward max_tokens.
         if request.budget_spent or request.position + 1 >= self._status.n_ctx_seq:

@@ -153,9 +153,17 @@ class ModelRunner:
         return cached
 
     def new_sampler(
-        self, sampling: SamplingParams, grammar: GrammarConstraint | None, *, ignore_eog: bool = False
+        self,
+        sampling: SamplingParams,
+        grammar: GrammarConstraint | None,
+        *,
+        ignore_eog: bool = False,
+        logit_bias: Sequence[tuple[int, float]] = (),
     ) -> LlamaSampler:
         """Raises GrammarError for a grammar llama.cpp cannot parse."""
+        biases = dict(logit_bias)
+        if ignore_eog:
+            biases.update(dict.fromkeys(self.eog_tokens, float("-inf")))
         return LlamaSampler(
             self.vocab,
             temperature=sampling.temperature,
@@ -169,8 +177,19 @@ class ModelRunner:
             seed=sampling.seed,
             grammar=None if grammar is None else grammar.grammar,
             grammar_root="root" if grammar is None else grammar.root,
-            logit_bias=dict.fromkeys(self.eog_tokens, float("-inf")) if ignore_eog else None,
+            logit_bias=biases or None,
         )
+
+    def token_logprobs(self, batch_index: int, token: int, top: int) -> tuple[float, tuple[tuple[int, float], ...]]:
+        """`token`'s log-probability under the raw logits at `batch_index`, and the `top` likeliest
+        tokens with theirs, likeliest first."""
+        assert self.generation_context is not None
+        logits = self.generation_context.get_logits(batch_index).astype(numpy.float64)
+        shifted = logits - logits.max()
+        logprobs = shifted - numpy.log(numpy.exp(shifted).sum())
+        best = numpy.argpartition(-logprobs, top)[:top] if 0 < top < len(logprobs) else numpy.arange(0)
+        best = best[numpy.argsort(-logprobs[best])]
+        return float(logprobs[token]), tuple((int(index), float(logprobs[index])) for index in best)
 
     def decode_generation(self, rows: Sequence[DecodeRow]) -> tuple[DecodeOutcome, list[int]]:
         """Decode the rows as one batch. Returns the outcome and, per row, the batch index whose

@@ -26,6 +26,8 @@ class GenerateTokensCommand:
     markers: TokenMarkers = NO_MARKERS
     tools: tuple[ToolDefinition, ...] = ()
     parse_tool_calls: bool = False
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    top_logprobs: int | None = None
     submitted_at: float = field(default_factory=time.monotonic)
 
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from paddler.messages.sampling_params import SamplingParams
 
+MAX_TOP_LOGPROBS = 20
+MAX_LOGIT_BIASES = 1024
+
 
 @dataclass(frozen=True, slots=True)
 class GrammarConstraint:
@@ -48,3 +51,8 @@ class GenerateTokensParams:
     # Make the model call one of `tools` now, through a grammar over the template's tool-call markers
     # (OpenAI's tool_choice "required"); not together with `grammar`.
     force_tool_call: bool = False
+    # Added to the logits of these token ids before sampling (OpenAI's logit_bias; -inf forbids a token).
+    logit_bias: tuple[tuple[int, float], ...] = ()
+    # Report each streamed token's log-probability and this many likeliest alternatives (0 to
+    # MAX_TOP_LOGPROBS); None reports none.
+    top_logprobs: int | None = None

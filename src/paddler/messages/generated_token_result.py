@@ -44,6 +44,21 @@ class GeneratedToken:
 
 
 @dataclass(frozen=True, slots=True)
+class TokenLogprob:
+    """One streamed token's log-probability under the model (raw logits, before sampling settings),
+    with the likeliest alternatives; sent just before the text the token completes."""
+
+    kind: TokenKind
+    token: bytes
+    logprob: float
+    top: tuple[tuple[bytes, float], ...] = ()
+
+    @property
+    def is_terminal(self) -> bool:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
 class GenerationDone:
     usage: TokenUsage
 
@@ -87,4 +102,6 @@ class ToolCallEvent:
         return False
 
 
-GeneratedTokenResult = GeneratedToken | ToolCallEvent | GenerationDone | GenerationFailed | RequestRejected
+GeneratedTokenResult = (
+    GeneratedToken | TokenLogprob | ToolCallEvent | GenerationDone | GenerationFailed | RequestRejected
+)

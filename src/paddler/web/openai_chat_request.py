@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSchemaConstraint
+from paddler.messages.generate_tokens_params import MAX_TOP_LOGPROBS, GenerateTokensParams, JsonSchemaConstraint
 from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_request import (
     Conversation,
@@ -88,6 +88,8 @@ class ChatCompletionRequest(OpenAISampling):
     response_format: ResponseFormat | None = None
     tools: list[ChatTool] = Field(default_factory=list)
     tool_choice: ToolChoice | None = None
+    logprobs: bool = False
+    top_logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)] | None = None
 
     @property
     def token_limit(self) -> int | None:
@@ -135,6 +137,8 @@ def _template_message(message: ChatMessage) -> dict[str, Any]:
 def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -> GenerateTokensParams:
     """Raises OpenAIError for what OpenAI refuses (400, 404) and while the model loads (503)."""
     check_one_choice(request, services)
+    if request.top_logprobs is not None and not request.logprobs:
+        raise OpenAIError(400, "top_logprobs needs logprobs set to true", param="top_logprobs")
     offered = [tool.function for tool in request.tools]
     check_tool_schemas(offered)
     choice = request.tool_choice
@@ -146,5 +150,6 @@ def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -
         force_tool_call=force,
         grammar=_grammar(request.response_format),
         max_tokens=request.token_limit,
+        top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
     )
     return conversation_generation(conversation, request, services)

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from paddler.engine.continuous_batch_engine import EmptyPromptError, EngineUnavailableError, RequestTooLargeError
+from paddler.engine.continuous_batch_engine import EngineUnavailableError, InvalidRequestError, RequestTooLargeError
 from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import GenerateTokensParams
@@ -20,6 +20,7 @@ from paddler.messages.generated_token_result import (
     GenerationFailed,
     ParsedToolCall,
     TokenKind,
+    TokenLogprob,
     ToolCallEvent,
 )
 from paddler.messages.request_rejected import RequestRejected
@@ -49,28 +50,28 @@ class Finished:
     finish_reason: str
 
 
-def _tool_call_failure(event: ToolCallEvent) -> OpenAIError:
-    """A tool-call block that did not parse or validate ends the response, as in Paddler."""
-    reason = event.errors[0] if event.errors else event.kind
-    if event.kind == "UnrecognizedToolCallFormat":
-        reason = f"model produced output the parser did not recognise as a tool call: {reason}; raw text: {event.text}"
-    return OpenAIError(500, reason, code=event.kind)
-
-
-def _failure(kind: GenerationErrorKind, message: str) -> OpenAIError:
-    # A schema or grammar that cannot be compiled is the request's fault; the rest is the server's.
-    if kind in (GenerationErrorKind.GRAMMAR_SYNTAX_ERROR, GenerationErrorKind.GRAMMAR_INITIALIZATION_FAILED):
-        return OpenAIError(400, message, code=kind.value, param="response_format")
-    return OpenAIError(500, message, code=kind.value)
-
-
-def _rejection(code: int, description: str) -> OpenAIError:
-    # A full buffer is OpenAI's 429 (clients back off and retry); waiting too long for a slot is a 503.
-    if code == 503:
-        return OpenAIError(429, description, code="buffer_full")
-    if code == 504:
-        return OpenAIError(503, description, code="buffer_timeout")
-    return OpenAIError(500, description)
+def _error_of(failure: ToolCallEvent | GenerationFailed | RequestRejected) -> OpenAIError:
+    match failure:
+        case ToolCallEvent(kind=kind, errors=errors, text=text):
+            # A tool-call block that did not parse or validate ends the response, as in Paddler.
+            reason = errors[0] if errors else kind
+            if kind == "UnrecognizedToolCallFormat":
+                reason = (
+                    f"model produced output the parser did not recognise as a tool call: {reason}; raw text: {text}"
+                )
+            return OpenAIError(500, reason, code=kind)
+        case GenerationFailed(kind=kind, message=message):
+            # A schema or grammar that cannot be compiled is the request's fault; the rest is the server's.
+            if kind in (GenerationErrorKind.GRAMMAR_SYNTAX_ERROR, GenerationErrorKind.GRAMMAR_INITIALIZATION_FAILED):
+                return OpenAIError(400, message, code=kind.value, param="response_format")
+            return OpenAIError(500, message, code=kind.value)
+        case RequestRejected(code=503, description=description):
+            # A full buffer is OpenAI's 429 (clients back off and retry); a timed-out slot wait is a 503.
+            return OpenAIError(429, description, code="buffer_full")
+        case RequestRejected(code=504, description=description):
+            return OpenAIError(503, description, code="buffer_timeout")
+        case RequestRejected(description=description):
+            return OpenAIError(500, description)
 
 
 def submit(services: PaddlerServices, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
@@ -78,7 +79,7 @@ def submit(services: PaddlerServices, params: GenerateTokensParams) -> ResultStr
         return services.serving_engine().submit_generation(params)
     except RequestTooLargeError as error:
         raise OpenAIError(400, str(error), code="context_length_exceeded", param="messages") from None
-    except EmptyPromptError as error:
+    except InvalidRequestError as error:
         raise OpenAIError(400, str(error)) from None
     except ToolChoiceUnsupportedError as error:
         raise OpenAIError(400, str(error), param="tool_choice") from None
@@ -91,14 +92,18 @@ def run_generation(
     stop_strings: Sequence[str],
     limit: int | None,
     environ: dict[str, Any],
-) -> Iterator[Delta | ToolCalls | Finished]:
-    """Text deltas ("content" or "reasoning_content") and tool calls, then one Finished; OpenAIError on
-    failure."""
+) -> Iterator[Delta | TokenLogprob | ToolCalls | Finished]:
+    """Text deltas ("content" or "reasoning_content"), the content tokens' log-probabilities (when asked
+    for) and tool calls, then one Finished; OpenAIError on failure."""
     stops = StopStrings(stop_strings)
     usage = TokenUsage()
     called = False
     for result in follow(stream, environ):
         match result:
+            case TokenLogprob(kind=TokenKind.CONTENT | TokenKind.UNDETERMINABLE) if not stops.stopped:
+                yield result
+            case TokenLogprob():
+                pass  # thinking has no log-probabilities in OpenAI's API
             case GeneratedToken(kind=TokenKind.REASONING, text=text):
                 yield Delta("reasoning_content", text)
             case GeneratedToken(kind=TokenKind.CONTENT | TokenKind.UNDETERMINABLE, text=text):
@@ -110,20 +115,45 @@ def run_generation(
             case ToolCallEvent(kind="ToolCallParsed", calls=calls):
                 called = True
                 yield ToolCalls(calls)
-            case ToolCallEvent() as failure:
-                raise _tool_call_failure(failure)
             case GenerationDone(usage=done_usage):
                 usage = done_usage
-            case GenerationFailed(kind=kind, message=message):
-                raise _failure(kind, message)
-            case RequestRejected(code=code, description=description):
-                raise _rejection(code, description)
+            case ToolCallEvent() | GenerationFailed() | RequestRejected():
+                raise _error_of(result)
     tail = stops.finish()
     if tail:
         yield Delta("content", tail)
     counted = usage.content_tokens + usage.reasoning_tokens + usage.undeterminable_tokens
     length = not stops.stopped and limit is not None and counted >= limit
     yield Finished(usage, "tool_calls" if called else "length" if length else "stop")
+
+
+def _token_json(token: bytes, logprob: float) -> dict[str, Any]:
+    return {"token": token.decode("utf-8", "replace"), "logprob": logprob, "bytes": list(token)}
+
+
+def logprob_json(entry: TokenLogprob) -> dict[str, Any]:
+    """One token in a chat completion's `logprobs.content`."""
+    return {
+        **_token_json(entry.token, entry.logprob),
+        "top_logprobs": [_token_json(token, logprob) for token, logprob in entry.top],
+    }
+
+
+def legacy_logprobs(entries: Sequence[TokenLogprob], text_offset: int) -> dict[str, Any]:
+    """A text completion's `logprobs`: parallel lists, offsets counted from `text_offset`."""
+    tokens = [entry.token.decode("utf-8", "replace") for entry in entries]
+    offsets = []
+    for token in tokens:
+        offsets.append(text_offset)
+        text_offset += len(token)
+    return {
+        "tokens": tokens,
+        "token_logprobs": [entry.logprob for entry in entries],
+        "top_logprobs": [
+            {token.decode("utf-8", "replace"): logprob for token, logprob in entry.top} for entry in entries
+        ],
+        "text_offset": offsets,
+    }
 
 
 def usage_json(usage: TokenUsage) -> dict[str, Any]:

@@ -11,7 +11,12 @@ from typing import Annotated, Any, TypeVar
 from flask import request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSchemaConstraint, ToolDefinition
+from paddler.messages.generate_tokens_params import (
+    MAX_LOGIT_BIASES,
+    GenerateTokensParams,
+    JsonSchemaConstraint,
+    ToolDefinition,
+)
 from paddler.messages.sampling_params import SamplingParams
 from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
 from paddler.web.openai_error import OpenAIError, from_validation_error
@@ -34,8 +39,20 @@ class SamplingFields(Lenient):
     seed: Annotated[int, Field(ge=0, le=2**32 - 2)] | None = None
     presence_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
     frequency_penalty: Annotated[float, Field(ge=-2, le=2)] | None = None
+    # Token id (as text, OpenAI's form) to a bias added to its logit; ids are checked against the vocabulary.
+    logit_bias: (
+        Annotated[
+            dict[Annotated[str, Field(pattern=r"^[0-9]{1,9}$")], Annotated[float, Field(ge=-100, le=100)]],
+            Field(max_length=MAX_LOGIT_BIASES),
+        ]
+        | None
+    ) = None
     # llama-server's extension: never sample an end-of-generation token.
     ignore_eos: bool = False
+
+    @property
+    def logit_biases(self) -> tuple[tuple[int, float], ...]:
+        return tuple((int(token), bias) for token, bias in (self.logit_bias or {}).items())
 
 
 def parse_body(model: type[Model]) -> Model:
@@ -89,6 +106,7 @@ class Conversation:
     grammar: JsonSchemaConstraint | None
     max_tokens: int | None
     thinking: bool = True
+    top_logprobs: int | None = None
 
 
 def conversation_generation(
@@ -125,4 +143,6 @@ def conversation_generation(
         tools=conversation.tools,
         parse_tool_calls=bool(conversation.tools),
         force_tool_call=conversation.force_tool_call,
+        logit_bias=fields.logit_biases,
+        top_logprobs=conversation.top_logprobs,
     )

@@ -14,7 +14,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from paddler.engine.result_stream import ResultStream
-from paddler.messages.generated_token_result import GeneratedTokenResult, ParsedToolCall
+from paddler.messages.generated_token_result import GeneratedTokenResult, ParsedToolCall, TokenLogprob
 from paddler.web.openai_chat_request import ChatCompletionRequest, chat_generation
 from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_generation import (
@@ -22,6 +22,7 @@ from paddler.web.openai_generation import (
     Delta,
     Finished,
     ToolCalls,
+    logprob_json,
     run_generation,
     sse,
     submit,
@@ -50,10 +51,13 @@ def _complete(
 ) -> Response:
     parts: dict[str, list[str]] = {"content": [], "reasoning_content": []}
     calls: list[dict[str, Any]] = []
+    logprobs: list[dict[str, Any]] = []
     finished: Finished | None = None
     for event in run_generation(stream, chat.stop_strings, chat.token_limit, request.environ):
         if isinstance(event, Delta):
             parts[event.field].append(event.text)
+        elif isinstance(event, TokenLogprob):
+            logprobs.append(logprob_json(event))
         elif isinstance(event, ToolCalls):
             calls.extend(_tool_call(call) for call in event.calls)
         else:
@@ -66,7 +70,12 @@ def _complete(
         message["reasoning_content"] = "".join(parts["reasoning_content"])
     if calls:
         message["tool_calls"] = calls
-    choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": finished.finish_reason}
+    choice = {
+        "index": 0,
+        "message": message,
+        "logprobs": {"content": logprobs, "refusal": None} if chat.logprobs else None,
+        "finish_reason": finished.finish_reason,
+    }
     return jsonify({**base, "object": "chat.completion", "choices": [choice], "usage": usage_json(finished.usage)})
 
 
@@ -78,15 +87,25 @@ def _chunks(
 ) -> Iterator[bytes]:
     chunk = {**base, "object": "chat.completion.chunk"}
 
+    # Log-probabilities ride on the next content chunk: a token's text may come out later than the token.
+    logprobs: list[dict[str, Any]] = []
+
     def choice(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+        carried = None
+        if logprobs and (delta.get("content") or finish_reason is not None):
+            carried = {"content": logprobs.copy(), "refusal": None}
+            logprobs.clear()
         return sse(
-            {**chunk, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}]}
+            {**chunk, "choices": [{"index": 0, "delta": delta, "logprobs": carried, "finish_reason": finish_reason}]}
         )
 
     yield choice({"role": "assistant", "content": ""})
     calls = 0
     try:
         for event in run_generation(stream, chat.stop_strings, chat.token_limit, environ):
+            if isinstance(event, TokenLogprob):
+                logprobs.append(logprob_json(event))
+                continue
             if isinstance(event, Delta):
                 yield choice({event.field: event.text})
                 continue

@@ -9,8 +9,8 @@ from typing import Any
 from flask import Response
 
 from paddler.engine.continuous_batch_engine import (
-    EmptyPromptError,
     EngineUnavailableError,
+    InvalidRequestError,
     RequestTooLargeError,
 )
 from paddler.engine.parse_tool_calls import invalid_tool_schema
@@ -141,7 +141,7 @@ def submit_generation(
     """Queue the generation; what can never run is an ApiError (400 too large, 503 not serving)."""
     try:
         return services.serving_engine().submit_generation(params, request_id=request_id)
-    except (RequestTooLargeError, EmptyPromptError) as error:
+    except (RequestTooLargeError, InvalidRequestError) as error:
         raise ApiError(400, str(error)) from None
     except EngineUnavailableError as error:
         raise ApiError(503, str(error)) from None

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from paddler.messages.generated_token_result import ParsedToolCall
+from paddler.messages.generated_token_result import ParsedToolCall, TokenLogprob
 from paddler.messages.token_usage import TokenUsage
 from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_generation import Delta, Finished, ToolCalls
@@ -77,7 +77,9 @@ class ResponseEvents:
         yield self._event("response.created", response=snapshot)
         yield self._event("response.in_progress", response=snapshot)
 
-    def feed(self, event: Delta | ToolCalls | Finished) -> Iterator[Event]:
+    def feed(self, event: Delta | TokenLogprob | ToolCalls | Finished) -> Iterator[Event]:
+        if isinstance(event, TokenLogprob):
+            return  # never asked for by this API
         if isinstance(event, Delta):
             yield from self._text(event)
         elif isinstance(event, ToolCalls):

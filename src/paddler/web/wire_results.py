@@ -22,6 +22,7 @@ from paddler.messages.generated_token_result import (
     GenerationDone,
     GenerationFailed,
     ParsedToolCall,
+    TokenLogprob,
     ToolCallEvent,
 )
 from paddler.messages.request_rejected import RequestRejected
@@ -124,6 +125,8 @@ def error_envelope(request_id: str, code: int, description: str) -> str:
 def token_result_line(request_id: str, generated_by: str | None, result: GeneratedTokenResult) -> str:
     if isinstance(result, RequestRejected):
         return error_envelope(request_id, result.code, result.description)
+    if isinstance(result, TokenLogprob):
+        raise TypeError("Paddler's wire format has no log-probabilities; its requests never ask for them")
     return response_envelope(request_id, generated_by, generated_token_payload(result))
 
 
