@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import openai
 import pytest
 
 
@@ -103,6 +104,11 @@ def stop_server(server: RunningServer) -> str:
 
 
 ServerFactory = Callable[..., RunningServer]
+
+
+def openai_client(base_url: str, api_key: str = "unused") -> openai.OpenAI:
+    """The official client against one of our addresses; no retries, so every error shows."""
+    return openai.OpenAI(base_url=base_url + "/v1", api_key=api_key, max_retries=0)
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from paddler.web.access_control import PUBLIC_PATHS
 from paddler.web.create_app import create_inference_app, create_management_app
 from paddler.web.paddler_services import PaddlerServices
 
-from .conftest import RunningServer, start_server, stop_server
+from .conftest import RunningServer, openai_client, start_server, stop_server
 
 INFERENCE_KEY = "inference-secret"
 MANAGEMENT_KEY = "management-secret"
@@ -116,7 +116,7 @@ def test_cors_preflight_and_origins(guarded: RunningServer) -> None:
 
 def test_the_openai_client_sees_authentication_errors(guarded: RunningServer) -> None:
     def client(key: str) -> openai.OpenAI:
-        return openai.OpenAI(base_url=guarded.inference_url + "/v1", api_key=key, max_retries=0)
+        return openai_client(guarded.inference_url, key)
 
     with pytest.raises(openai.AuthenticationError) as refused:
         client("wrong").models.list()

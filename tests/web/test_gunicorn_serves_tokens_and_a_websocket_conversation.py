@@ -14,14 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import openai
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from tests.conftest import REPOSITORY
 
-from .conftest import free_port
+from .conftest import free_port, openai_client
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +114,7 @@ def test_gunicorn_serves_a_websocket_conversation(gunicorn_urls: tuple[str, str,
 
 def test_gunicorn_serves_the_openai_api_on_its_own_address(gunicorn_urls: tuple[str, str, str]) -> None:
     _, _, compat = gunicorn_urls
-    client = openai.OpenAI(base_url=compat + "/v1", api_key="unused", max_retries=0)
+    client = openai_client(compat)
     completion = client.chat.completions.create(
         model="g1",
         messages=[

@@ -12,14 +12,14 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam
 
-from .conftest import RunningServer, ServerFactory, free_port
+from .conftest import RunningServer, ServerFactory, free_port, openai_client
 
 MODEL = "agent-1"  # the served model id is the server's --name
 
 
 @pytest.fixture
 def client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.inference_url + "/v1", api_key="unused", max_retries=0)
+    return openai_client(server.inference_url)
 
 
 def _question() -> list[ChatCompletionMessageParam]:
@@ -208,11 +208,11 @@ def test_the_openai_api_may_have_its_own_address(server_factory: ServerFactory) 
     port = free_port()
     served = server_factory("--slots", "1", "--openai-addr", f"127.0.0.1:{port}", "--inference-api-key", "secret")
     compat = f"http://127.0.0.1:{port}"
-    client = openai.OpenAI(base_url=compat + "/v1", api_key="secret", max_retries=0)
+    client = openai_client(compat, "secret")
     assert [model.id for model in client.models.list()] == [MODEL]
     assert client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=3).choices[0].text
     with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=compat + "/v1", api_key="wrong", max_retries=0).models.list()
+        openai_client(compat, "wrong").models.list()
     native = httpx.post(compat + "/api/v1/continue_from_raw_prompt", headers={"Authorization": "Bearer secret"})
     assert native.status_code == 404, "Paddler's own API stays on the inference address"
     assert httpx.get(served.inference_url + "/v1/models", headers={"Authorization": "Bearer secret"}).status_code == 200

@@ -8,14 +8,14 @@ import httpx
 import openai
 import pytest
 
-from .conftest import RunningServer, ServerFactory
+from .conftest import RunningServer, ServerFactory, openai_client
 
 MODEL = "agent-1"
 QUESTION: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "Write a long essay."}]
 
 
 def _client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.inference_url + "/v1", api_key="unused", max_retries=0)
+    return openai_client(server.inference_url)
 
 
 def _error(response: httpx.Response) -> dict[str, object]:

@@ -13,7 +13,7 @@ from openai.types.chat import ChatCompletionMessageParam
 
 from paddler.llama import LlamaModel
 
-from .conftest import RunningServer
+from .conftest import RunningServer, openai_client
 
 MODEL = "agent-1"
 QUESTION: list[ChatCompletionMessageParam] = [
@@ -24,7 +24,7 @@ QUESTION: list[ChatCompletionMessageParam] = [
 
 @pytest.fixture
 def client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.inference_url + "/v1", api_key="unused", max_retries=0)
+    return openai_client(server.inference_url)
 
 
 @pytest.fixture(scope="module")

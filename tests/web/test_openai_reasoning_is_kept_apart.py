@@ -11,7 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from .conftest import RunningServer, start_server, stop_server
+from .conftest import RunningServer, openai_client, start_server, stop_server
 
 MODEL = "agent-1"
 TOOLS_TEMPLATE = Path(__file__).parent / "templates" / "qwen3_style_tools.jinja"
@@ -33,7 +33,7 @@ def thinking_server(default_model_path: Path, tmp_path_factory: pytest.TempPathF
 
 @pytest.fixture
 def client(thinking_server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=thinking_server.inference_url + "/v1", api_key="unused", max_retries=0)
+    return openai_client(thinking_server.inference_url)
 
 
 def test_chat_returns_reasoning_content_whole_and_streamed(client: openai.OpenAI) -> None:

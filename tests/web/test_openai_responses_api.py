@@ -12,7 +12,7 @@ import jsonschema
 import openai
 import pytest
 
-from .conftest import RunningServer
+from .conftest import RunningServer, openai_client
 
 MODEL = "agent-1"
 QUESTION = "What is the capital of France?"
@@ -20,7 +20,7 @@ QUESTION = "What is the capital of France?"
 
 @pytest.fixture
 def client(server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.inference_url + "/v1", api_key="unused", max_retries=0)
+    return openai_client(server.inference_url)
 
 
 def test_a_whole_response(client: openai.OpenAI) -> None:

@@ -14,7 +14,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
-from .conftest import RunningServer, start_server, stop_server
+from .conftest import RunningServer, openai_client, start_server, stop_server
 
 MODEL = "agent-1"
 TEMPLATE = Path(__file__).parent / "templates" / "qwen3_style_tools.jinja"
@@ -50,7 +50,7 @@ def tool_server(default_model_path: Path) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def client(tool_server: RunningServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=tool_server.inference_url + "/v1", api_key="unused", max_retries=0)
+    return openai_client(tool_server.inference_url)
 
 
 def test_a_required_call_round_trips_with_the_tool_result(client: openai.OpenAI) -> None:
@@ -129,7 +129,7 @@ def test_bad_tool_requests_are_400s(client: openai.OpenAI) -> None:
 
 
 def test_a_template_without_tool_markers_cannot_require_a_call(server: RunningServer) -> None:
-    default = openai.OpenAI(base_url=server.inference_url + "/v1", api_key="unused", max_retries=0)
+    default = openai_client(server.inference_url)
     with pytest.raises(openai.BadRequestError) as refused:
         default.chat.completions.create(model=MODEL, messages=QUESTION, tools=TOOLS, tool_choice="required")
     assert "tool_call" in str(refused.value)
