@@ -1,14 +1,17 @@
 """Every error on the OpenAI routes comes in OpenAI's JSON shape with the status the openai package
 expects: unknown routes and methods, oversized bodies, a full buffer (429, which clients retry after a
-pause), a slot wait that timed out (503), and failures after a stream has started (in-band)."""
+pause), a slot wait that timed out (503), and failures after a stream has started (in-band). A stream
+whose client goes away frees its slot."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import httpx
 import openai
 import pytest
 
-from .conftest import RunningServer, ServerFactory, openai_client
+from .conftest import RunningServer, ServerFactory, openai_client, wait_for
 
 MODEL = "agent-1"
 QUESTION: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": "Write a long essay."}]
@@ -101,3 +104,21 @@ def test_empty_prompts_are_400_and_empty_documents_embed(server: RunningServer) 
     (empty,) = client.embeddings.create(model=MODEL, input="").data
     assert len(empty.embedding) == 576
     assert client.completions.create(model=MODEL, prompt="The capital of France is", max_tokens=2).choices[0].text
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/chat/completions", {"messages": QUESTION, "max_tokens": 2000, "stream": True}),
+        ("/v1/completions", {"prompt": "Once upon a time", "max_tokens": 2000, "stream": True}),
+        ("/v1/responses", {"input": "Write a long essay.", "max_output_tokens": 2000, "stream": True}),
+    ],
+)
+def test_a_stream_whose_client_goes_away_frees_its_slot(server: RunningServer, path: str, body: dict[str, Any]) -> None:
+    with httpx.stream(
+        "POST", server.inference_url + path, json={"model": MODEL, "ignore_eos": True, **body}, timeout=30
+    ) as streaming:
+        lines = streaming.iter_lines()
+        next(lines)
+        assert wait_for(lambda: server.slots_processing() == 1)
+    assert wait_for(lambda: server.slots_processing() == 0, timeout=3.0)
