@@ -115,6 +115,20 @@ def test_errors_in_openai_shape(client: openai.OpenAI, server: RunningServer) ->
     with pytest.raises(openai.BadRequestError) as too_long:
         client.chat.completions.create(model=MODEL, messages=_question(), max_tokens=1_000_000)
     assert too_long.value.code == "context_length_exceeded"
+    with pytest.raises(openai.BadRequestError, match="image_url content is not supported") as image:
+        client.chat.completions.create(
+            model=MODEL,
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "What is this?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+                    ],
+                }
+            ],
+        )
+    assert image.value.param == "messages[0]"
     response = httpx.post(
         server.inference_url + "/v1/chat/completions", content=b"{broken", headers={"Content-Type": "application/json"}
     )

@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from paddler.messages.generate_tokens_params import MAX_TOP_LOGPROBS, GenerateTokensParams, JsonSchemaConstraint
 from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_request import (
+    ContentPart,
     Conversation,
     Lenient,
     SamplingFields,
     TokenLimit,
     check_model,
+    content_text,
     conversation_generation,
 )
 from paddler.web.openai_tools import (
@@ -32,14 +34,9 @@ from paddler.web.paddler_services import PaddlerServices
 MAX_STOP_STRINGS = 4
 
 
-class TextPart(Lenient):
-    type: Literal["text"]
-    text: str
-
-
 class ChatMessage(Lenient):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
+    content: str | list[ContentPart] | None = None
     # An assistant's earlier calls, and the id a tool message answers.
     tool_calls: list[MessageToolCall] | None = None
     tool_call_id: str | None = None
@@ -118,13 +115,9 @@ def _grammar(response_format: ResponseFormat | None) -> JsonSchemaConstraint | N
     return json_schema_grammar(schema, "response_format")
 
 
-def _template_message(message: ChatMessage) -> dict[str, Any]:
+def _template_message(message: ChatMessage, index: int) -> dict[str, Any]:
     role = "system" if message.role == "developer" else message.role
-    if message.content is None or isinstance(message.content, str):
-        content = message.content or ""
-    else:
-        content = "".join(part.text for part in message.content)
-    rendered: dict[str, Any] = {"role": role, "content": content}
+    rendered: dict[str, Any] = {"role": role, "content": content_text(message.content, f"messages[{index}]")}
     if message.tool_calls:
         rendered["tool_calls"] = template_tool_calls(message.tool_calls)
     if message.tool_call_id is not None:
@@ -144,7 +137,7 @@ def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -
     choice = request.tool_choice
     functions, force = chosen_functions(offered, choice if isinstance(choice, str | None) else choice.function.name)
     conversation = Conversation(
-        messages=[_template_message(message) for message in request.messages],
+        messages=[_template_message(message, index) for index, message in enumerate(request.messages)],
         template_tools=template_tools(functions),
         tools=tool_definitions(functions),
         force_tool_call=force,

@@ -30,6 +30,33 @@ class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+class ContentPart(Lenient):
+    """One part of a message's content, in the chat or the Responses form."""
+
+    type: str
+    text: str | None = None
+    refusal: str | None = None
+
+
+_TEXT_PARTS = frozenset({"text", "input_text", "output_text", "summary_text"})
+_MEDIA_PARTS = frozenset({"image_url", "input_image", "input_audio", "input_file", "file"})
+
+
+def content_text(content: str | list[ContentPart] | None, param: str) -> str:
+    """A message's text; media parts are a 400 (this server reads text only), unknown parts are skipped."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for part in content:
+        if part.type in _MEDIA_PARTS:
+            raise OpenAIError(400, f"{part.type} content is not supported: this model reads text only", param=param)
+        if part.type in _TEXT_PARTS and part.text is not None:
+            texts.append(part.text)
+        elif part.type == "refusal" and part.refusal is not None:
+            texts.append(part.refusal)
+    return "".join(texts)
+
+
 class SamplingFields(Lenient):
     """The model and the sampling overrides every OpenAI generation request may carry."""
 

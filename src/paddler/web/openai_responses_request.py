@@ -16,11 +16,13 @@ from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSc
 from paddler.web.openai_chat_request import json_schema_grammar
 from paddler.web.openai_error import OpenAIError, from_validation_error
 from paddler.web.openai_request import (
+    ContentPart,
     Conversation,
     Lenient,
     SamplingFields,
     TokenLimit,
     check_model,
+    content_text,
     conversation_generation,
 )
 from paddler.web.openai_tools import (
@@ -33,15 +35,6 @@ from paddler.web.openai_tools import (
     tool_definitions,
 )
 from paddler.web.paddler_services import PaddlerServices
-
-_TEXT_PARTS = frozenset({"input_text", "output_text", "text", "summary_text"})
-_UNSUPPORTED_PARTS = frozenset({"input_image", "input_file", "input_audio"})
-
-
-class ContentPart(Lenient):
-    type: str
-    text: str | None = None
-    refusal: str | None = None
 
 
 class MessageItem(Lenient):
@@ -111,20 +104,6 @@ class ResponsesRequest(SamplingFields):
         return self.reasoning is None or self.reasoning.effort != "none"
 
 
-def _text(content: str | list[ContentPart], param: str) -> str:
-    if isinstance(content, str):
-        return content
-    texts = []
-    for part in content:
-        if part.type in _UNSUPPORTED_PARTS:
-            raise OpenAIError(400, f"{part.type} is not supported: this model reads text only", param=param)
-        if part.type in _TEXT_PARTS and part.text is not None:
-            texts.append(part.text)
-        elif part.type == "refusal" and part.refusal is not None:
-            texts.append(part.refusal)
-    return "".join(texts)
-
-
 def _append_call(messages: list[dict[str, Any]], item: FunctionCallItem) -> None:
     """Calls join the assistant turn just before them, as one turn with several calls."""
     call = template_tool_call(item.call_id, item.name, item.arguments)
@@ -167,11 +146,11 @@ def _messages(request: ResponsesRequest) -> list[dict[str, Any]]:
         param = f"input[{index}]"
         if isinstance(item, MessageItem):
             role = "system" if item.role == "developer" else item.role
-            messages.append({"role": role, "content": _text(item.content, param)})
+            messages.append({"role": role, "content": content_text(item.content, param)})
         elif isinstance(item, FunctionCallItem):
             _append_call(messages, item)
         elif isinstance(item, FunctionCallOutputItem):
-            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": _text(item.output, param)})
+            messages.append({"role": "tool", "tool_call_id": item.call_id, "content": content_text(item.output, param)})
     if not messages:
         raise OpenAIError(400, "input is empty", param="input")
     return messages
