@@ -80,8 +80,9 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "serve",
         help="serve a model: inference and management services",
         description="Load a GGUF model (the default model when --model is not given) and serve Paddler's "
-        "inference API (REST + WebSocket) and management API on two addresses, with Flask's "
-        "development server. For production, run the same app under gunicorn (see README).",
+        "inference API (REST + WebSocket) with the OpenAI API (/v1/...) on one address and the management "
+        "API on another, with Flask's development server. For production, run the same app under gunicorn "
+        "(see README).",
     )
     add_serve_options(serve)
     serve.add_argument(
