@@ -32,6 +32,9 @@ from paddler.web.openai_tools import (
 from paddler.web.paddler_services import PaddlerServices
 
 MAX_STOP_STRINGS = 4
+# Text that could still become a stop string is held back and rescanned per token, so each is bounded.
+MAX_STOP_STRING_CHARACTERS = 1000
+StopString = Annotated[str, Field(max_length=MAX_STOP_STRING_CHARACTERS)]
 
 
 class ChatMessage(Lenient):
@@ -62,7 +65,7 @@ class ResponseFormat(Lenient):
 class OpenAISampling(SamplingFields):
     """What the chat and text completion requests share."""
 
-    stop: str | Annotated[list[str], Field(max_length=MAX_STOP_STRINGS)] | None = None
+    stop: StopString | Annotated[list[StopString], Field(max_length=MAX_STOP_STRINGS)] | None = None
     n: int | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
