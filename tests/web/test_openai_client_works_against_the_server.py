@@ -129,6 +129,8 @@ def test_errors_in_openai_shape(client: openai.OpenAI, server: RunningServer) ->
             ],
         )
     assert image.value.param == "messages[0]"
+    with pytest.raises(openai.BadRequestError, match="at most 1 item"):
+        client.completions.create(model=MODEL, prompt=["one prompt", "two prompts"])
     with pytest.raises(openai.BadRequestError, match="stop"):
         client.chat.completions.create(model=MODEL, messages=_question(), stop=["x" * 1001])
     response = httpx.post(
