@@ -53,7 +53,7 @@ def _routes(create_app: Any) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static":
             continue
-        path = rule.rule.replace("<agent_id>", "some-agent")
+        path = rule.rule.replace("<agent_id>", "some-agent").replace("<path:model_id>", "some-model")
         routes.extend((method, path) for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}))
     return routes
 

@@ -29,8 +29,13 @@ def _question() -> list[ChatCompletionMessageParam]:
     ]
 
 
-def test_models_lists_the_served_model(client: openai.OpenAI) -> None:
+def test_models_lists_and_retrieves_the_served_model(client: openai.OpenAI) -> None:
     assert [model.id for model in client.models.list()] == [MODEL]
+    model = client.models.retrieve(MODEL)
+    assert (model.id, model.object, model.owned_by) == (MODEL, "model", "paddler")
+    with pytest.raises(openai.NotFoundError) as unknown:
+        client.models.retrieve("gpt-4o")
+    assert unknown.value.code == "model_not_found"
 
 
 def test_non_streaming_chat(client: openai.OpenAI) -> None:

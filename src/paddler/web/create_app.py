@@ -11,6 +11,7 @@ from paddler.web import (
     get_buffered_requests,
     get_health,
     get_metrics,
+    get_v1_models,
     post_continue_from_conversation_history,
     post_continue_from_raw_prompt,
     post_generate_embedding_batch,
@@ -34,7 +35,7 @@ def _base_app(name: str, services: PaddlerServices) -> Flask:
     return app
 
 
-OPENAI_ROUTES = (post_v1_chat_completions, post_v1_completions, post_v1_embeddings, post_v1_responses)
+OPENAI_ROUTES = (get_v1_models, post_v1_chat_completions, post_v1_completions, post_v1_embeddings, post_v1_responses)
 
 
 def _inference_access(app: Flask, services: PaddlerServices) -> None:

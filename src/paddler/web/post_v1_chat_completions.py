@@ -1,4 +1,4 @@
-"""POST /v1/chat/completions and GET /v1/models: the OpenAI chat API over the same engine.
+"""POST /v1/chat/completions: the OpenAI chat API over the same engine.
 
 Unlike Paddler's compatibility service, per-request sampling, stop strings, max_tokens (legacy and
 new), response_format, tool_choice (a required or named call is forced through a grammar),
@@ -28,7 +28,7 @@ from paddler.web.openai_generation import (
     submit,
     usage_json,
 )
-from paddler.web.openai_request import parse_body, served_model_id
+from paddler.web.openai_request import parse_body
 from paddler.web.openai_tools import call_arguments, new_call_id
 from paddler.web.paddler_services import current_services
 from paddler.web.wire_results import new_request_id
@@ -135,28 +135,4 @@ def post_chat_completions() -> Response:
         _chunks(stream, chat, base, request.environ),
         content_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
-    )
-
-
-@blueprint.get("/v1/models")
-def get_models() -> Response:
-    services = current_services()
-    info = services.engine.model_info
-    meta = (
-        None
-        if info is None
-        else {
-            "n_params": info.n_params,
-            "n_ctx_train": info.n_ctx_train,
-            "n_embd": info.n_embd,
-            "size": info.size_bytes,
-        }
-    )
-    return jsonify(
-        {
-            "object": "list",
-            "data": [
-                {"id": served_model_id(services), "object": "model", "created": 0, "owned_by": "paddler", "meta": meta}
-            ],
-        }
     )
