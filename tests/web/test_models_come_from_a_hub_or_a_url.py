@@ -5,18 +5,32 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from flask import Flask, Response, abort, send_file
+from flask import Flask, Response, abort, request, send_file
 from werkzeug.serving import make_server
 
 from .conftest import RunningServer, ServerFactory, wait_for
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def _slowly(model: Path) -> Response:
+    """The model in 16 pieces a tenth of a second apart, so a download can be watched."""
+    content = model.read_bytes()
+    piece = len(content) // 16 + 1
+
+    def pieces() -> Iterator[bytes]:
+        for start in range(0, len(content), piece):
+            time.sleep(0.1)
+            yield content[start : start + piece]
+
+    return Response(pieces(), mimetype="application/octet-stream", headers={"Content-Length": str(len(content))})
 
 
 def _stand_in_hub(model: Path) -> Flask:
@@ -26,9 +40,12 @@ def _stand_in_hub(model: Path) -> Flask:
 
     @app.route("/<organization>/<repository>/resolve/<revision>/<filename>", methods=["GET", "HEAD"])
     def resolve(organization: str, repository: str, revision: str, filename: str) -> Response:
-        if (organization, repository, filename) != ("paddler", "smollm2", "model.gguf"):
+        if organization != "paddler" or repository not in ("smollm2", "slow-smollm2") or filename != "model.gguf":
             abort(404)
-        response = send_file(model, mimetype="application/octet-stream", conditional=True, etag=False)
+        if repository == "slow-smollm2" and request.method == "GET":
+            response = _slowly(model)
+        else:
+            response = send_file(model, mimetype="application/octet-stream", conditional=True, etag=False)
         response.headers["ETag"] = f'"{etag}"'
         response.headers["X-Repo-Commit"] = COMMIT
         return response
@@ -38,6 +55,10 @@ def _stand_in_hub(model: Path) -> Flask:
         if filename != "model.gguf":
             abort(404)
         return send_file(model, mimetype="application/octet-stream")
+
+    @app.get("/slow/<filename>")
+    def slow_file(filename: str) -> Response:
+        return _slowly(model)
 
     return app
 
@@ -112,3 +133,32 @@ def test_a_url_model_is_downloaded_into_the_cache(hub_server: RunningServer, hub
     _put_model(hub_server, {"Url": {"url": f"{hub}/files/absent.gguf"}})
     assert wait_for(lambda: _agent(hub_server)["issues"] != [], timeout=30)
     assert _agent(hub_server)["issues"] == [{"ModelDoesNotExistAtUrl": {"model_path": f"{hub}/files/absent.gguf"}}]
+
+
+@pytest.mark.parametrize("source", ["Url", "HuggingFace"])
+def test_download_progress_is_reported_while_a_model_downloads(
+    hub_server: RunningServer, hub: str, default_model_path: Path, source: str
+) -> None:
+    size = default_model_path.stat().st_size
+    if source == "Url":
+        _put_model(hub_server, {"Url": {"url": f"{hub}/slow/model.gguf"}})
+    else:
+        _put_model(
+            hub_server,
+            {"HuggingFace": {"repo_id": "paddler/slow-smollm2", "filename": "model.gguf", "revision": "main"}},
+        )
+
+    def midway() -> bool:
+        agent = _agent(hub_server)
+        return bool(0 < agent["download_current"] < agent["download_total"])
+
+    assert wait_for(midway, timeout=30)
+    agent = _agent(hub_server)
+    assert agent["download_total"] == size
+    assert agent["download_indeterminate"] is False
+    assert agent["download_filename"] == "model.gguf"
+    downloaded = "downloaded-models" if source == "Url" else "models--paddler--slow-smollm2"
+    assert wait_for(lambda: downloaded in (_agent(hub_server)["model_path"] or ""), timeout=60)
+    done = _agent(hub_server)
+    assert (done["download_current"], done["download_total"], done["download_indeterminate"]) == (0, 0, True)
+    assert done["download_filename"] is None

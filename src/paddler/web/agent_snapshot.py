@@ -18,10 +18,7 @@ def agent_snapshot(services: PaddlerServices) -> dict[str, Any]:
         issues.append({"ModelCannotBeLoaded": {"model_path": str(engine.settings.model_path)}})
     return {
         "desired_slots_total": engine.settings.slots,
-        "download_current": 0,
-        "download_filename": None,
-        "download_indeterminate": True,
-        "download_total": 0,
+        **services.download.snapshot(),
         "id": services.agent_id,
         "issues": issues,
         "model_path": None if info is None else info.path,

@@ -5,6 +5,7 @@ huggingface_hub, which honours HF_ENDPOINT, HF_TOKEN and the standard cache) or 
 from __future__ import annotations
 
 import hashlib
+import io
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -12,9 +13,11 @@ from urllib.parse import urlparse
 import httpx
 from huggingface_hub import hf_hub_download
 from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+from tqdm import tqdm
 
 from paddler.default_model import cache_dir
 from paddler.web.desired_state import HuggingFaceModelReference
+from paddler.web.download_progress import DownloadProgress
 
 MAX_DOWNLOAD_BYTES = 1 << 40
 
@@ -27,12 +30,35 @@ class ModelDownloadError(RuntimeError):
         self.issue = issue
 
 
-def huggingface_model_path(reference: HuggingFaceModelReference) -> Path:
+def _reporting_tqdm(progress: DownloadProgress, filename: str) -> type[tqdm]:
+    """A tqdm class for huggingface_hub that reports into `progress` (and draws nothing)."""
+
+    class Reporting(tqdm):  # type: ignore[misc]  # tqdm ships no types
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["disable"] = False
+            kwargs["file"] = io.StringIO()
+            super().__init__(*args, **kwargs)
+            progress.start(filename, self.total)
+            progress.advance(self.n)
+
+        def update(self, n: float | None = 1) -> bool | None:
+            progress.advance(int(n or 0))
+            return super().update(n)  # type: ignore[no-any-return]
+
+    return Reporting
+
+
+def huggingface_model_path(reference: HuggingFaceModelReference, progress: DownloadProgress) -> Path:
     described = f"{reference.repo_id}/{reference.revision}/{reference.filename}"
     issue_path = {"model_path": described}
     try:
         return Path(
-            hf_hub_download(repo_id=reference.repo_id, filename=reference.filename, revision=reference.revision)
+            hf_hub_download(
+                repo_id=reference.repo_id,
+                filename=reference.filename,
+                revision=reference.revision,
+                tqdm_class=_reporting_tqdm(progress, reference.filename),
+            )
         )
     except (RepositoryNotFoundError, EntryNotFoundError) as error:
         raise ModelDownloadError({"HuggingFaceModelDoesNotExist": issue_path}, str(error)) from error
@@ -44,6 +70,8 @@ def huggingface_model_path(reference: HuggingFaceModelReference) -> Path:
         raise ModelDownloadError({kind: issue_path}, str(error)) from error
     except (OSError, httpx.HTTPError) as error:
         raise ModelDownloadError({"DownloadServerIsUnreachable": issue_path}, str(error)) from error
+    finally:
+        progress.finish()
 
 
 def check_url(url: str) -> None:
@@ -64,7 +92,7 @@ def _url_issue(status: int, url: str) -> dict[str, Any]:
     return {"DownloadServerRejectedRequest": issue_path}
 
 
-def url_model_path(url: str) -> Path:
+def url_model_path(url: str, progress: DownloadProgress) -> Path:
     target = cache_dir() / "downloaded-models" / (hashlib.sha256(url.encode()).hexdigest() + ".gguf")
     if target.is_file():
         return target
@@ -75,9 +103,12 @@ def url_model_path(url: str) -> Path:
             if response.status_code != 200:
                 raise ModelDownloadError(_url_issue(response.status_code, url), f"{url}: HTTP {response.status_code}")
             written = 0
+            length = response.headers.get("Content-Length", "")
+            progress.start(urlparse(url).path.rsplit("/", 1)[-1] or url, int(length) if length.isdigit() else None)
             with partial.open("wb") as sink:
                 for chunk in response.iter_bytes(1 << 20):
                     written += len(chunk)
+                    progress.advance(len(chunk))
                     if written > MAX_DOWNLOAD_BYTES:
                         raise ModelDownloadError(
                             _url_issue(413, url), f"{url} is larger than {MAX_DOWNLOAD_BYTES} bytes"
@@ -89,5 +120,7 @@ def url_model_path(url: str) -> Path:
     except ModelDownloadError:
         partial.unlink(missing_ok=True)
         raise
+    finally:
+        progress.finish()
     partial.replace(target)
     return target

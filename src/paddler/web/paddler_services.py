@@ -11,6 +11,7 @@ from typing import Any
 from flask import current_app
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineUnavailableError
+from paddler.web.download_progress import DownloadProgress
 from paddler.web.wire_results import new_request_id
 
 EXTENSION_KEY = "paddler"
@@ -35,6 +36,7 @@ class PaddlerServices:
     management_api_keys: tuple[str, ...] = ()
     inference_cors_origins: tuple[str, ...] = ()
     management_cors_origins: tuple[str, ...] = ()
+    download: DownloadProgress = field(default_factory=DownloadProgress)
     # Cleared while the engine is being replaced; request threads wait on it.
     engine_ready: threading.Event = field(default_factory=threading.Event)
     # Set when the server shuts down: open WebSockets close with 1001.

@@ -29,6 +29,7 @@ from paddler.web.desired_state import (
     state_from_settings,
     validation_problem,
 )
+from paddler.web.download_progress import DownloadProgress
 from paddler.web.model_download import ModelDownloadError, check_url, huggingface_model_path, url_model_path
 from paddler.web.paddler_services import PaddlerServices
 
@@ -93,12 +94,12 @@ def prepare(services: PaddlerServices, state: BalancerDesiredState) -> tuple[Eng
     return settings, override
 
 
-def _fetch_model(state: BalancerDesiredState, settings: EngineSettings) -> EngineSettings:
+def _fetch_model(state: BalancerDesiredState, settings: EngineSettings, progress: DownloadProgress) -> EngineSettings:
     """Settings naming a local file: downloads Hugging Face and URL models first."""
     if isinstance(state.model, HuggingFaceModel):
-        return replace(settings, model_path=huggingface_model_path(state.model.HuggingFace))
+        return replace(settings, model_path=huggingface_model_path(state.model.HuggingFace, progress))
     if isinstance(state.model, UrlModel):
-        return replace(settings, model_path=url_model_path(state.model.Url.url))
+        return replace(settings, model_path=url_model_path(state.model.Url.url, progress))
     return settings
 
 
@@ -150,7 +151,7 @@ def apply_state(
         if services.state_file is not None:
             save_state(services.state_file, state)
         try:
-            settings = _fetch_model(state, settings)
+            settings = _fetch_model(state, settings, services.download)
         except ModelDownloadError as error:
             logger.error("cannot fetch the model: %s", error)
             services.issues = [error.issue]
