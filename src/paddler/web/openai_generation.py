@@ -1,5 +1,6 @@
 """What the OpenAI routes share: submitting a generation, following its stream into text deltas (stop
-strings held back, reasoning kept apart) and tool calls, usage in OpenAI's shape, and server-sent events."""
+strings held back, reasoning kept apart), log-probabilities and tool calls, errors, usage and
+log-probabilities in OpenAI's shapes, and server-sent events."""
 
 from __future__ import annotations
 
