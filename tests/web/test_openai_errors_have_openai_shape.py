@@ -122,3 +122,25 @@ def test_a_stream_whose_client_goes_away_frees_its_slot(server: RunningServer, p
         next(lines)
         assert wait_for(lambda: server.slots_processing() == 1)
     assert wait_for(lambda: server.slots_processing() == 0, timeout=3.0)
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        (b'{"model": "agent-1", "prompt": "Hi", "max_tokens": 2, "max_tokens": 1000000000}', "max_tokens"),
+        (b'{"model": "agent-1", "prompt": "Hi", "max_tokens": true}', "max_tokens"),
+        (b'{"model": "agent-1", "prompt": "Hi", "max_tokens": "5"}', "max_tokens"),
+        (b'{"model": "agent-1", "prompt": "Hi", "temperature": NaN}', "temperature"),
+        (b'{"model": "agent-1", "prompt": "Hi", "max_tokens": ' + b"9" * 5000 + b"}", None),
+        (b"[]", None),
+        (b"[" * 100_000, None),
+    ],
+)
+def test_repeated_keys_and_values_of_the_wrong_kind_are_400s(
+    server: RunningServer, body: bytes, param: str | None
+) -> None:
+    response = httpx.post(
+        server.inference_url + "/v1/completions", content=body, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert _error(response)["param"] == param

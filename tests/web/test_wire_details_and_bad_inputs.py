@@ -133,6 +133,13 @@ def test_embedding_batches_with_shared_ids_or_bad_epsilon_are_400(
     assert fragment in response.text
 
 
+def test_a_key_given_twice_is_400_not_last_wins(server: RunningServer) -> None:
+    body = b'{"raw_prompt": "Hi", "max_tokens": 2, "max_tokens": 5}'
+    response = httpx.post(server.inference_url + RAW_PROMPT, content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert "duplicate field `max_tokens`" in response.text
+
+
 def test_invalid_json_wrong_content_type_and_oversized_bodies(server: RunningServer) -> None:
     url = server.inference_url + RAW_PROMPT
     assert httpx.post(url, content=b"{not json", headers={"Content-Type": "application/json"}).status_code == 400
@@ -268,6 +275,10 @@ def test_malformed_frames_get_an_error_and_the_socket_keeps_working(server: Runn
     with connect(server.socket_url) as ws:
         ws.send("{definitely not json")
         assert _receive(ws)["Error"]["error"]["code"] == 400
+        ws.send("[" * 100_000)
+        assert _receive(ws)["Error"]["error"]["code"] == 400
+        ws.send('{"Request": {"id": "a", "id": "b", "request": {}}}')
+        assert "appears twice" in _receive(ws)["Error"]["error"]["description"]
         ws.send(json.dumps({"Request": {"id": "x", "request": {"Unknown": {}}}}))
         error = _receive(ws)["Error"]
         assert (error["request_id"], error["error"]["code"]) == ("x", 400)

@@ -21,13 +21,17 @@ from paddler.messages.sampling_params import SamplingParams
 from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
 from paddler.web.openai_error import OpenAIError, from_validation_error
 from paddler.web.paddler_services import PaddlerServices
+from paddler.web.validation_problem import duplicate_key
 
 Model = TypeVar("Model", bound=BaseModel)
 TokenLimit = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
 
 class Lenient(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """Unknown fields are ignored, as OpenAI does; known ones must have their type (no "5" or true for
+    a number)."""
+
+    model_config = ConfigDict(extra="ignore", strict=True)
 
 
 class ContentPart(Lenient):
@@ -84,8 +88,12 @@ class SamplingFields(Lenient):
 
 def parse_body(model: type[Model]) -> Model:
     """The request body as `model`, or a 400 in OpenAI's shape naming the first problem."""
+    body = request.get_data(cache=False) or b""
+    repeated = duplicate_key(body)
+    if repeated is not None:
+        raise OpenAIError(400, f"the key {repeated!r} appears twice in one object", param=repeated)
     try:
-        return model.model_validate_json(request.get_data(cache=False) or b"")
+        return model.model_validate_json(body)
     except ValidationError as error:
         raise from_validation_error(error) from None
 

@@ -29,7 +29,7 @@ from paddler.web.prepare_generation import (
     submit_generation,
     tool_schema_problem,
 )
-from paddler.web.validation_problem import validation_problem
+from paddler.web.validation_problem import DuplicateKeyError, loads_without_duplicates, validation_problem
 from paddler.web.wire_params import (
     ContinueFromConversationHistoryParams,
     ContinueFromRawPromptParams,
@@ -94,7 +94,7 @@ class InferenceSocketSession:
 
     def _handle_frame(self, frame: str) -> None:
         try:
-            kind, body = _single_key(json.loads(frame), "a message")
+            kind, body = _single_key(loads_without_duplicates(frame), "a message")
             if kind == "Request":
                 self._handle_request(body)
             elif kind == "Notification":
@@ -106,7 +106,7 @@ class InferenceSocketSession:
                 logger.info("client reported an error: %s", body)
             else:
                 raise BadFrameError("", f"unknown message {kind!r}")
-        except json.JSONDecodeError as error:
+        except (json.JSONDecodeError, DuplicateKeyError, RecursionError) as error:
             self._send(error_envelope("", 400, f"invalid JSON: {error}"))
         except BadFrameError as error:
             self._send(error_envelope(error.request_id, 400, str(error)))
