@@ -350,7 +350,7 @@ class ContinuousBatchLoop:
         victim = max(self._active.values(), key=lambda request: request.position + len(request.pending))
         self._slot_cache.forget(victim.slot)
         self._counters.kv_evictions += 1
-        logger.warning("evicting request %s (%d positions) under KV cache pressure", victim.request_id, victim.position)
+        logger.warning("evicting request %r (%d positions) under KV cache pressure", victim.request_id, victim.position)
         self._finish(victim, EVICTED)
 
     def _finish_done(self, request: ActiveRequest) -> None:

@@ -153,7 +153,7 @@ def apply_state(
         try:
             settings = _fetch_model(state, settings, services.download)
         except ModelDownloadError as error:
-            logger.error("cannot fetch the model: %s", error)
+            logger.error("cannot fetch the model: %r", str(error))
             services.issues = [error.issue]
             services.state_application_status = "Stuck"
             return
