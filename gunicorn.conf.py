@@ -44,6 +44,24 @@ graceful_timeout = 40
 keepalive = 5
 
 
+def post_worker_init(worker: Any) -> None:
+    """On SIGTERM, drain the engine and close open WebSockets with 1001 while gunicorn waits for its
+    requests; without this a socket would hold the worker until the graceful timeout."""
+    import signal  # noqa: PLC0415 - only the worker needs these
+    import threading  # noqa: PLC0415
+
+    from paddler import wsgi  # noqa: PLC0415
+
+    stop_worker = signal.getsignal(signal.SIGTERM)
+
+    def drain_and_stop(signal_number: int, frame: Any) -> None:
+        threading.Thread(target=wsgi.shutdown, name="paddler-drain", daemon=True).start()
+        if callable(stop_worker):
+            stop_worker(signal_number, frame)
+
+    signal.signal(signal.SIGTERM, drain_and_stop)
+
+
 def worker_exit(server: Any, worker: Any) -> None:
     from paddler import wsgi  # noqa: PLC0415 - imported only inside the worker
 

@@ -10,6 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,23 +24,20 @@ from tests.conftest import REPOSITORY
 from .conftest import free_port, openai_client
 
 
-@pytest.fixture(scope="module")
-def gunicorn_urls(gunicorn: Gunicorn) -> tuple[str, str, str]:
-    return gunicorn.urls
-
-
 @dataclass(frozen=True)
 class Gunicorn:
     process: subprocess.Popen[bytes]
     urls: tuple[str, str, str]
 
 
-@pytest.fixture(scope="module")
-def gunicorn(default_model_path: Path) -> Iterator[Gunicorn]:
+@contextmanager
+def _gunicorn(model_path: Path) -> Iterator[Gunicorn]:
+    """gunicorn with the shipped configuration: inference, management and OpenAI addresses; on leaving,
+    SIGTERM and a check that the worker exited cleanly."""
     inference, management, compat = free_port(), free_port(), free_port()
     environment = {
         **os.environ,
-        "PADDLER_SERVE_ARGS": f"--model {default_model_path} --threads 2 --context-size 4096 --slots 2 "
+        "PADDLER_SERVE_ARGS": f"--model {model_path} --threads 2 --context-size 4096 --slots 2 "
         f"--temperature 0 --name g1 --inference-addr 127.0.0.1:{inference} --management-addr 127.0.0.1:{management} "
         f"--compat-openai-addr 127.0.0.1:{compat}",
         "PADDLER_THREADS": "16",
@@ -69,6 +67,12 @@ def gunicorn(default_model_path: Path) -> Iterator[Gunicorn]:
             log.seek(0)
             output = log.read()
     assert "Worker exiting" in output
+
+
+@pytest.fixture(scope="module")
+def gunicorn_urls(default_model_path: Path) -> Iterator[tuple[str, str, str]]:
+    with _gunicorn(default_model_path) as served:
+        yield served.urls
 
 
 def test_gunicorn_streams_tokens(gunicorn_urls: tuple[str, str, str]) -> None:
@@ -128,16 +132,16 @@ def test_gunicorn_serves_the_openai_api_on_its_own_address(gunicorn_urls: tuple[
     assert httpx.get(compat + "/api/v1/agents").status_code == 404
 
 
-def test_sigterm_drains_and_closes_open_sockets_with_1001(gunicorn: Gunicorn) -> None:
-    """Runs last: it stops the module's server. Open sockets hear 1001 once the engine has drained,
-    well before gunicorn's graceful timeout, and the worker exits."""
-    inference, _, _ = gunicorn.urls
-    with connect(inference.replace("http", "ws") + "/api/v1/inference_socket") as ws:
-        signalled = time.monotonic()
-        gunicorn.process.send_signal(signal.SIGTERM)
-        with pytest.raises(ConnectionClosed) as closed:
-            ws.recv(timeout=20)
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 1001
-    assert gunicorn.process.wait(timeout=20) == 0
-    assert time.monotonic() - signalled < 10, "not held until the 40 s graceful timeout"
+def test_sigterm_drains_and_closes_open_sockets_with_1001(default_model_path: Path) -> None:
+    """A server of its own, with one open socket and nothing else: it hears 1001 as soon as the engine
+    has drained, not when gunicorn's 40 s graceful timeout kills the worker, and the worker exits."""
+    with _gunicorn(default_model_path) as served:
+        with connect(served.urls[0].replace("http", "ws") + "/api/v1/inference_socket") as ws:
+            signalled = time.monotonic()
+            served.process.send_signal(signal.SIGTERM)
+            with pytest.raises(ConnectionClosed) as closed:
+                ws.recv(timeout=20)
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1001
+        assert served.process.wait(timeout=20) == 0
+        assert time.monotonic() - signalled < 10

@@ -48,7 +48,18 @@ GOING_AWAY = 1001
 # Keep-alive pings; simple-websocket drops a peer that misses one pong, so the interval is also how long
 # a client may stop reading (a paused consumer stops answering pings too).
 PING_SECONDS = 15
-SOCKET_OPTIONS = {"ping_interval": PING_SECONDS, "max_message_size": MAX_MESSAGE_BYTES}
+
+
+class _DaemonThread(threading.Thread):
+    """simple-websocket's reader thread waits up to a ping interval in select(); as an ordinary thread
+    it would hold the process open that long after shutdown."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.daemon = True
+
+
+SOCKET_OPTIONS = {"ping_interval": PING_SECONDS, "max_message_size": MAX_MESSAGE_BYTES, "thread_class": _DaemonThread}
 _VARIANTS: dict[str, type[BaseModel]] = {
     "ContinueFromConversationHistory": ContinueFromConversationHistoryParams,
     "ContinueFromRawPrompt": ContinueFromRawPromptParams,
