@@ -5,6 +5,7 @@ whose client goes away frees its slot."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -144,3 +145,33 @@ def test_repeated_keys_and_values_of_the_wrong_kind_are_400s(
     )
     assert response.status_code == 400
     assert _error(response)["param"] == param
+
+
+def test_many_streams_some_abandoned_leave_the_server_as_it_was(server: RunningServer) -> None:
+    """24 streamed chats on 4 slots, every third dropped after its first chunk: the rest finish whole,
+    the slots come back, and a control request still gets the same answer."""
+    question: list[openai.types.chat.ChatCompletionMessageParam] = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": "What is the capital of France?"},
+    ]
+    client = openai_client(server.inference_url)
+    control = client.chat.completions.create(model=MODEL, messages=question, max_tokens=12).choices[0].message.content
+
+    def one(index: int) -> str | None:
+        stream = client.chat.completions.create(model=MODEL, messages=question, max_tokens=12, stream=True)
+        if index % 3 == 0:
+            next(iter(stream))
+            stream.close()
+            return None
+        return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(one, range(24)))
+    finished = [answer for answer in answers if answer is not None]
+    assert len(finished) == 16
+    assert set(finished) == {control}
+    assert wait_for(lambda: server.slots_processing() == 0, timeout=5.0)
+    assert (
+        client.chat.completions.create(model=MODEL, messages=question, max_tokens=12).choices[0].message.content
+        == control
+    )
