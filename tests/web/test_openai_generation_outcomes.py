@@ -23,12 +23,12 @@ from paddler.messages.generated_token_result import (
 from paddler.messages.request_rejected import RequestRejected
 from paddler.messages.token_usage import TokenUsage
 from paddler.web.openai_error import OpenAIError
-from paddler.web.openai_generation import Delta, Finished, ToolCalls, run_generation
+from paddler.web.openai_generation import Delta, Finished, ToolCalls, ToolCallText, run_generation
 
 
 def _run(
     results: Sequence[GeneratedTokenResult], limit: int | None = None
-) -> list[Delta | TokenLogprob | ToolCalls | Finished]:
+) -> list[Delta | TokenLogprob | ToolCallText | ToolCalls | Finished]:
     stream: ResultStream[GeneratedTokenResult] = ResultStream("r", lambda _: None)
     for result in results:
         stream.put(result)
@@ -50,7 +50,7 @@ def test_parsed_calls_end_with_finish_reason_tool_calls() -> None:
             GenerationDone(TokenUsage(tool_call_tokens=20)),
         ]
     )
-    assert events[0] == ToolCalls((call,))
+    assert events[:2] == [ToolCallText('{"name"'), ToolCalls((call,))]
     assert events[-1] == Finished(TokenUsage(tool_call_tokens=20), "tool_calls")
 
 

@@ -94,19 +94,28 @@ def test_a_required_call_round_trips_with_the_tool_result(client: openai.OpenAI)
     assert "22" in answer.message.content, "the answer uses the tool's result"
 
 
-def test_streamed_tool_calls_arrive_as_indexed_deltas(client: openai.OpenAI) -> None:
+def test_streamed_tool_call_arguments_arrive_as_the_model_writes_them(client: openai.OpenAI) -> None:
+    whole = client.chat.completions.create(
+        model=MODEL, messages=QUESTION, tools=TOOLS, tool_choice="required", max_tokens=64
+    )
+    assert whole.choices[0].message.tool_calls is not None
+    (expected,) = whole.choices[0].message.tool_calls
+    assert expected.type == "function"
     chunks = list(
         client.chat.completions.create(
             model=MODEL, messages=QUESTION, tools=TOOLS, tool_choice="required", max_tokens=64, stream=True
         )
     )
     deltas = [call for chunk in chunks if chunk.choices for call in chunk.choices[0].delta.tool_calls or []]
-    assert len(deltas) == 1
-    assert deltas[0].index == 0
-    assert deltas[0].id
-    assert deltas[0].function is not None
-    assert deltas[0].function.name in ("get_time", "get_weather")
-    assert isinstance(json.loads(deltas[0].function.arguments or ""), dict)
+    assert len(deltas) > 3, "the arguments come in pieces, not whole"
+    assert {delta.index for delta in deltas} == {0}
+    first, rest = deltas[0], deltas[1:]
+    assert first.id
+    assert first.function is not None
+    assert first.function.name == expected.function.name
+    assert all(delta.id is None and delta.function is not None and delta.function.name is None for delta in rest)
+    arguments = "".join(delta.function.arguments or "" for delta in deltas if delta.function is not None)
+    assert json.loads(arguments) == json.loads(expected.function.arguments)
     finish = [chunk.choices[0].finish_reason for chunk in chunks if chunk.choices and chunk.choices[0].finish_reason]
     assert finish == ["tool_calls"]
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)

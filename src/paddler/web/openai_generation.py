@@ -39,6 +39,13 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolCallText:
+    """Text of a tool-call block as the model writes it (markers left out), for streaming its arguments."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCalls:
     """The calls of one tool-call block, parsed and checked against the tools' schemas."""
 
@@ -93,9 +100,9 @@ def run_generation(
     stop_strings: Sequence[str],
     limit: int | None,
     environ: dict[str, Any],
-) -> Iterator[Delta | TokenLogprob | ToolCalls | Finished]:
+) -> Iterator[Delta | TokenLogprob | ToolCallText | ToolCalls | Finished]:
     """Text deltas ("content" or "reasoning_content"), the content tokens' log-probabilities (when asked
-    for) and tool calls, then one Finished; OpenAIError on failure."""
+    for), tool-call text and parsed tool calls, then one Finished; OpenAIError on failure."""
     stops = StopStrings(stop_strings)
     usage = TokenUsage()
     called = False
@@ -113,6 +120,8 @@ def run_generation(
                     yield Delta("content", released)
                 if stops.stopped:
                     stream.close()  # the engine ends the request; its Done still brings the usage
+            case GeneratedToken(kind=TokenKind.TOOL_CALL, text=text):
+                yield ToolCallText(text)
             case ToolCallEvent(kind="ToolCallParsed", calls=calls):
                 called = True
                 yield ToolCalls(calls)

@@ -22,6 +22,7 @@ from paddler.web.openai_generation import (
     Delta,
     Finished,
     ToolCalls,
+    ToolCallText,
     logprob_json,
     run_generation,
     sse,
@@ -31,19 +32,14 @@ from paddler.web.openai_generation import (
 from paddler.web.openai_request import parse_body
 from paddler.web.openai_tools import call_arguments, new_call_id
 from paddler.web.paddler_services import current_services
+from paddler.web.tool_call_deltas import ToolCallDeltas
 from paddler.web.wire_results import new_request_id
 
 blueprint = Blueprint("openai_chat", __name__)
 
 
-def _tool_call(call: ParsedToolCall, index: int | None = None) -> dict[str, Any]:
-    """One call in OpenAI's shape; streamed deltas also carry the call's index."""
-    shaped = {
-        "id": new_call_id(),
-        "type": "function",
-        "function": {"name": call.name, "arguments": call_arguments(call)},
-    }
-    return shaped if index is None else {"index": index, **shaped}
+def _tool_call(call: ParsedToolCall) -> dict[str, Any]:
+    return {"id": new_call_id(), "type": "function", "function": {"name": call.name, "arguments": call_arguments(call)}}
 
 
 def _complete(
@@ -60,7 +56,7 @@ def _complete(
             logprobs.append(logprob_json(event))
         elif isinstance(event, ToolCalls):
             calls.extend(_tool_call(call) for call in event.calls)
-        else:
+        elif isinstance(event, Finished):
             finished = event
     assert finished is not None
     content = "".join(parts["content"])
@@ -100,7 +96,7 @@ def _chunks(
         )
 
     yield choice({"role": "assistant", "content": ""})
-    calls = 0
+    tool_calls = ToolCallDeltas()
     try:
         for event in run_generation(stream, chat.stop_strings, chat.token_limit, environ):
             if isinstance(event, TokenLogprob):
@@ -109,10 +105,14 @@ def _chunks(
             if isinstance(event, Delta):
                 yield choice({event.field: event.text})
                 continue
-            if isinstance(event, ToolCalls):
-                # Each call goes out whole once its block has parsed and passed its schema.
-                yield choice({"tool_calls": [_tool_call(call, calls + i) for i, call in enumerate(event.calls)]})
-                calls += len(event.calls)
+            if isinstance(event, ToolCallText | ToolCalls):
+                deltas = (
+                    tool_calls.push(event.text)
+                    if isinstance(event, ToolCallText)
+                    else tool_calls.block_parsed(event.calls)
+                )
+                if deltas:
+                    yield choice({"tool_calls": deltas})
                 continue
             yield choice({}, event.finish_reason)
             if chat.include_usage:

@@ -18,7 +18,6 @@ from paddler.web.openai_generation import (
     DONE,
     Delta,
     Finished,
-    ToolCalls,
     legacy_logprobs,
     run_generation,
     sse,
@@ -52,7 +51,7 @@ def _text(
 ) -> Iterator[Delta | TokenLogprob | Finished]:
     # No tools are offered here, so the events are text, log-probabilities and the end.
     for event in run_generation(stream, completion.stop_strings, completion.max_tokens, environ):
-        if not isinstance(event, ToolCalls) and not (isinstance(event, Delta) and event.field != "content"):
+        if isinstance(event, TokenLogprob | Finished) or (isinstance(event, Delta) and event.field == "content"):
             yield event
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from paddler.messages.generated_token_result import ParsedToolCall, TokenLogprob
 from paddler.messages.token_usage import TokenUsage
 from paddler.web.openai_error import OpenAIError
-from paddler.web.openai_generation import Delta, Finished, ToolCalls
+from paddler.web.openai_generation import Delta, Finished, ToolCalls, ToolCallText
 from paddler.web.openai_tools import call_arguments, new_call_id
 
 Event = dict[str, Any]
@@ -77,9 +77,9 @@ class ResponseEvents:
         yield self._event("response.created", response=snapshot)
         yield self._event("response.in_progress", response=snapshot)
 
-    def feed(self, event: Delta | TokenLogprob | ToolCalls | Finished) -> Iterator[Event]:
-        if isinstance(event, TokenLogprob):
-            return  # never asked for by this API
+    def feed(self, event: Delta | TokenLogprob | ToolCallText | ToolCalls | Finished) -> Iterator[Event]:
+        if isinstance(event, TokenLogprob | ToolCallText):
+            return  # log-probabilities are never asked for here; calls go out once parsed
         if isinstance(event, Delta):
             yield from self._text(event)
         elif isinstance(event, ToolCalls):
