@@ -138,7 +138,7 @@ class ContinuousBatchEngine:
         tokens = self.tokenize(params.prompt, add_special=True, parse_special=True)
         if not tokens:
             raise EmptyPromptError("the prompt is empty: it has no tokens to generate from")
-        self._check_logprob_options(params)
+        self._check_sampling_options(params)
         budget = 1 if params.max_tokens is None else max(1, params.max_tokens)
         if len(tokens) + budget > self.max_sequence_tokens:
             raise RequestTooLargeError(
@@ -172,8 +172,8 @@ class ContinuousBatchEngine:
         )
         return stream
 
-    def _check_logprob_options(self, params: GenerateTokensParams) -> None:
-        """Token ids and numbers checked here, in the caller's thread, so C never sees a bad one."""
+    def _check_sampling_options(self, params: GenerateTokensParams) -> None:
+        """logit_bias and top_logprobs checked here, in the caller's thread, so C never sees a bad one."""
         info = self.model_info
         n_vocab = 0 if info is None else info.n_vocab
         if len(params.logit_bias) > MAX_LOGIT_BIASES:
