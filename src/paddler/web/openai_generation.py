@@ -9,6 +9,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Response
+
 from paddler.engine.continuous_batch_engine import EngineUnavailableError, InvalidRequestError, RequestTooLargeError
 from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError
 from paddler.engine.result_stream import ResultStream
@@ -29,6 +31,7 @@ from paddler.messages.token_usage import TokenUsage
 from paddler.web.ndjson_stream import follow
 from paddler.web.openai_error import OpenAIError
 from paddler.web.paddler_services import PaddlerServices
+from paddler.web.server_sent_events import event_stream_response
 from paddler.web.stop_strings import StopStrings
 
 
@@ -183,3 +186,17 @@ def sse(document: dict[str, Any], event: str | None = None) -> bytes:
 
 
 DONE = b"data: [DONE]\n\n"
+
+
+def chunk_stream_response(chunks: Iterator[bytes]) -> Response:
+    """Chat and text completion chunks as server-sent events: an error raised once the stream has begun
+    goes out as an error event (the status is already sent), and the stream always ends with [DONE]."""
+
+    def events() -> Iterator[bytes]:
+        try:
+            yield from chunks
+        except OpenAIError as error:
+            yield sse(error.body())
+        yield DONE
+
+    return event_stream_response(events())

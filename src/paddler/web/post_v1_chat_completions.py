@@ -16,13 +16,12 @@ from flask import Blueprint, Response, jsonify, request
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generated_token_result import GeneratedTokenResult, ParsedToolCall, TokenLogprob
 from paddler.web.openai_chat_request import ChatCompletionRequest, chat_generation
-from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_generation import (
-    DONE,
     Delta,
     Finished,
     ToolCalls,
     ToolCallText,
+    chunk_stream_response,
     logprob_json,
     run_generation,
     sse,
@@ -97,29 +96,23 @@ def _chunks(
 
     yield choice({"role": "assistant", "content": ""})
     tool_calls = ToolCallDeltas()
-    try:
-        for event in run_generation(stream, chat.stop_strings, chat.token_limit, environ):
-            if isinstance(event, TokenLogprob):
-                logprobs.append(logprob_json(event))
-                continue
-            if isinstance(event, Delta):
-                yield choice({event.field: event.text})
-                continue
-            if isinstance(event, ToolCallText | ToolCalls):
-                deltas = (
-                    tool_calls.push(event.text)
-                    if isinstance(event, ToolCallText)
-                    else tool_calls.block_parsed(event.calls)
-                )
-                if deltas:
-                    yield choice({"tool_calls": deltas})
-                continue
-            yield choice({}, event.finish_reason)
-            if chat.include_usage:
-                yield sse({**chunk, "choices": [], "usage": usage_json(event.usage)})
-    except OpenAIError as error:
-        yield sse(error.body())
-    yield DONE
+    for event in run_generation(stream, chat.stop_strings, chat.token_limit, environ):
+        if isinstance(event, TokenLogprob):
+            logprobs.append(logprob_json(event))
+            continue
+        if isinstance(event, Delta):
+            yield choice({event.field: event.text})
+            continue
+        if isinstance(event, ToolCallText | ToolCalls):
+            deltas = (
+                tool_calls.push(event.text) if isinstance(event, ToolCallText) else tool_calls.block_parsed(event.calls)
+            )
+            if deltas:
+                yield choice({"tool_calls": deltas})
+            continue
+        yield choice({}, event.finish_reason)
+        if chat.include_usage:
+            yield sse({**chunk, "choices": [], "usage": usage_json(event.usage)})
 
 
 @blueprint.post("/v1/chat/completions")
@@ -131,8 +124,4 @@ def post_chat_completions() -> Response:
     if not chat.stream:
         return _complete(stream, chat, base)
     # The generator outlives the request context, so it is handed the WSGI environ.
-    return Response(
-        _chunks(stream, chat, base, request.environ),
-        content_type="text/event-stream",
-        headers={"Cache-Control": "no-cache"},
-    )
+    return chunk_stream_response(_chunks(stream, chat, base, request.environ))

@@ -13,11 +13,10 @@ from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedTokenResult, TokenLogprob
 from paddler.web.openai_chat_request import OpenAISampling, check_one_choice
-from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_generation import (
-    DONE,
     Delta,
     Finished,
+    chunk_stream_response,
     legacy_logprobs,
     run_generation,
     sse,
@@ -76,19 +75,15 @@ def _chunks(
             {**base, "choices": [{"index": 0, "text": text, "logprobs": carried, "finish_reason": finish_reason}]}
         )
 
-    try:
-        for event in _text(stream, completion, environ):
-            if isinstance(event, TokenLogprob):
-                pending.append(event)
-            elif isinstance(event, Delta):
-                yield choice(event.text)
-            else:
-                yield choice("", event.finish_reason)
-                if completion.include_usage:
-                    yield sse({**base, "choices": [], "usage": usage_json(event.usage)})
-    except OpenAIError as error:
-        yield sse(error.body())
-    yield DONE
+    for event in _text(stream, completion, environ):
+        if isinstance(event, TokenLogprob):
+            pending.append(event)
+        elif isinstance(event, Delta):
+            yield choice(event.text)
+        else:
+            yield choice("", event.finish_reason)
+            if completion.include_usage:
+                yield sse({**base, "choices": [], "usage": usage_json(event.usage)})
 
 
 @blueprint.post("/v1/completions")
@@ -114,11 +109,7 @@ def post_completions() -> Response:
         "model": completion.model,
     }
     if completion.stream:
-        return Response(
-            _chunks(stream, completion, base, request.environ),
-            content_type="text/event-stream",
-            headers={"Cache-Control": "no-cache"},
-        )
+        return chunk_stream_response(_chunks(stream, completion, base, request.environ))
     texts: list[str] = []
     entries: list[TokenLogprob] = []
     finished: Finished | None = None

@@ -16,6 +16,7 @@ from paddler.web.openai_request import parse_body
 from paddler.web.openai_responses_request import ResponsesRequest, offered_functions, responses_generation
 from paddler.web.paddler_services import current_services
 from paddler.web.response_events import Event, ResponseEvents
+from paddler.web.server_sent_events import event_stream_response
 from paddler.web.wire_results import new_request_id
 
 blueprint = Blueprint("openai_responses", __name__)
@@ -79,11 +80,7 @@ def post_responses() -> Response:
     stream = submit(services, params)
     if responses.stream:
         # The generator outlives the request context, so it is handed the WSGI environ.
-        return Response(
-            _sse(_events(stream, responses.max_output_tokens, builder, request.environ)),
-            content_type="text/event-stream",
-            headers={"Cache-Control": "no-cache"},
-        )
+        return event_stream_response(_sse(_events(stream, responses.max_output_tokens, builder, request.environ)))
     for event in run_generation(stream, (), responses.max_output_tokens, request.environ):
         # A failure raises OpenAIError: before any byte is sent, it is an HTTP error.
         for _ in builder.feed(event):

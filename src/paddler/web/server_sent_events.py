@@ -1,10 +1,11 @@
-"""Server-sent events of a snapshot: the current value at once, then each change, with keep-alives."""
+"""Server-sent event responses, and the event stream of a snapshot: the current value at once, then each
+change, with keep-alives."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from flask import Response, request
@@ -32,9 +33,10 @@ def _events(snapshot: Callable[[], Any], still_serving: Callable[[], bool], envi
         time.sleep(POLL_SECONDS)
 
 
+def event_stream_response(events: Iterable[bytes]) -> Response:
+    """A streamed text/event-stream response; proxies are told not to cache it."""
+    return Response(events, content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
 def sse_response(snapshot: Callable[[], Any], still_serving: Callable[[], bool]) -> Response:
-    return Response(
-        _events(snapshot, still_serving, request.environ),
-        content_type="text/event-stream",
-        headers={"Cache-Control": "no-cache"},
-    )
+    return event_stream_response(_events(snapshot, still_serving, request.environ))
