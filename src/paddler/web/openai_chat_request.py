@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,6 +17,7 @@ from paddler.web.openai_request import (
     check_model,
     content_text,
     conversation_generation,
+    format_grammar,
 )
 from paddler.web.openai_tools import (
     ChatTool,
@@ -103,19 +103,11 @@ def check_one_choice(request: OpenAISampling, services: PaddlerServices) -> None
     check_model(request.model, services)
 
 
-def json_schema_grammar(schema: dict[str, Any] | None, param: str) -> JsonSchemaConstraint:
-    if schema is None:
-        raise OpenAIError(400, "a json_schema response format needs a schema", param=param)
-    return JsonSchemaConstraint(json.dumps(schema))
-
-
 def _grammar(response_format: ResponseFormat | None) -> JsonSchemaConstraint | None:
-    if response_format is None or response_format.type == "text":
+    if response_format is None:
         return None
-    if response_format.type == "json_object":
-        return JsonSchemaConstraint('{"type": "object"}')
     schema = None if response_format.json_schema is None else response_format.json_schema.schema_
-    return json_schema_grammar(schema, "response_format")
+    return format_grammar(response_format.type, schema, "response_format")
 
 
 def _template_message(message: ChatMessage, index: int) -> dict[str, Any]:

@@ -4,6 +4,7 @@ server's defaults, and a conversation rendered through the chat template with th
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -127,6 +128,17 @@ def sampling_for(fields: SamplingFields, defaults: SamplingParams) -> SamplingPa
         if value is not None:
             overrides[field] = value
     return replace(defaults, **overrides)
+
+
+def format_grammar(kind: str, schema: dict[str, Any] | None, param: str) -> JsonSchemaConstraint | None:
+    """The grammar of a requested output format ("text", "json_object" or "json_schema")."""
+    if kind == "text":
+        return None
+    if kind == "json_object":
+        return JsonSchemaConstraint('{"type": "object"}')
+    if schema is None:
+        raise OpenAIError(400, "a json_schema response format needs a schema", param=param)
+    return JsonSchemaConstraint(json.dumps(schema))
 
 
 @dataclass(frozen=True, slots=True)

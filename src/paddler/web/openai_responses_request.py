@@ -12,8 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationError
 
-from paddler.messages.generate_tokens_params import GenerateTokensParams, JsonSchemaConstraint
-from paddler.web.openai_chat_request import json_schema_grammar
+from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.web.openai_error import OpenAIError, from_validation_error
 from paddler.web.openai_request import (
     ContentPart,
@@ -24,6 +23,7 @@ from paddler.web.openai_request import (
     check_model,
     content_text,
     conversation_generation,
+    format_grammar,
 )
 from paddler.web.openai_tools import (
     FunctionDefinition,
@@ -177,14 +177,6 @@ def _choice(request: ResponsesRequest) -> str | None:
     return choice.name
 
 
-def _grammar(text_format: TextFormat) -> JsonSchemaConstraint | None:
-    if text_format.type == "text":
-        return None
-    if text_format.type == "json_object":
-        return JsonSchemaConstraint('{"type": "object"}')
-    return json_schema_grammar(text_format.schema_, "text.format")
-
-
 def responses_generation(request: ResponsesRequest, services: PaddlerServices) -> GenerateTokensParams:
     """Raises OpenAIError for what cannot be served (400, 404) and while the model loads (503)."""
     check_model(request.model, services)
@@ -202,7 +194,7 @@ def responses_generation(request: ResponsesRequest, services: PaddlerServices) -
         template_tools=template_tools(functions),
         tools=tool_definitions(functions),
         force_tool_call=force,
-        grammar=_grammar(request.text.format),
+        grammar=format_grammar(request.text.format.type, request.text.format.schema_, "text.format"),
         max_tokens=request.max_output_tokens,
         thinking=request.thinking,
     )
