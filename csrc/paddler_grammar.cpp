@@ -1,11 +1,10 @@
 #include "paddler/paddler_grammar.h"
 
-#include <cstdio>
-#include <exception>
 #include <stdexcept>
 #include <string>
 
 #include "llama-grammar.h"  // llama.cpp's internal parser, exported from libllama
+#include "paddler_guard.hpp"
 
 namespace {
 
@@ -49,7 +48,7 @@ void check_rules_are_defined(const llama_grammar_parser & parser) {
 
 extern "C" paddler_status paddler_grammar_validate(
     const llama_vocab * vocab, const char * grammar, char * error_buffer, size_t error_buffer_size) {
-    try {
+    return paddler_guard(error_buffer, error_buffer_size, [&] {
         llama_grammar_parser parser(vocab);
         const char * position = skip_space(grammar);
         while (*position) {
@@ -57,10 +56,5 @@ extern "C" paddler_status paddler_grammar_validate(
         }
         check_rules_are_defined(parser);
         return PADDLER_STATUS_OK;
-    } catch (const std::exception & exception) {
-        std::snprintf(error_buffer, error_buffer_size, "%s", exception.what());
-    } catch (...) {
-        std::snprintf(error_buffer, error_buffer_size, "unknown C++ exception");
-    }
-    return PADDLER_STATUS_EXCEPTION;
+    });
 }

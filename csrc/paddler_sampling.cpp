@@ -1,16 +1,10 @@
 #include "paddler/paddler_sampling.h"
 
 #include <cmath>
-#include <cstdio>
-#include <exception>
+
+#include "paddler_guard.hpp"
 
 namespace {
-
-void write_error(char * error_buffer, size_t error_buffer_size, const char * message) {
-    if (error_buffer != nullptr && error_buffer_size > 0) {
-        std::snprintf(error_buffer, error_buffer_size, "%s", message);
-    }
-}
 
 bool grammar_allows(llama_sampler * grammar, llama_token token) {
     llama_token_data candidate = {token, 0.0f, 0.0f};
@@ -75,41 +69,31 @@ extern "C" paddler_status paddler_sampler_sample(
     llama_sampler * chain, llama_sampler * grammar, llama_context * context, int32_t batch_index,
     llama_token_data * scratch, int32_t n_vocab, llama_token * out_token,
     char * error_buffer, size_t error_buffer_size) {
-    try {
+    return paddler_guard(error_buffer, error_buffer_size, [&] {
         const float * logits = llama_get_logits_ith(context, batch_index);
         if (logits == nullptr) {
-            write_error(error_buffer, error_buffer_size, "no logits at this batch index");
+            paddler_write_error(error_buffer, error_buffer_size, "no logits at this batch index");
             return PADDLER_STATUS_NO_LOGITS;
         }
         const paddler_status status = choose_token(chain, grammar, logits, scratch, n_vocab, out_token);
         if (status != PADDLER_STATUS_OK) {
-            write_error(error_buffer, error_buffer_size, "no token satisfies the sampling constraints");
+            paddler_write_error(error_buffer, error_buffer_size, "no token satisfies the sampling constraints");
             return status;
         }
         accept_both(chain, grammar, *out_token);
         return PADDLER_STATUS_OK;
-    } catch (const std::exception & exception) {
-        write_error(error_buffer, error_buffer_size, exception.what());
-    } catch (...) {
-        write_error(error_buffer, error_buffer_size, "unknown C++ exception");
-    }
-    return PADDLER_STATUS_EXCEPTION;
+    });
 }
 
 extern "C" paddler_status paddler_sampler_accept(
     llama_sampler * chain, llama_sampler * grammar, llama_token token,
     char * error_buffer, size_t error_buffer_size) {
-    try {
+    return paddler_guard(error_buffer, error_buffer_size, [&] {
         if (grammar != nullptr && !grammar_allows(grammar, token)) {
-            write_error(error_buffer, error_buffer_size, "the grammar does not allow this token here");
+            paddler_write_error(error_buffer, error_buffer_size, "the grammar does not allow this token here");
             return PADDLER_STATUS_NO_VIABLE_TOKEN;
         }
         accept_both(chain, grammar, token);
         return PADDLER_STATUS_OK;
-    } catch (const std::exception & exception) {
-        write_error(error_buffer, error_buffer_size, exception.what());
-    } catch (...) {
-        write_error(error_buffer, error_buffer_size, "unknown C++ exception");
-    }
-    return PADDLER_STATUS_EXCEPTION;
+    });
 }
