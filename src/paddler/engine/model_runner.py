@@ -77,16 +77,21 @@ class ModelRunner:
         self._pieces: dict[int, bytes] = {}
         self.generation_context: LlamaContext | None = None
         self.embedding_context: LlamaContext | None = None
+        self.decode_seconds = 0.0
         try:
             self._create_contexts(settings)
         except BaseException:
             self.close()
             raise
-        self.generation_batch = LlamaBatch(settings.n_batch)
-        self.embedding_batch = LlamaBatch(settings.n_batch)
-        self.decode_seconds = 0.0
+
+    def rebuild_contexts(self) -> None:
+        """Fresh contexts and batches on the loaded model, after a fault left the old ones in doubt."""
+        self._close_contexts()
+        self._create_contexts(self.settings)
 
     def _create_contexts(self, settings: EngineSettings) -> None:
+        self.generation_batch = LlamaBatch(settings.n_batch)
+        self.embedding_batch = LlamaBatch(settings.n_batch)
         if settings.enable_generation:
             self.generation_context = LlamaContext(
                 self.model,
@@ -254,12 +259,27 @@ class ModelRunner:
             if context is not None:
                 context.request_abort()
 
+    def abort_generation(self) -> None:
+        """Callable from any thread: the running generation decode stops early (embeddings go on)."""
+        if self.generation_context is not None:
+            self.generation_context.request_abort()
+
+    def clear_abort(self) -> None:
+        """Before a decode: an abort asked for after the previous one ended must not stop this one."""
+        for context in (self.generation_context, self.embedding_context):
+            if context is not None:
+                context.clear_abort()
+
     def close(self) -> None:
+        self._close_contexts()
+        self.model.close()
+
+    def _close_contexts(self) -> None:
         for context in (self.generation_context, self.embedding_context):
             if context is not None:
                 context.close()
+        self.generation_context = self.embedding_context = None
         for batch_name in ("generation_batch", "embedding_batch"):
             batch = getattr(self, batch_name, None)
             if batch is not None:
                 batch.close()
-        self.model.close()

@@ -48,6 +48,12 @@ class SlotCache:
         slot.last_used = now
         self._offload(slot)
 
+    def abandon(self, slot: Slot) -> None:
+        """Free the slot and forget what it held without touching the KV cache, which is about to be
+        rebuilt or freed."""
+        slot.busy = False
+        slot.forget_cache()
+
     def forget(self, slot: Slot) -> None:
         """Drop the slot's sequence from the KV cache and forget what it held."""
         self._runner.forget(slot.seq_id)

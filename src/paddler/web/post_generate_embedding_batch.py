@@ -47,7 +47,7 @@ def post_generate_embedding_batch() -> Response:
     request_id = new_request_id()
     try:
         stream = services.serving_engine().submit_embeddings(
-            GenerateEmbeddingBatchParams(documents, _normalization(params)), request_id=request_id
+            GenerateEmbeddingBatchParams(documents, _normalization(params))
         )
     except EngineUnavailableError as error:
         raise ApiError(503, str(error)) from None
