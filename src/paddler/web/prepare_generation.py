@@ -13,7 +13,7 @@ from paddler.engine.continuous_batch_engine import (
     InvalidRequestError,
     RequestTooLargeError,
 )
-from paddler.engine.parse_tool_calls import invalid_tool_schema
+from paddler.engine.parse_tool_calls import invalid_tool_schema, unsafe_tool_schema
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import (
     GenerateTokensParams,
@@ -120,6 +120,9 @@ def conversation_generation(
         invalid = _invalid_tool_schema(tools)
         if invalid is not None:
             return invalid
+        unsafe = unsafe_tool_schema(tools)
+        if unsafe is not None:
+            raise ApiError(400, f"Invalid request parameters: {unsafe[1]}")
     return GenerateTokensParams(
         prompt=prompt,
         max_tokens=params.max_tokens,
