@@ -319,7 +319,10 @@ class ContinuousBatchLoop:
             return
         if outcome is DecodeOutcome.ABORTED:
             for request, _ in scheduled:
-                self._runner.forget(request.slot.seq_id, request.position)
+                lost = self._slot_cache.truncate(request.slot, request.position)
+                if lost:  # a recurrent state cannot drop the aborted part: decode it all again
+                    request.pending[:0] = lost
+                    request.generating = False
             return
         for (request, entry), batch_index in zip(scheduled, output_indices, strict=True):
             request.consume(entry.count)
