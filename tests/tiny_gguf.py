@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 import numpy
+import numpy.typing
 
 from tests.conftest import llama_cpp_dir
 
@@ -71,6 +72,55 @@ def write_tiny_bert(target: Path, vocab_model: Path, *, n_ctx_train: int, n_embd
     add("blk.0.ffn_down.weight", n_embd, n_ff)
     add("blk.0.ffn_down.bias", n_embd)
     add_norm("blk.0.layer_output_norm")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return target
+
+
+def write_tiny_mamba(target: Path, vocab_model: Path, *, n_embd: int = 64, n_layer: int = 2) -> Path:
+    """A small Mamba (a recurrent model: one state per sequence) with the tokenizer of `vocab_model`."""
+    gguf = _gguf()
+    n_vocab = len(gguf.GGUFReader(vocab_model).fields["tokenizer.ggml.tokens"].data)
+    d_inner, d_state, d_conv, dt_rank = 2 * n_embd, 16, 4, 4
+    writer = gguf.GGUFWriter(target, "mamba")
+    writer.add_name("tiny-random-mamba")
+    writer.add_context_length(4096)
+    writer.add_embedding_length(n_embd)
+    writer.add_block_count(n_layer)
+    writer.add_feed_forward_length(0)
+    writer.add_head_count(0)
+    writer.add_ssm_conv_kernel(d_conv)
+    writer.add_ssm_inner_size(d_inner)
+    writer.add_ssm_state_size(d_state)
+    writer.add_ssm_time_step_rank(dt_rank)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    _copy_tokenizer(gguf, vocab_model, writer)
+    generator = numpy.random.default_rng(0)
+
+    def add(name: str, values: numpy.typing.NDArray[numpy.float64]) -> None:
+        writer.add_tensor(name, values.astype(numpy.float32))
+
+    def noise(*shape: int) -> numpy.typing.NDArray[numpy.float64]:
+        return generator.standard_normal(shape) * 0.1
+
+    add("token_embd.weight", noise(n_vocab, n_embd))
+    add("output_norm.weight", numpy.ones(n_embd))
+    for layer in range(n_layer):
+        prefix = f"blk.{layer}"
+        add(f"{prefix}.attn_norm.weight", numpy.ones(n_embd))
+        add(f"{prefix}.ssm_in.weight", noise(2 * d_inner, n_embd))
+        add(f"{prefix}.ssm_conv1d.weight", noise(d_inner, d_conv))
+        add(f"{prefix}.ssm_conv1d.bias", noise(d_inner))
+        add(f"{prefix}.ssm_x.weight", noise(dt_rank + 2 * d_state, d_inner))
+        add(f"{prefix}.ssm_dt.weight", noise(d_inner, dt_rank))
+        add(f"{prefix}.ssm_dt.bias", noise(d_inner))
+        # A = -exp(A_log) in the reference: negative, so the state decays.
+        add(f"{prefix}.ssm_a", -numpy.exp(noise(d_inner, d_state)))
+        add(f"{prefix}.ssm_d", numpy.ones(d_inner))
+        add(f"{prefix}.ssm_out.weight", noise(n_embd, d_inner))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

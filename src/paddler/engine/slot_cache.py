@@ -1,6 +1,6 @@
 """The slots of the generation context and what their KV caches hold: the slot a new prompt goes to
-(longest reusable prefix), caches of idle slots moved to host memory under a unified KV cache, and idle
-caches dropped first when the KV cache runs out."""
+(the longest prefix the model's memory lets it keep, see engine/prefix_reuse.py), caches of idle slots
+moved to host memory under a unified KV cache, and idle caches dropped first when the KV cache runs out."""
 
 from __future__ import annotations
 
@@ -51,7 +51,8 @@ class SlotCache:
         if state is not None and (reusable == 0 or not self._runner.restore_sequence(slot.seq_id, state)):
             slot.forget_cache()
             return 0
-        return 0 if self.truncate(slot, reusable) else reusable
+        self.truncate(slot, reusable)
+        return len(slot.cached_tokens)
 
     def truncate(self, slot: Slot, length: int) -> list[int]:
         """Cut the slot's cache back to its first `length` positions. When the memory cannot cut there
