@@ -1,10 +1,10 @@
 """Production configuration: `PADDLER_SERVE_ARGS="--slots 8" gunicorn -c gunicorn.conf.py paddler.wsgi:app`.
 
 One worker, one engine: more workers are refused (scale out with more processes behind a load
-balancer). Threads serve concurrent streams and WebSockets (each open WebSocket holds a thread), so
-size them above slots plus the buffer plus the sockets you expect. preload_app stays off: the engine
-thread must start in the worker, not in the master before fork; models are fetched in the master,
-before the worker's timeout applies.
+balancer). Threads serve concurrent streams and WebSockets (each open WebSocket holds a thread); a few
+are held back for /health and /ready, and WebSockets may take half of the rest unless
+--max-websockets says otherwise. preload_app stays off: the engine thread must start in the worker, not
+in the master before fork; models are fetched in the master, before the worker's timeout applies.
 """
 
 from __future__ import annotations
@@ -50,13 +50,15 @@ def nworkers_changed(server: Any, new_value: int, old_value: int) -> None:
 
 
 def post_worker_init(worker: Any) -> None:
-    """On SIGTERM, drain the engine and close open WebSockets with 1001 while gunicorn waits for its
-    requests; without this a socket would hold the worker until the graceful timeout."""
+    """Size the threads held back for the probes and the WebSocket bound to this worker's threads. On
+    SIGTERM, drain the engine and close open WebSockets with 1001 while gunicorn waits for its requests;
+    without this a socket would hold the worker until the graceful timeout."""
     import signal  # noqa: PLC0415 - only the worker needs these
     import threading  # noqa: PLC0415
 
     from paddler import wsgi  # noqa: PLC0415
 
+    wsgi.fit_to_threads(worker.cfg.threads)
     stop_worker = signal.getsignal(signal.SIGTERM)
 
     def drain_and_stop(signal_number: int, frame: Any) -> None:
