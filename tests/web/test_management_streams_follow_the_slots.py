@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 
@@ -55,3 +56,24 @@ def test_buffered_requests_stream_starts_with_a_snapshot_and_ends_at_shutdown(se
         for _ in lines:
             pass
         assert time.monotonic() - started < 10
+
+
+def test_a_quiet_agents_stream_outlives_the_clients_default_read_timeout(server_factory: ServerFactory) -> None:
+    """paddler-client reads with httpx's default 5 s timeout; keep-alives must come sooner than that."""
+    server = server_factory("--slots", "1")
+
+    async def scenario() -> float:
+        management = ClientManagement(server.management_url)
+        started = time.monotonic()
+        stream = management.agents_stream()
+        await anext(stream)
+        reader = asyncio.ensure_future(anext(stream))
+        await asyncio.sleep(7.0)
+        assert not reader.done(), "nothing changed, so no snapshot"
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        await stream.aclose()
+        return time.monotonic() - started
+
+    assert asyncio.run(scenario()) >= 7.0

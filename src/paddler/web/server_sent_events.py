@@ -13,7 +13,8 @@ from flask import Response, request
 from paddler.web.client_connection import client_disconnected
 
 POLL_SECONDS = 0.2
-KEEP_ALIVE_SECONDS = 10.0
+# paddler-client reads streams with httpx's default 5 s read timeout: a quiet stream must speak sooner.
+KEEP_ALIVE_SECONDS = 2.0
 
 
 def _events(snapshot: Callable[[], Any], still_serving: Callable[[], bool], environ: dict[str, Any]) -> Iterator[bytes]:
