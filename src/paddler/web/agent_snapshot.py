@@ -14,8 +14,9 @@ def agent_snapshot(services: PaddlerServices) -> dict[str, Any]:
     info = engine.model_info
     ready = engine.state in (EngineState.READY, EngineState.DRAINING)
     issues: list[Any] = list(services.issues)
-    if engine.state is EngineState.FAILED:
-        issues.append({"ModelCannotBeLoaded": {"model_path": str(engine.settings.model_path)}})
+    failed = {"ModelCannotBeLoaded": {"model_path": str(engine.settings.model_path)}}
+    if engine.state is EngineState.FAILED and failed not in issues:
+        issues.append(failed)
     return {
         "desired_slots_total": engine.settings.slots,
         **services.download.snapshot(),

@@ -87,7 +87,7 @@ def _error_of(failure: ToolCallEvent | GenerationFailed | RequestRejected) -> Op
 
 def submit(services: PaddlerServices, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
     try:
-        return services.serving_engine().submit_generation(params)
+        return services.submit_generation(params)
     except RequestTooLargeError as error:
         raise OpenAIError(400, str(error), code="context_length_exceeded", param="messages") from None
     except InvalidRequestError as error:

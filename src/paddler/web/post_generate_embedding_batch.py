@@ -46,7 +46,7 @@ def post_generate_embedding_batch() -> Response:
     documents = tuple(EmbeddingDocument(document.id, document.content) for document in params.input_batch)
     request_id = new_request_id()
     try:
-        stream = services.serving_engine().submit_embeddings(
+        stream = services.submit_embeddings(
             GenerateEmbeddingBatchParams(documents, _normalization(params)), request_id=request_id
         )
     except EngineUnavailableError as error:

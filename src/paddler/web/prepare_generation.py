@@ -140,7 +140,7 @@ def submit_generation(
 ) -> ResultStream[GeneratedTokenResult]:
     """Queue the generation; what can never run is an ApiError (400 too large, 503 not serving)."""
     try:
-        return services.serving_engine().submit_generation(params, request_id=request_id)
+        return services.submit_generation(params, request_id=request_id)
     except (RequestTooLargeError, InvalidRequestError) as error:
         raise ApiError(400, str(error)) from None
     except EngineUnavailableError as error:
