@@ -42,6 +42,9 @@ class PaddlerServices:
     allowed_model_dirs: tuple[Path, ...] = ()
     # Hosts a URL model (and each of its redirects) may come from; empty: any host.
     model_url_hosts: tuple[str, ...] = ()
+    # Host names the management service answers to without a key, besides loopback names and IP
+    # addresses (a browser sends any other name only when DNS rebinding points it here).
+    management_host_names: tuple[str, ...] = ()
     state_file: Path | None = None
     # The last desired state PUT (a BalancerDesiredState); None until then.
     desired_state: Any = None

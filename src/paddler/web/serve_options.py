@@ -12,6 +12,7 @@ from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
 from paddler.messages.sampling_params import SamplingParams
 from paddler.web.chat_template import ChatTemplateError, check_chat_template
+from paddler.web.dev_server import parse_address
 from paddler.web.paddler_services import PaddlerServices
 from paddler.web.state_application import restore_state
 from paddler.web.state_file import load_state
@@ -109,6 +110,14 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="browser origin allowed on the management service",
+    )
+    access.add_argument(
+        "--management-allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Host name the management service answers to when it has no key, besides localhost, IP "
+        "addresses and the name it is bound to (repeatable; other names are refused against DNS rebinding)",
     )
     defaults = SamplingParams()
     sampling = parser.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
@@ -224,6 +233,7 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         state_file=arguments.state_file,
         allowed_model_dirs=tuple(Path(os.path.realpath(directory)) for directory in allowed),
         model_url_hosts=tuple(arguments.model_url_hosts),
+        management_host_names=(parse_address(arguments.management_addr)[0], *arguments.management_allowed_host),
         inference_api_keys=_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
         management_api_keys=_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
         inference_cors_origins=tuple(arguments.inference_cors_allowed_origin),
