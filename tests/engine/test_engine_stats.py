@@ -27,6 +27,8 @@ def test_overhead_share() -> None:
         requests_completed=0,
         requests_failed=0,
         requests_rejected=0,
+        requests_cancelled=0,
+        engine_restarts=0,
         prompt_tokens=0,
         cached_prompt_tokens=0,
         generated_tokens=0,

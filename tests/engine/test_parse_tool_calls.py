@@ -1,9 +1,15 @@
-"""parse_tool_call_block: Qwen/Hermes JSON and Mistral formats, schema checks, and what is unrecognized."""
+"""parse_tool_call_block: Qwen/Hermes JSON and Mistral formats, schema checks (bounded, never raising),
+and what is unrecognized."""
 
 from __future__ import annotations
 
-from paddler.engine.parse_tool_calls import parse_tool_call_block
+import time
+
+import pytest
+
+from paddler.engine.parse_tool_calls import ToolSchemas, parse_tool_call_block
 from paddler.messages.generate_tokens_params import ToolDefinition
+from paddler.messages.generated_token_result import ParsedToolCall
 
 WEATHER = ToolDefinition(
     "get_weather",
@@ -61,3 +67,37 @@ def test_unrecognized_text() -> None:
     broken = parse_tool_call_block("<tool_call>{not json</tool_call>", [WEATHER], 0)
     assert broken.kind == "UnrecognizedToolCallFormat"
     assert "not JSON" in broken.errors[0]
+
+
+def _echo_call(text: str) -> str:
+    return '<tool_call>{"name": "echo", "arguments": {"text": "' + text + '"}}</tool_call>'
+
+
+def test_a_catastrophic_pattern_is_checked_in_linear_time() -> None:
+    echo = ToolDefinition("echo", {"type": "object", "properties": {"text": {"type": "string", "pattern": "^(a|a)*$"}}})
+    for length in (25, 200_000):  # Python's `re` takes seconds on the first and never ends on the second
+        started = time.monotonic()
+        event = parse_tool_call_block(_echo_call("a" * length + "!"), [echo], 0)
+        assert time.monotonic() - started < 1.0
+        assert event.kind == "ToolCallValidationFailed"
+        assert "does not match '^(a|a)*$'" in event.errors[0]
+    assert parse_tool_call_block(_echo_call("aaaa"), [echo], 0).kind == "ToolCallParsed"
+
+
+@pytest.mark.parametrize("reference", ["#/$defs/missing", "http://127.0.0.1:9/echo.json"])
+def test_a_schema_that_cannot_be_evaluated_fails_the_call_and_raises_nothing(reference: str) -> None:
+    echo = ToolDefinition("echo", {"type": "object", "properties": {"text": {"$ref": reference}}})
+    event = parse_tool_call_block(_echo_call("hi"), [echo, WEATHER], 0)
+    assert event.kind == "ToolCallValidationFailed"
+    assert event.errors[0].startswith('arguments for tool "echo" could not be checked against its schema: $ref')
+    weather = '<tool_call>{"name": "get_weather", "arguments": {"city": "Oslo"}}</tool_call>'
+    assert parse_tool_call_block(weather, [echo, WEATHER], 1).kind == "ToolCallParsed"
+
+
+def test_a_validator_is_built_once_per_tool() -> None:
+    schemas = ToolSchemas([WEATHER])
+    call = ParsedToolCall("call_0", "get_weather", {"city": "Oslo"}, None)
+    assert schemas.problem(call) is None
+    built = schemas._validators["get_weather"]
+    assert schemas.problem(ParsedToolCall("call_1", "get_weather", {"city": 1}, None)) is not None
+    assert schemas._validators["get_weather"] is built

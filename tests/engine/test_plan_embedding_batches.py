@@ -24,6 +24,12 @@ def test_oversized_documents_are_reported_and_skipped() -> None:
     assert plan.batches == ((0,), (2,))
 
 
+def test_documents_longer_than_the_training_context_are_set_aside_too() -> None:
+    plan = plan_embedding_batches([10, 64, 65, 40, 30], n_batch=128, max_sequences=4, max_document_tokens=64)
+    assert plan.oversized == (2,)
+    assert plan.batches == ((0, 1, 3), (4,))
+
+
 def test_every_document_lands_exactly_once() -> None:
     counts = [(index * 37) % 90 + 1 for index in range(200)]
     plan = plan_embedding_batches(counts, n_batch=80, max_sequences=7)

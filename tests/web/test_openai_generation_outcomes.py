@@ -20,7 +20,7 @@ from paddler.messages.generated_token_result import (
     TokenLogprob,
     ToolCallEvent,
 )
-from paddler.messages.request_rejected import RequestRejected
+from paddler.messages.request_rejected import ENGINE_FAULT, RequestRejected
 from paddler.messages.token_usage import TokenUsage
 from paddler.web.openai_error import OpenAIError
 from paddler.web.openai_generation import Delta, Finished, ToolCalls, ToolCallText, run_generation
@@ -101,6 +101,10 @@ def test_failures_and_rejections_get_openai_statuses() -> None:
     assert (full.status, full.body()["error"]["type"]) == (429, "rate_limit_error")  # type: ignore[index]
     waited = _failure([RequestRejected(504, "Waiting for available slot timed out")])
     assert (waited.status, waited.code) == (503, "buffer_timeout")
+    stopped = _failure([RequestRejected(503, "The engine is not serving: it faulted too often")])
+    assert (stopped.status, stopped.code) == (503, "unavailable"), "only a full buffer is a 429"
+    faulted = _failure([ENGINE_FAULT])
+    assert (faulted.status, faulted.body()["error"]["message"]) == (500, ENGINE_FAULT.description)  # type: ignore[index]
 
 
 def test_only_content_log_probabilities_pass_and_none_after_a_stop_string() -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Coroutine
+from typing import Any, TypeVar, cast
 
 import pytest
+from paddler_client.agent_controller_pool_snapshot import AgentControllerPoolSnapshot
+from paddler_client.balancer_desired_state import BalancerDesiredState
+from paddler_client.buffered_request_manager_snapshot import BufferedRequestManagerSnapshot
+from paddler_client.chat_template import ChatTemplate
 from paddler_client.client_inference import ClientInference
 from paddler_client.client_management import ClientManagement
 from paddler_client.continue_from_conversation_history_params import ContinueFromConversationHistoryParams
@@ -14,13 +18,16 @@ from paddler_client.continue_from_raw_prompt_params import ContinueFromRawPrompt
 from paddler_client.conversation_message import ConversationMessage
 from paddler_client.embedding_input_document import EmbeddingInputDocument
 from paddler_client.embedding_normalization_method import EmbeddingNormalizationMethod
+from paddler_client.error import HttpError
 from paddler_client.generate_embedding_batch_params import GenerateEmbeddingBatchParams
 from paddler_client.inference_message import InferenceMessage, InferenceMessageKind
 from paddler_client.inference_socket_connection import ResponseStream
+from paddler_client.model_metadata import ModelMetadata
 
-from .conftest import RunningServer
+from .conftest import RunningServer, ServerFactory
 
 Result = TypeVar("Result")
+Snapshot = TypeVar("Snapshot")
 
 
 def _run(coroutine: Coroutine[Any, Any, Result]) -> Result:
@@ -112,20 +119,86 @@ def test_embedding_batch(server: RunningServer, method: str) -> None:
     assert messages[-1].kind is InferenceMessageKind.EMBEDDING_DONE
 
 
-def test_management_endpoints(server: RunningServer) -> None:
-    async def scenario() -> tuple[Any, Any, Any, str]:
-        management = ClientManagement(server.management_url)
-        agents = await management.get_agents()
-        buffered = await management.get_buffered_requests()
-        agent_id = agents.agents[0].id
-        metadata = await management.get_model_metadata(agent_id)
-        metrics = await management.get_metrics()
-        return agents, buffered, metadata, metrics
+def test_management_lists_the_agent_and_its_model_metadata(server: RunningServer) -> None:
+    async def scenario() -> tuple[AgentControllerPoolSnapshot, ModelMetadata | None]:
+        async with ClientManagement(server.management_url) as management:
+            agents = await management.get_agents()
+            return agents, await management.get_model_metadata(agents.agents[0].id)
 
-    agents, buffered, metadata, metrics = _run(scenario())
-    agent = agents.agents[0]
-    assert agent.name == "agent-1"
-    assert agent.slots_total == 4
-    assert buffered.buffered_requests_current == 0
+    agents, metadata = _run(scenario())
+    (agent,) = agents.agents
+    assert (agent.name, agent.slots_total, agent.uses_chat_template_override) == ("agent-1", 4, False)
+    assert metadata is not None
     assert metadata.metadata["general.architecture"] == "llama"
+
+
+def test_management_buffered_requests_and_metrics(server: RunningServer) -> None:
+    async def scenario() -> tuple[BufferedRequestManagerSnapshot, str]:
+        async with ClientManagement(server.management_url) as management:
+            return await management.get_buffered_requests(), await management.get_metrics()
+
+    buffered, metrics = _run(scenario())
+    assert buffered.buffered_requests_current == 0
     assert "paddler_slots_total 4.0" in metrics
+
+
+def test_management_streams_start_with_the_current_snapshot(server: RunningServer) -> None:
+    async def first(stream: AsyncIterator[Snapshot]) -> Snapshot:
+        generator = cast(AsyncGenerator[Snapshot, None], stream)
+        try:
+            return await anext(generator)
+        finally:
+            await generator.aclose()
+
+    async def scenario() -> tuple[AgentControllerPoolSnapshot, BufferedRequestManagerSnapshot]:
+        async with ClientManagement(server.management_url) as management:
+            return await first(management.agents_stream()), await first(management.buffered_requests_stream())
+
+    agents, buffered = _run(scenario())
+    assert agents.agents[0].name == "agent-1"
+    assert buffered.buffered_requests_current == 0
+
+
+def test_management_chat_template_override_is_none_then_the_override(server_factory: ServerFactory) -> None:
+    """Without an override the server answers `null`, which the client reads as None only when the body
+    is exactly that text; with one, the client reads its content."""
+    server = server_factory("--slots", "1")
+    template = "{% for message in messages %}{{ message.content }}{% endfor %}"
+
+    async def scenario() -> tuple[ChatTemplate | None, BalancerDesiredState, ChatTemplate | None, bool]:
+        async with ClientManagement(server.management_url) as management:
+            agent_id = (await management.get_agents()).agents[0].id
+            before = await management.get_chat_template_override(agent_id)
+            state = await management.get_balancer_desired_state()
+            await management.put_balancer_desired_state(
+                state.model_copy(
+                    update={
+                        "chat_template_override": ChatTemplate(content=template),
+                        "use_chat_template_override": True,
+                    }
+                )
+            )
+            saved = await management.get_balancer_desired_state()
+            after = await management.get_chat_template_override(agent_id)
+            uses = (await management.get_agents()).agents[0].uses_chat_template_override
+            return before, saved, after, uses
+
+    before, saved, after, uses = _run(scenario())
+    assert before is None
+    assert saved.use_chat_template_override
+    assert saved.chat_template_override == ChatTemplate(content=template)
+    assert after == ChatTemplate(content=template)
+    assert uses
+
+
+def test_management_errors_reach_the_client_as_http_errors(server: RunningServer) -> None:
+    async def scenario() -> list[int]:
+        statuses = []
+        async with ClientManagement(server.management_url) as management:
+            for call in (management.get_chat_template_override, management.get_model_metadata):
+                with pytest.raises(HttpError) as refused:
+                    await call("no-such-agent")
+                statuses.append(refused.value.status_code)
+        return statuses
+
+    assert _run(scenario()) == [404, 404]

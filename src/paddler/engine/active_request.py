@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paddler.engine.incremental_detokenizer import IncrementalDetokenizer
-from paddler.engine.parse_tool_calls import parse_tool_call_block
+from paddler.engine.parse_tool_calls import ToolSchemas, parse_tool_call_block
 from paddler.engine.scheduler_command import GenerateTokensCommand
 from paddler.engine.slot import Slot
 from paddler.engine.token_classifier import ClassifiedToken, Section, TokenClassifier
@@ -40,6 +40,11 @@ class ActiveRequest:
     # Log-probabilities of sampled tokens not yet streamed, in sampling order (when asked for).
     logprobs: deque[tuple[float, tuple[tuple[int, float], ...]]] = field(default_factory=deque)
     first_token_at: float | None = None
+    # The request's tools, their validators built once, at the first call of each.
+    tool_schemas: ToolSchemas = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tool_schemas = ToolSchemas(self.command.tools)
 
     @property
     def request_id(self) -> str:
@@ -102,7 +107,7 @@ class ActiveRequest:
 
     def _emit_tool_calls(self) -> None:
         event = parse_tool_call_block(
-            self.tool_call_bytes.decode("utf-8", "replace"), self.command.tools, self.tool_calls_parsed
+            self.tool_call_bytes.decode("utf-8", "replace"), self.tool_schemas, self.tool_calls_parsed
         )
         self.tool_calls_parsed += len(event.calls)
         self.tool_call_bytes.clear()

@@ -3,6 +3,10 @@
 Requests are checked and tokenized in the caller's thread (llama.cpp's tokenizer is thread-safe), so
 a request that can never run is refused before anything is streamed and the engine thread never
 stalls on a long prompt. Everything else happens on the engine thread.
+
+Every request is keyed by an id the engine makes: whatever a client calls its request is a label of
+that client's connection, so no client can collide with, read or cancel another's work. Every accepted
+request is answered on its stream, through faults, restarts and shutdown alike.
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ import time
 import uuid
 from collections.abc import Callable
 
-from paddler.engine.continuous_batch_loop import ContinuousBatchLoop
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_stats import EngineStats
 from paddler.engine.engine_status import EngineStatus
+from paddler.engine.engine_supervisor import EngineSupervisor
 from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError, forced_tool_call_grammar
 from paddler.engine.model_runner import GrammarConversionError, ModelInfo, json_schema_grammar
 from paddler.engine.result_stream import ResultStream
@@ -42,6 +46,7 @@ from paddler.messages.generate_tokens_params import (
     JsonSchemaConstraint,
 )
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
+from paddler.messages.request_rejected import SHUTTING_DOWN
 
 logger = logging.getLogger(__name__)
 # Checked before tokenizing, which costs time in proportion to the text.
@@ -76,14 +81,18 @@ class ContinuousBatchEngine:
         self._status = EngineStatus()
         self._thread: threading.Thread | None = None
         self._markers_by_template: dict[str, TokenMarkers] = {}
+        # Held while a command is queued and while stop() is asked for: nothing is queued after the
+        # StopCommand, so the engine answers everything it was given before it ends.
+        self._submit_lock = threading.Lock()
+        self._stopping = False
 
     def start(self, progress: Callable[[float], bool | None] | None = None, wait: bool = True) -> None:
         """Start the engine thread, which loads the model. With wait, return once it serves (or raise
         EngineStartError)."""
         if self._thread is not None:
             raise RuntimeError("the engine was already started")
-        loop = ContinuousBatchLoop(self.settings, self._commands, self._status, progress)
-        self._thread = threading.Thread(target=loop.run, name="paddler-engine", daemon=True)
+        supervisor = EngineSupervisor(self.settings, self._commands, self._status, progress)
+        self._thread = threading.Thread(target=supervisor.run, name="paddler-engine", daemon=True)
         self._thread.start()
         if wait:
             self.wait_until_settled()
@@ -113,19 +122,29 @@ class ContinuousBatchEngine:
         """Prompt plus generated tokens one request may hold in its slot."""
         return self._status.n_ctx_seq
 
+    @property
+    def failure(self) -> str | None:
+        """Why the engine stopped serving for good (a failed load, or faults too often)."""
+        return self._status.failure
+
+    @property
+    def last_fault(self) -> tuple[str, float] | None:
+        """The last fault the engine recovered from, and its time.monotonic(); None if none."""
+        fault, at = self._status.last_fault, self._status.last_fault_at
+        return None if fault is None or at is None else (fault, at)
+
     def stats(self) -> EngineStats:
         return self._status.counters.snapshot(self._status.state.value, self.settings.slots)
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
         with self._status.runner_lock:
             runner = self._status.runner
-            if runner is None or self._status.state is not EngineState.READY:
+            # While recovering the model is still loaded: requests queue for the rebuilt contexts.
+            if runner is None or self._status.state not in (EngineState.READY, EngineState.RECOVERING):
                 raise EngineUnavailableError(f"the engine is {self._status.state.value}")
             return runner.tokenize(text, add_special=add_special, parse_special=parse_special)
 
-    def submit_generation(
-        self, params: GenerateTokensParams, request_id: str | None = None
-    ) -> ResultStream[GeneratedTokenResult]:
+    def submit_generation(self, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
         """Queue a generation. Raises EngineUnavailableError, RequestTooLargeError, InvalidRequestError or
         ToolChoiceUnsupportedError at once; every later outcome arrives on the returned stream."""
         if not self.settings.enable_generation:
@@ -145,7 +164,7 @@ class ContinuousBatchEngine:
                 f"the prompt has {len(tokens)} tokens; with max_tokens {params.max_tokens} it needs "
                 f"{len(tokens) + budget}, but a slot holds {self.max_sequence_tokens} tokens"
             )
-        stream: ResultStream[GeneratedTokenResult] = ResultStream(request_id or uuid.uuid4().hex, self.cancel)
+        stream: ResultStream[GeneratedTokenResult] = ResultStream(uuid.uuid4().hex, self.cancel)
         markers = self._markers(params.chat_template)
         try:
             grammar = self._grammar(params, markers)
@@ -154,7 +173,7 @@ class ContinuousBatchEngine:
                 GenerationFailed(GenerationErrorKind.GRAMMAR_SYNTAX_ERROR, f"Failed to create grammar sampler: {error}")
             )
             return stream
-        self._commands.put(
+        self._queue(
             GenerateTokensCommand(
                 request_id=stream.request_id,
                 prompt_tokens=tuple(tokens),
@@ -212,16 +231,14 @@ class ContinuousBatchEngine:
             self._markers_by_template[template] = markers
         return markers
 
-    def submit_embeddings(
-        self, params: GenerateEmbeddingBatchParams, request_id: str | None = None
-    ) -> ResultStream[EmbeddingResult]:
+    def submit_embeddings(self, params: GenerateEmbeddingBatchParams) -> ResultStream[EmbeddingResult]:
         if not self.settings.enable_embeddings:
             raise EngineUnavailableError("embeddings are disabled on this server")
         documents = tuple(
             TokenizedDocument(document.id, self._document_tokens(document.content)) for document in params.documents
         )
-        stream: ResultStream[EmbeddingResult] = ResultStream(request_id or uuid.uuid4().hex, self.cancel)
-        self._commands.put(
+        stream: ResultStream[EmbeddingResult] = ResultStream(uuid.uuid4().hex, self.cancel)
+        self._queue(
             GenerateEmbeddingBatchCommand(
                 request_id=stream.request_id, documents=documents, normalization=params.normalization, stream=stream
             )
@@ -240,8 +257,17 @@ class ContinuousBatchEngine:
             stand_in = runner.vocab.bos if runner.vocab.bos is not None else runner.vocab.eos
         return () if stand_in is None else (stand_in,)
 
+    def _queue(self, command: GenerateTokensCommand | GenerateEmbeddingBatchCommand) -> None:
+        with self._submit_lock:
+            if self._stopping:
+                command.stream.put(SHUTTING_DOWN)
+            else:
+                self._commands.put(command)
+
     def cancel(self, request_id: str) -> None:
-        """Stop a request: it leaves the buffer, or frees its slot at the next step."""
+        """Stop a request: it leaves the buffer, or frees its slot at the next step. A decode mostly
+        spent on it stops at once."""
+        self._status.running_step.cancel(request_id)
         self._commands.put(CancelCommand(request_id))
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -250,7 +276,9 @@ class ContinuousBatchEngine:
         thread = self._thread
         if thread is None:
             return
-        self._commands.put(StopCommand(deadline=time.monotonic() + timeout))
+        with self._submit_lock:
+            self._stopping = True
+            self._commands.put(StopCommand(deadline=time.monotonic() + timeout))
         thread.join(timeout + 1.0)
         if thread.is_alive():
             # A long decode is running past the deadline: interrupt it.

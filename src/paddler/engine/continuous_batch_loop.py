@@ -3,7 +3,8 @@
 Each iteration: take commands (blocking only when idle), expire and admit buffered requests, then
 one generation step (a token for every generating slot plus prompt chunks, in one batch) and one
 embedding batch. Every failure of a request becomes that request's terminal result; nothing raised
-here crosses to another thread.
+here crosses to another thread. A fault (an exception or a failed decode) ends the running requests and
+returns to the supervisor, which rebuilds the contexts and starts a new loop.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from itertools import count
 
 from paddler.engine.active_request import ActiveRequest
@@ -19,6 +20,7 @@ from paddler.engine.embedding_jobs import EmbeddingJobs
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_status import EngineStatus
+from paddler.engine.injected_fault import FaultKind, InjectedFault, InjectedFaultError
 from paddler.engine.model_runner import DecodeRow, ModelRunner
 from paddler.engine.request_buffer import RequestBuffer
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
@@ -40,7 +42,7 @@ from paddler.messages.generated_token_result import (
 )
 from paddler.messages.request_rejected import (
     BUFFER_OVERFLOW,
-    INTERNAL_ERROR,
+    ENGINE_FAULT,
     SHUTTING_DOWN,
     WAIT_TIMED_OUT,
     RequestRejected,
@@ -52,73 +54,58 @@ WorkCommand = GenerateTokensCommand | GenerateEmbeddingBatchCommand
 EVICTED = GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, "Request evicted due to KV cache pressure")
 
 
+@dataclass(frozen=True, slots=True)
+class EngineFault:
+    """Why the loop stopped serving: an exception or a failed decode inside a step."""
+
+    description: str
+
+
 class ContinuousBatchLoop:
+    """Serves until stopped or until a fault; the supervisor builds a new loop after a fault. The
+    buffer outlives the loop, so requests still waiting for a slot wait across a restart."""
+
     def __init__(
         self,
         settings: EngineSettings,
         commands: queue.SimpleQueue[SchedulerCommand],
         status: EngineStatus,
-        progress: Callable[[float], bool | None] | None = None,
+        runner: ModelRunner,
+        buffer: RequestBuffer[WorkCommand],
     ) -> None:
         self._settings = settings
         self._commands = commands
         self._status = status
         self._counters = status.counters
-        self._progress = progress
+        self._runner = runner
+        self._buffer = buffer
         self._active: dict[str, ActiveRequest] = {}
-        self._buffer: RequestBuffer[WorkCommand] = RequestBuffer(
-            settings.max_buffered_requests, settings.buffered_request_timeout
-        )
         self._request_keys = count()
         self._stop_deadline: float | None = None
-        self._runner: ModelRunner
-        self._slot_cache: SlotCache
-        self._embedding_jobs: EmbeddingJobs
+        self._faults = {fault.step: fault for fault in settings.injected_faults}
+        self._slot_cache = SlotCache(settings, runner)
+        self._embedding_jobs = EmbeddingJobs(settings, runner, self._counters)
 
     # --- lifecycle ---
 
-    def run(self) -> None:
-        self._status.state = EngineState.LOADING
-        try:
-            self._runner = ModelRunner(self._settings, self._progress)
-        except BaseException as error:  # the thread must report, never die silently
-            if isinstance(error, LlamaError):
-                logger.error("cannot load the model: %s", error)
-            else:
-                logger.exception("model load failed")
-            self._status.failure = str(error)
-            self._status.state = EngineState.FAILED
-            self._status.settled.set()
-            self._reject_until_stopped()
-            return
-        self._slot_cache = SlotCache(self._settings, self._runner)
-        self._embedding_jobs = EmbeddingJobs(self._settings, self._runner, self._counters)
-        self._status.runner = self._runner
-        self._status.model_info = self._runner.model_info()
-        self._status.n_ctx_seq = self._runner.n_ctx_seq
-        self._status.state = EngineState.READY
-        self._status.settled.set()
+    def run(self) -> EngineFault | None:
+        """Serve until stopped (None) or until a fault, which ends every running request with
+        ENGINE_FAULT (requests still buffered stay buffered) and is returned."""
         try:
             self._serve()
-        except BaseException as error:
+        except Exception as error:  # the loop must end every request it holds, whatever went wrong
             logger.exception("engine loop failed")
-            self._status.failure = str(error)
-            self._status.state = EngineState.FAILED
-            self._end_everything(INTERNAL_ERROR)
+            self._end_running(ENGINE_FAULT)
+            return EngineFault(f"{type(error).__name__}: {error}")
         finally:
-            with self._status.runner_lock:
-                self._status.runner = None
-                self._runner.close()
-            if self._status.state is not EngineState.FAILED:
-                self._status.state = EngineState.STOPPED
+            self._status.step_started_at = None
+            self._status.running_step.end()
+        return None
 
-    def _reject_until_stopped(self) -> None:
-        while True:
-            command = self._commands.get()
-            if isinstance(command, StopCommand):
-                return
-            if isinstance(command, GenerateTokensCommand | GenerateEmbeddingBatchCommand):
-                command.stream.put(INTERNAL_ERROR)
+    @property
+    def stopping(self) -> bool:
+        """A stop was asked for: after a fault the engine then ends instead of restarting."""
+        return self._stop_deadline is not None
 
     def _serve(self) -> None:
         while True:
@@ -138,7 +125,9 @@ class ContinuousBatchLoop:
     def _step(self) -> None:
         started = time.perf_counter()
         self._status.step_started_at = time.monotonic()
+        self._counters.steps += 1
         try:
+            self._inject_fault(self._faults.pop(self._counters.steps, None))
             if self._active:
                 self._generation_step()
             if self._embedding_jobs:
@@ -147,10 +136,22 @@ class ContinuousBatchLoop:
         finally:
             self._status.step_started_at = None
         elapsed = time.perf_counter() - started
-        self._counters.steps += 1
         self._counters.step_seconds += elapsed
         self._counters.step_duration.observe(elapsed)
         self._counters.decode_seconds = self._runner.decode_seconds
+
+    def _inject_fault(self, fault: InjectedFault | None) -> None:
+        if fault is None:
+            return
+        logger.warning("injecting a fault at engine step %d: %s", fault.step, fault.kind.value)
+        match fault.kind:
+            case FaultKind.RAISE:
+                raise InjectedFaultError(f"fault injected at engine step {fault.step}")
+            case FaultKind.STALL:
+                time.sleep(fault.seconds)
+            case FaultKind.DECODE_ERROR:
+                for request in self._active.values():
+                    request.slot.cached_tokens.extend([0] * 8)  # positions llama.cpp will refuse
 
     def _has_work(self) -> bool:
         return bool(self._active or self._embedding_jobs or len(self._buffer))
@@ -198,10 +199,12 @@ class ContinuousBatchLoop:
     def _cancel(self, request_id: str) -> None:
         if self._buffer.remove(request_id) is not None:
             self._counters.buffered_requests = len(self._buffer)
+            self._counters.requests_cancelled += 1
             return
         request = self._active.get(request_id)
         if request is not None:
-            self._finish_done(request)
+            request.stream_rest(self._runner.piece)
+            self._finish(request, GenerationDone(request.usage()), cancelled=True)
             return
         if self._embedding_jobs.cancel(request_id):
             self._update_occupancy()
@@ -214,12 +217,15 @@ class ContinuousBatchLoop:
         self._counters.buffered_requests = 0
 
     def _end_everything(self, result: RequestRejected) -> None:
-        for request in list(self._active.values()):
-            self._slot_cache.forget(request.slot)
-            self._finish(request, result)
-        self._embedding_jobs.end_all(result)
+        self._end_running(result)
         for command in self._buffer.drain():
             self._reject(command, result)
+        self._update_occupancy()
+
+    def _end_running(self, result: RequestRejected) -> None:
+        for request in list(self._active.values()):
+            self._finish(request, result)
+        self._embedding_jobs.end_all(result)
         self._update_occupancy()
 
     # --- admission ---
@@ -301,13 +307,22 @@ class ContinuousBatchLoop:
             DecodeRow(request.slot.seq_id, request.pending[: entry.count], request.position, entry.wants_output)
             for request, entry in scheduled
         ]
-        outcome, output_indices = self._runner.decode_generation(rows)
+        running = self._status.running_step
+        self._runner.clear_abort()
+        running.begin({request.request_id: entry.count for request, entry in scheduled}, self._runner.abort_generation)
+        try:
+            outcome, output_indices = self._runner.decode_generation(rows)
+        finally:
+            running.end()
         if outcome is DecodeOutcome.NO_KV_SLOT:
             self._relieve_kv_pressure()
             return
         if outcome is DecodeOutcome.ABORTED:
             for request, _ in scheduled:
-                self._runner.forget(request.slot.seq_id, request.position)
+                lost = self._slot_cache.truncate(request.slot, request.position)
+                if lost:  # a recurrent state cannot drop the aborted part: decode it all again
+                    request.pending[:0] = lost
+                    request.generating = False
             return
         for (request, entry), batch_index in zip(scheduled, output_indices, strict=True):
             request.consume(entry.count)
@@ -357,11 +372,17 @@ class ContinuousBatchLoop:
         request.stream_rest(self._runner.piece)
         self._finish(request, GenerationDone(request.usage()))
 
-    def _finish(self, request: ActiveRequest, result: GeneratedTokenResult) -> None:
+    def _finish(self, request: ActiveRequest, result: GeneratedTokenResult, *, cancelled: bool = False) -> None:
         del self._active[request.request_id]
         request.sampler.close()
-        self._slot_cache.release(request.slot, time.monotonic())
-        if isinstance(result, GenerationDone):
+        if isinstance(result, RequestRejected):
+            # A fault or a shutdown: the context is rebuilt or freed next, so nothing in it is touched.
+            self._slot_cache.abandon(request.slot)
+        else:
+            self._slot_cache.release(request.slot, time.monotonic())
+        if cancelled:
+            self._counters.requests_cancelled += 1
+        elif isinstance(result, GenerationDone):
             self._counters.requests_completed += 1
         else:
             self._counters.requests_failed += 1

@@ -41,14 +41,16 @@ class EmbeddingJobs:
             command.stream.put(EmbeddingsDisabled())
             return
         n_batch = self._settings.n_batch
+        limit = self._runner.max_document_tokens
         plan = plan_embedding_batches(
             [len(document.tokens) for document in command.documents],
             n_batch,
             min(self._settings.embedding_batch_sequences, n_batch),
+            limit,
         )
         for document_index in plan.oversized:
             document = command.documents[document_index]
-            command.stream.put(DocumentExceedsBatchSize(document.id, len(document.tokens), n_batch))
+            command.stream.put(DocumentExceedsBatchSize(document.id, len(document.tokens), limit))
         job = EmbeddingJob(command, plan)
         if job.finished:
             self._end(job)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from paddler.engine.injected_fault import InjectedFault
 from paddler.messages.sampling_params import SamplingParams
 
 MAX_SLOTS = 256
@@ -46,6 +47,8 @@ class EngineSettings:
     buffered_request_timeout: float = 10.0
     sampling: SamplingParams = field(default_factory=SamplingParams)
     name: str | None = None
+    # Failpoints for tests of the engine's recovery; none in normal service.
+    injected_faults: tuple[InjectedFault, ...] = ()
 
     def __post_init__(self) -> None:
         checks = [

@@ -9,6 +9,8 @@ class EngineState(Enum):
     STARTING = "starting"
     LOADING = "loading"
     READY = "ready"
+    # A fault ended the running requests; the contexts are being rebuilt and queued work waits.
+    RECOVERING = "recovering"
     DRAINING = "draining"
     STOPPED = "stopped"
     FAILED = "failed"

@@ -39,6 +39,10 @@ class EngineCounters:
     requests_completed: int = 0
     requests_failed: int = 0
     requests_rejected: int = 0
+    # Requests whose client left (or stopped them) before they ended.
+    requests_cancelled: int = 0
+    # Times the engine loop faulted and was rebuilt.
+    engine_restarts: int = 0
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
     generated_tokens: int = 0
@@ -70,6 +74,8 @@ class EngineStats:
     requests_completed: int
     requests_failed: int
     requests_rejected: int
+    requests_cancelled: int
+    engine_restarts: int
     prompt_tokens: int
     cached_prompt_tokens: int
     generated_tokens: int

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_stats import EngineCounters
 from paddler.engine.model_runner import ModelInfo, ModelRunner
+from paddler.engine.running_step import RunningStep
 
 
 @dataclass(slots=True)
@@ -16,7 +17,11 @@ class EngineStatus:
     counters: EngineCounters = field(default_factory=EngineCounters)
     model_info: ModelInfo | None = None
     n_ctx_seq: int = 0
+    # Why the engine failed for good (it will not serve again); None while it serves or recovers.
     failure: str | None = None
+    # The last fault the engine recovered from (or is recovering from), and time.monotonic() of it.
+    last_fault: str | None = None
+    last_fault_at: float | None = None
     # time.monotonic() when the running step began; None between steps. A step that runs far longer
     # than any should means decoding has stalled.
     step_started_at: float | None = None
@@ -25,3 +30,4 @@ class EngineStatus:
     # Request threads tokenize through the runner; the engine takes this lock before freeing it.
     runner: ModelRunner | None = None
     runner_lock: threading.Lock = field(default_factory=threading.Lock)
+    running_step: RunningStep = field(default_factory=RunningStep)

@@ -14,6 +14,7 @@ import numpy
 import numpy.typing
 
 from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.prefix_reuse import sequence_memory
 from paddler.llama import (
     DecodeOutcome,
     GrammarError,
@@ -74,19 +75,27 @@ class ModelRunner:
         self.model = LlamaModel(settings.model_path, n_gpu_layers=settings.n_gpu_layers, progress=progress)
         self.vocab = self.model.vocab
         self.eog_tokens = self.model.vocab.eog_tokens()
+        self.memory = sequence_memory(
+            is_recurrent=self.model.is_recurrent, is_hybrid=self.model.is_hybrid, n_swa=self.model.n_swa
+        )
         self._pieces: dict[int, bytes] = {}
         self.generation_context: LlamaContext | None = None
         self.embedding_context: LlamaContext | None = None
+        self.decode_seconds = 0.0
         try:
             self._create_contexts(settings)
         except BaseException:
             self.close()
             raise
-        self.generation_batch = LlamaBatch(settings.n_batch)
-        self.embedding_batch = LlamaBatch(settings.n_batch)
-        self.decode_seconds = 0.0
+
+    def rebuild_contexts(self) -> None:
+        """Fresh contexts and batches on the loaded model, after a fault left the old ones in doubt."""
+        self._close_contexts()
+        self._create_contexts(self.settings)
 
     def _create_contexts(self, settings: EngineSettings) -> None:
+        self.generation_batch = LlamaBatch(settings.n_batch)
+        self.embedding_batch = LlamaBatch(settings.n_batch)
         if settings.enable_generation:
             self.generation_context = LlamaContext(
                 self.model,
@@ -102,7 +111,8 @@ class ModelRunner:
             )
         if settings.enable_embeddings:
             # Every batch starts from an empty cache, and non-causal models need a whole document in
-            # one micro-batch, so the context is one batch long and n_ubatch = n_batch.
+            # one micro-batch, so the context is one batch long and n_ubatch = n_batch. Positions stay
+            # within the training context because each document is bounded by max_document_tokens.
             self.embedding_context = LlamaContext(
                 self.model,
                 n_ctx=settings.n_batch,
@@ -136,6 +146,13 @@ class ModelRunner:
         if token is None:
             return ""
         return self.vocab.token_to_piece(token, special=True).decode("utf-8", "replace")
+
+    @property
+    def max_document_tokens(self) -> int:
+        """Tokens one embedded document may hold: one batch, and no more positions than the model was
+        trained on (a BERT position table has n_ctx_train rows; indexing past it aborts the process)."""
+        n_ctx_train = self.model.n_ctx_train
+        return min(self.settings.n_batch, n_ctx_train) if n_ctx_train > 0 else self.settings.n_batch
 
     @property
     def n_ctx_seq(self) -> int:
@@ -214,10 +231,26 @@ class ModelRunner:
         assert self.generation_context is not None
         return sampler.sample(self.generation_context, batch_index)
 
-    def forget(self, seq_id: int, from_position: int = 0) -> None:
-        """Drop a sequence's KV cells from `from_position` on."""
-        if self.generation_context is not None:
-            self.generation_context.seq_rm(seq_id, from_position, -1)
+    def forget(self, seq_id: int, from_position: int = 0) -> bool:
+        """Drop a sequence's cells from `from_position` on, expecting every position below it to stay.
+        False when the memory could not: a recurrent state cannot be cut back part way (llama.cpp
+        refuses, or clears it whole when cut at its last position). The caller then forgets the whole
+        sequence, which never fails."""
+        context = self.generation_context
+        if context is None:
+            return True
+        if not context.seq_rm(seq_id, from_position, -1):
+            return False
+        held = context.seq_pos_range(seq_id)
+        return (0 if held is None else held[1] + 1) == from_position
+
+    def first_cached_position(self, seq_id: int) -> int | None:
+        """The smallest position the memory holds for a sequence (above 0 once a sliding window let
+        older cells be overwritten), or None when it holds nothing."""
+        if self.generation_context is None:
+            return None
+        held = self.generation_context.seq_pos_range(seq_id)
+        return None if held is None else held[0]
 
     def save_sequence(self, seq_id: int) -> bytes:
         assert self.generation_context is not None
@@ -254,12 +287,27 @@ class ModelRunner:
             if context is not None:
                 context.request_abort()
 
+    def abort_generation(self) -> None:
+        """Callable from any thread: the running generation decode stops early (embeddings go on)."""
+        if self.generation_context is not None:
+            self.generation_context.request_abort()
+
+    def clear_abort(self) -> None:
+        """Before a decode: an abort asked for after the previous one ended must not stop this one."""
+        for context in (self.generation_context, self.embedding_context):
+            if context is not None:
+                context.clear_abort()
+
     def close(self) -> None:
+        self._close_contexts()
+        self.model.close()
+
+    def _close_contexts(self) -> None:
         for context in (self.generation_context, self.embedding_context):
             if context is not None:
                 context.close()
+        self.generation_context = self.embedding_context = None
         for batch_name in ("generation_batch", "embedding_batch"):
             batch = getattr(self, batch_name, None)
             if batch is not None:
                 batch.close()
-        self.model.close()

@@ -1,5 +1,6 @@
 """Packs tokenized documents into decode batches: in order, at most n_batch tokens and at most
-max_sequences documents per batch; a document longer than n_batch is set aside."""
+max_sequences documents per batch; a document longer than n_batch (or than max_document_tokens) is set
+aside."""
 
 from __future__ import annotations
 
@@ -14,15 +15,18 @@ class EmbeddingBatchPlan:
     oversized: tuple[int, ...]
 
 
-def plan_embedding_batches(token_counts: Sequence[int], n_batch: int, max_sequences: int) -> EmbeddingBatchPlan:
+def plan_embedding_batches(
+    token_counts: Sequence[int], n_batch: int, max_sequences: int, max_document_tokens: int | None = None
+) -> EmbeddingBatchPlan:
     if n_batch < 1 or max_sequences < 1:
         raise ValueError("n_batch and max_sequences must be positive")
+    document_limit = n_batch if max_document_tokens is None else min(n_batch, max_document_tokens)
     batches: list[tuple[int, ...]] = []
     oversized: list[int] = []
     current: list[int] = []
     current_tokens = 0
     for document_index, count in enumerate(token_counts):
-        if count > n_batch:
+        if count > document_limit:
             oversized.append(document_index)
             continue
         if current and (current_tokens + count > n_batch or len(current) == max_sequences):

@@ -15,7 +15,10 @@ class Slot:
     # The KV cells of cached_tokens copied to host memory while the slot is idle (unified KV only), so
     # idle caches do not lengthen every other sequence's attention; None while they live in the KV cache.
     saved_state: bytes | None = None
+    # The smallest position saved_state holds (above 0 when a sliding window had dropped older cells).
+    saved_first_position: int = 0
 
     def forget_cache(self) -> None:
         self.cached_tokens.clear()
         self.saved_state = None
+        self.saved_first_position = 0

@@ -173,6 +173,7 @@ cdef extern from "llama.h" nogil:
     int32_t llama_model_n_layer(const llama_model * model)
     int32_t llama_model_n_head(const llama_model * model)
     int32_t llama_model_n_head_kv(const llama_model * model)
+    int32_t llama_model_n_swa(const llama_model * model)
     uint32_t llama_model_n_cls_out(const llama_model * model)
 
     llama_vocab_type llama_vocab_get_type "llama_vocab_type"(const llama_vocab * vocab)
@@ -189,6 +190,7 @@ cdef extern from "llama.h" nogil:
     bint llama_model_has_encoder(const llama_model * model)
     bint llama_model_has_decoder(const llama_model * model)
     bint llama_model_is_recurrent(const llama_model * model)
+    bint llama_model_is_hybrid(const llama_model * model)
 
     void llama_memory_clear(llama_memory_t mem, bint data)
     bint llama_memory_seq_rm(llama_memory_t mem, llama_seq_id seq_id, llama_pos p0, llama_pos p1)

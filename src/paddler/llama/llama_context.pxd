@@ -22,4 +22,4 @@ cdef class LlamaContext:
     cdef llama_context * handle(self) except NULL
     cdef int check_output(self, int32_t batch_index) except -1
     cdef void _remember_outputs(self, LlamaBatch batch)
-    cdef llama_memory_t _memory(self) except NULL
+    cdef llama_memory_t _memory(self) except? NULL

@@ -350,7 +350,8 @@ cdef class LlamaContext:
         if not low <= seq_id < self.n_seq_max:
             raise InvalidParameterError(f"sequence id must be {low}..{self.n_seq_max - 1}, got {seq_id}")
 
-    cdef llama_memory_t _memory(self) except NULL:
+    cdef llama_memory_t _memory(self) except? NULL:
+        # NULL for models that keep no memory (BERT-like encoders); llama.cpp's memory calls accept it.
         return llama_get_memory(self.handle())
 
     def memory_clear(self, bint data=True):
@@ -358,7 +359,9 @@ cdef class LlamaContext:
         llama_memory_clear(self._memory(), data)
 
     def seq_rm(self, int seq_id, int p0=-1, int p1=-1):
-        """Remove positions [p0, p1) of `seq_id` (-1 = every sequence; negative bounds = open)."""
+        """Remove positions [p0, p1) of `seq_id` (-1 = every sequence; negative bounds = open). False when
+        the memory cannot remove part of a sequence (a recurrent state): nothing was removed then.
+        Removing a whole sequence never fails."""
         self._check_seq_id(seq_id, allow_all=True)
         return llama_memory_seq_rm(self._memory(), seq_id, p0, p1)
 
@@ -376,7 +379,8 @@ cdef class LlamaContext:
         llama_memory_seq_keep(self._memory(), seq_id)
 
     def seq_pos_range(self, int seq_id):
-        """(first, last) position of `seq_id` in the cache, or None when it holds nothing."""
+        """(first, last) position of `seq_id` in the cache, or None when it holds nothing. Every position
+        in between is present; first is above 0 only once a sliding window let older cells be reused."""
         self._check_seq_id(seq_id)
         cdef llama_memory_t memory = self._memory()
         first = llama_memory_seq_pos_min(memory, seq_id)

@@ -21,6 +21,8 @@ from paddler.llama.libllama cimport (
     llama_model_free,
     llama_model_has_decoder,
     llama_model_has_encoder,
+    llama_model_is_hybrid,
+    llama_model_is_recurrent,
     llama_model_load_from_file,
     llama_model_meta_count,
     llama_model_meta_key_by_index,
@@ -31,6 +33,7 @@ from paddler.llama.libllama cimport (
     llama_model_n_head_kv,
     llama_model_n_layer,
     llama_model_n_params,
+    llama_model_n_swa,
     llama_model_params,
     llama_model_size,
     llama_supports_mlock,
@@ -217,12 +220,27 @@ cdef class LlamaModel:
         return llama_model_n_head_kv(self.handle())
 
     @property
+    def n_swa(self):
+        """Sliding attention window in tokens; 0 when every layer sees the whole context."""
+        return llama_model_n_swa(self.handle())
+
+    @property
     def has_encoder(self):
         return llama_model_has_encoder(self.handle())
 
     @property
     def has_decoder(self):
         return llama_model_has_decoder(self.handle())
+
+    @property
+    def is_recurrent(self):
+        """Mamba, RWKV and the like: one state per sequence, which cannot be cut back part way."""
+        return llama_model_is_recurrent(self.handle())
+
+    @property
+    def is_hybrid(self):
+        """Attention layers beside recurrent ones (Jamba, Granite-H, LFM2, Qwen3-Next): cut like recurrent."""
+        return llama_model_is_hybrid(self.handle())
 
     @property
     def chat_template(self):

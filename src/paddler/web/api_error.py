@@ -10,7 +10,7 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException
 
 from paddler.web.openai_error import OpenAIError, is_openai_path
-from paddler.web.validation_problem import duplicate_key, validation_problem
+from paddler.web.validation_problem import NestingTooDeepError, duplicate_key, validation_problem
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 Model = TypeVar("Model", bound=BaseModel)
@@ -37,7 +37,10 @@ def parse_json_body(model: type[Model]) -> Model:
     body = request.get_data(cache=False)
     if len(body) > MAX_BODY_BYTES:
         raise ApiError(413, f"Request body exceeds {MAX_BODY_BYTES} bytes")
-    repeated = duplicate_key(body)
+    try:
+        repeated = duplicate_key(body)
+    except NestingTooDeepError as error:
+        raise ApiError(400, f"Json deserialize error: {error}") from None
     if repeated is not None:
         raise ApiError(400, f"Json deserialize error: duplicate field `{repeated}`")
     try:

@@ -23,11 +23,13 @@ from paddler.web import (
 )
 from paddler.web.access_control import install_access_control
 from paddler.web.api_error import MAX_BODY_BYTES, register_error_handlers
+from paddler.web.compact_json_provider import CompactJsonProvider
 from paddler.web.paddler_services import EXTENSION_KEY, PaddlerServices
 
 
 def _base_app(name: str, services: PaddlerServices) -> Flask:
     app = Flask(name)
+    app.json = CompactJsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[EXTENSION_KEY] = services
     register_error_handlers(app)

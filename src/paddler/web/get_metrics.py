@@ -43,6 +43,8 @@ class EngineCollector(Collector):
             ("paddler_requests_completed", "Requests that ended normally", stats.requests_completed),
             ("paddler_requests_failed", "Requests that ended with an error", stats.requests_failed),
             ("paddler_requests_rejected", "Requests refused by admission control", stats.requests_rejected),
+            ("paddler_requests_cancelled", "Requests whose client left or stopped them", stats.requests_cancelled),
+            ("paddler_engine_restarts", "Times the engine rebuilt itself after a fault", stats.engine_restarts),
             ("paddler_kv_evictions", "Requests evicted under KV cache pressure", stats.kv_evictions),
             ("paddler_prefix_cache_hits", "Requests that reused cached prompt tokens", stats.prefix_cache_hits),
             ("paddler_engine_steps", "Engine steps (one decode each)", stats.steps),

@@ -26,7 +26,7 @@ from paddler.messages.generated_token_result import (
     TokenLogprob,
     ToolCallEvent,
 )
-from paddler.messages.request_rejected import RequestRejected
+from paddler.messages.request_rejected import BUFFER_OVERFLOW, RequestRejected
 from paddler.messages.token_usage import TokenUsage
 from paddler.web.ndjson_stream import follow
 from paddler.web.openai_error import OpenAIError
@@ -76,13 +76,20 @@ def _error_of(failure: ToolCallEvent | GenerationFailed | RequestRejected) -> Op
             if kind in (GenerationErrorKind.GRAMMAR_SYNTAX_ERROR, GenerationErrorKind.GRAMMAR_INITIALIZATION_FAILED):
                 return OpenAIError(400, message, code=kind.value, param="response_format")
             return OpenAIError(500, message, code=kind.value)
-        case RequestRejected(code=503, description=description):
-            # A full buffer is OpenAI's 429 (clients back off and retry); a timed-out slot wait is a 503.
-            return OpenAIError(429, description, code="buffer_full")
-        case RequestRejected(code=504, description=description):
-            return OpenAIError(503, description, code="buffer_timeout")
-        case RequestRejected(description=description):
-            return OpenAIError(500, description)
+        case RequestRejected():
+            return _rejection_error(failure)
+
+
+def _rejection_error(rejection: RequestRejected) -> OpenAIError:
+    """A full buffer is OpenAI's 429 (clients back off and retry); a timed-out slot wait or an engine that
+    is not serving is a 503; an engine fault is a 500."""
+    if rejection == BUFFER_OVERFLOW:
+        return OpenAIError(429, rejection.description, code="buffer_full")
+    if rejection.code == 504:
+        return OpenAIError(503, rejection.description, code="buffer_timeout")
+    if rejection.code == 503:
+        return OpenAIError(503, rejection.description, code="unavailable")
+    return OpenAIError(500, rejection.description)
 
 
 def submit(services: PaddlerServices, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:

@@ -22,7 +22,7 @@ from paddler.messages.sampling_params import SamplingParams
 from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
 from paddler.web.openai_error import OpenAIError, from_validation_error
 from paddler.web.paddler_services import PaddlerServices
-from paddler.web.validation_problem import duplicate_key
+from paddler.web.validation_problem import NestingTooDeepError, duplicate_key
 
 Model = TypeVar("Model", bound=BaseModel)
 TokenLimit = Annotated[int, Field(ge=1, le=2**31 - 1)]
@@ -90,7 +90,10 @@ class SamplingFields(Lenient):
 def parse_body(model: type[Model]) -> Model:
     """The request body as `model`, or a 400 in OpenAI's shape naming the first problem."""
     body = request.get_data(cache=False) or b""
-    repeated = duplicate_key(body)
+    try:
+        repeated = duplicate_key(body)
+    except NestingTooDeepError as error:
+        raise OpenAIError(400, str(error)) from None
     if repeated is not None:
         raise OpenAIError(400, f"the key {repeated!r} appears twice in one object", param=repeated)
     try:

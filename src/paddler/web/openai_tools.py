@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from paddler.engine.parse_tool_calls import invalid_tool_schema
+from paddler.engine.parse_tool_calls import invalid_tool_schema, unsafe_tool_schema
 from paddler.messages.generate_tokens_params import ToolDefinition
 from paddler.messages.generated_token_result import ParsedToolCall
 from paddler.web.openai_error import OpenAIError
@@ -59,8 +59,10 @@ class MessageToolCall(Lenient):
 
 
 def check_tool_schemas(functions: Sequence[FunctionDefinition]) -> None:
-    """OpenAI's 400 for a tool whose parameters are not a JSON Schema."""
-    problem = invalid_tool_schema(tool_definitions(functions))
+    """OpenAI's 400 for a tool whose parameters are not a JSON Schema, or one that cannot be checked
+    safely (a remote or dangling `$ref`, a pattern RE2 cannot run)."""
+    tools = tool_definitions(functions)
+    problem = invalid_tool_schema(tools) or unsafe_tool_schema(tools)
     if problem is not None:
         index, message = problem
         raise OpenAIError(400, message, param=f"tools[{index}]")

@@ -87,22 +87,18 @@ class PaddlerServices:
             raise ApiError(503, "the model is being replaced; try again shortly")
         return self.engine
 
-    def submit_generation(
-        self, params: GenerateTokensParams, request_id: str | None = None
-    ) -> ResubmittingStream[GeneratedTokenResult]:
+    def submit_generation(self, params: GenerateTokensParams) -> ResubmittingStream[GeneratedTokenResult]:
         """Submit to the serving engine, following it across a swap (see ResubmittingStream); raises
         what ContinuousBatchEngine.submit_generation raises."""
 
         def submit(engine: ContinuousBatchEngine) -> ResultStream[GeneratedTokenResult]:
-            return engine.submit_generation(params, request_id=request_id)
+            return engine.submit_generation(params)
 
         return ResubmittingStream(self, submit, self._deadline())
 
-    def submit_embeddings(
-        self, params: GenerateEmbeddingBatchParams, request_id: str | None = None
-    ) -> ResubmittingStream[EmbeddingResult]:
+    def submit_embeddings(self, params: GenerateEmbeddingBatchParams) -> ResubmittingStream[EmbeddingResult]:
         def submit(engine: ContinuousBatchEngine) -> ResultStream[EmbeddingResult]:
-            return engine.submit_embeddings(params, request_id=request_id)
+            return engine.submit_embeddings(params)
 
         return ResubmittingStream(self, submit, self._deadline())
 

@@ -13,7 +13,7 @@ from paddler.engine.continuous_batch_engine import (
     InvalidRequestError,
     RequestTooLargeError,
 )
-from paddler.engine.parse_tool_calls import invalid_tool_schema
+from paddler.engine.parse_tool_calls import invalid_tool_schema, unsafe_tool_schema
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import (
     GenerateTokensParams,
@@ -120,6 +120,9 @@ def conversation_generation(
         invalid = _invalid_tool_schema(tools)
         if invalid is not None:
             return invalid
+        unsafe = unsafe_tool_schema(tools)
+        if unsafe is not None:
+            raise ApiError(400, f"Invalid request parameters: {unsafe[1]}")
     return GenerateTokensParams(
         prompt=prompt,
         max_tokens=params.max_tokens,
@@ -135,12 +138,10 @@ def _invalid_tool_schema(tools: tuple[ToolDefinition, ...]) -> GenerationFailed 
     return None if problem is None else GenerationFailed(GenerationErrorKind.TOOL_SCHEMA_INVALID, problem[1])
 
 
-def submit_generation(
-    services: PaddlerServices, params: GenerateTokensParams, request_id: str
-) -> ResultStream[GeneratedTokenResult]:
+def submit_generation(services: PaddlerServices, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
     """Queue the generation; what can never run is an ApiError (400 too large, 503 not serving)."""
     try:
-        return services.submit_generation(params, request_id=request_id)
+        return services.submit_generation(params)
     except (RequestTooLargeError, InvalidRequestError) as error:
         raise ApiError(400, str(error)) from None
     except EngineUnavailableError as error:
@@ -154,7 +155,7 @@ def generation_response(services: PaddlerServices, generation: GenerateTokensPar
     line = partial(token_result_line, request_id, services.name)
     if isinstance(generation, GenerationFailed):
         return single_line_response(line(generation))
-    return ndjson_response(submit_generation(services, generation, request_id), line)
+    return ndjson_response(submit_generation(services, generation), line)
 
 
 def require_generation(services: PaddlerServices) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from paddler.default_model import default_model_path, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
+from paddler.engine.injected_fault import INJECTED_FAULTS_VARIABLE, parse_injected_faults
 from paddler.messages.sampling_params import SamplingParams
 from paddler.web.chat_template import ChatTemplateError, check_chat_template
 from paddler.web.dev_server import parse_address
@@ -190,6 +191,7 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
         max_buffered_requests=arguments.max_buffered_requests,
         buffered_request_timeout=arguments.buffered_request_timeout / 1000.0,
         name=arguments.name,
+        injected_faults=parse_injected_faults(os.environ.get(INJECTED_FAULTS_VARIABLE, "")),
         sampling=SamplingParams(
             temperature=arguments.temperature,
             top_k=arguments.top_k,

@@ -173,7 +173,7 @@ class InferenceSocketSession:
             if isinstance(generation, GenerationFailed):
                 self._send(token_result_line(request_id, services.name, generation))
                 return
-            stream = submit_generation(services, generation, request_id)
+            stream = submit_generation(services, generation)
         except ApiError as error:
             self._send(error_envelope(request_id, error.status, error.message))
             return

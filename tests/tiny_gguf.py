@@ -1,0 +1,128 @@
+"""Tiny GGUF models with random weights, written with llama.cpp's own (vendored) gguf-py, for the
+architectures no package ships small: what they compute is noise, how llama.cpp runs them is real."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy
+import numpy.typing
+
+from tests.conftest import llama_cpp_dir
+
+
+def _gguf() -> ModuleType:
+    path = str(llama_cpp_dir() / "gguf-py")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module("gguf")
+
+
+def _copy_tokenizer(gguf: ModuleType, vocab_model: Path, writer: object) -> None:
+    """Every tokenizer.* key of a vocab-only GGUF from vendor/llama.cpp/models/."""
+    reader = gguf.GGUFReader(vocab_model)
+    for name, field in reader.fields.items():
+        if not name.startswith("tokenizer."):
+            continue
+        value_type = field.types[0]
+        sub_type = field.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None
+        writer.add_key_value(name, field.contents(), value_type, sub_type=sub_type)  # type: ignore[attr-defined]
+
+
+def write_tiny_bert(target: Path, vocab_model: Path, *, n_ctx_train: int, n_embd: int = 64) -> Path:
+    """A one-layer BERT whose position table has `n_ctx_train` rows, with the tokenizer of `vocab_model`."""
+    gguf = _gguf()
+    n_vocab = len(gguf.GGUFReader(vocab_model).fields["tokenizer.ggml.tokens"].data)
+    n_ff = 2 * n_embd
+    writer = gguf.GGUFWriter(target, "bert")
+    writer.add_name("tiny-random-bert")
+    writer.add_context_length(n_ctx_train)
+    writer.add_embedding_length(n_embd)
+    writer.add_block_count(1)
+    writer.add_feed_forward_length(n_ff)
+    writer.add_head_count(2)  # heads of 32: a q8_0 KV cache needs a multiple of its block
+    writer.add_layer_norm_eps(1e-12)
+    writer.add_causal_attention(False)
+    writer.add_pooling_type(gguf.PoolingType.MEAN)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    _copy_tokenizer(gguf, vocab_model, writer)
+    generator = numpy.random.default_rng(0)
+
+    def add(name: str, *shape: int) -> None:
+        # gguf-py takes numpy's shape (rows last in llama.cpp's order).
+        writer.add_tensor(name, (generator.standard_normal(shape) * 0.02).astype(numpy.float32))
+
+    def add_norm(name: str) -> None:
+        writer.add_tensor(f"{name}.weight", numpy.ones(n_embd, dtype=numpy.float32))
+        writer.add_tensor(f"{name}.bias", numpy.zeros(n_embd, dtype=numpy.float32))
+
+    add("token_embd.weight", n_vocab, n_embd)
+    add("token_types.weight", 2, n_embd)
+    add("position_embd.weight", n_ctx_train, n_embd)
+    add_norm("token_embd_norm")
+    for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+        add(f"blk.0.{name}.weight", n_embd, n_embd)
+        add(f"blk.0.{name}.bias", n_embd)
+    add_norm("blk.0.attn_output_norm")
+    add("blk.0.ffn_up.weight", n_ff, n_embd)
+    add("blk.0.ffn_up.bias", n_ff)
+    add("blk.0.ffn_down.weight", n_embd, n_ff)
+    add("blk.0.ffn_down.bias", n_embd)
+    add_norm("blk.0.layer_output_norm")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return target
+
+
+def write_tiny_mamba(target: Path, vocab_model: Path, *, n_embd: int = 64, n_layer: int = 2) -> Path:
+    """A small Mamba (a recurrent model: one state per sequence) with the tokenizer of `vocab_model`."""
+    gguf = _gguf()
+    n_vocab = len(gguf.GGUFReader(vocab_model).fields["tokenizer.ggml.tokens"].data)
+    d_inner, d_state, d_conv, dt_rank = 2 * n_embd, 16, 4, 4
+    writer = gguf.GGUFWriter(target, "mamba")
+    writer.add_name("tiny-random-mamba")
+    writer.add_context_length(4096)
+    writer.add_embedding_length(n_embd)
+    writer.add_block_count(n_layer)
+    writer.add_feed_forward_length(0)
+    writer.add_head_count(0)
+    writer.add_ssm_conv_kernel(d_conv)
+    writer.add_ssm_inner_size(d_inner)
+    writer.add_ssm_state_size(d_state)
+    writer.add_ssm_time_step_rank(dt_rank)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    _copy_tokenizer(gguf, vocab_model, writer)
+    generator = numpy.random.default_rng(0)
+
+    def add(name: str, values: numpy.typing.NDArray[numpy.float64]) -> None:
+        writer.add_tensor(name, values.astype(numpy.float32))
+
+    def noise(*shape: int) -> numpy.typing.NDArray[numpy.float64]:
+        return generator.standard_normal(shape) * 0.1
+
+    add("token_embd.weight", noise(n_vocab, n_embd))
+    add("output_norm.weight", numpy.ones(n_embd))
+    for layer in range(n_layer):
+        prefix = f"blk.{layer}"
+        add(f"{prefix}.attn_norm.weight", numpy.ones(n_embd))
+        add(f"{prefix}.ssm_in.weight", noise(2 * d_inner, n_embd))
+        add(f"{prefix}.ssm_conv1d.weight", noise(d_inner, d_conv))
+        add(f"{prefix}.ssm_conv1d.bias", noise(d_inner))
+        add(f"{prefix}.ssm_x.weight", noise(dt_rank + 2 * d_state, d_inner))
+        add(f"{prefix}.ssm_dt.weight", noise(d_inner, dt_rank))
+        add(f"{prefix}.ssm_dt.bias", noise(d_inner))
+        # A = -exp(A_log) in the reference: negative, so the state decays.
+        add(f"{prefix}.ssm_a", -numpy.exp(noise(d_inner, d_state)))
+        add(f"{prefix}.ssm_d", numpy.ones(d_inner))
+        add(f"{prefix}.ssm_out.weight", noise(n_embd, d_inner))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return target
