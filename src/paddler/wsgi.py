@@ -2,7 +2,8 @@
 
 The engine starts here, in the worker, when gunicorn imports this module (the shipped config keeps
 preload_app off: a thread started before fork would be dead in the worker). Serve options come from
-$PADDLER_SERVE_ARGS, written as for `paddler serve`; gunicorn.conf.py binds the two addresses they name.
+$PADDLER_SERVE_ARGS, written as for `paddler serve`; gunicorn.conf.py binds the two addresses they name,
+and tells this module the worker's thread count once it is known (fit_to_threads).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from paddler.web.dev_server import parse_address
 from paddler.web.paddler_services import PaddlerServices
 from paddler.web.port_dispatcher import PortDispatcher, WsgiApp
 from paddler.web.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
+from paddler.web.thread_reserve import ThreadReserve, websocket_limit
 
 logger = logging.getLogger(__name__)
 DRAIN_SECONDS = 30.0
@@ -29,8 +31,7 @@ def serve_arguments() -> argparse.Namespace:
     return parser.parse_args(shlex.split(os.environ.get("PADDLER_SERVE_ARGS", "")))
 
 
-def _build() -> tuple[PortDispatcher, PaddlerServices]:
-    arguments = serve_arguments()
+def _build(arguments: argparse.Namespace) -> tuple[ThreadReserve, PaddlerServices]:
     engine = ContinuousBatchEngine(serve_settings(arguments))
     engine.start()
     services = build_services(arguments, engine)
@@ -41,10 +42,18 @@ def _build() -> tuple[PortDispatcher, PaddlerServices]:
     if arguments.openai_addr:
         apps_by_port[parse_address(arguments.openai_addr)[1]] = create_openai_app(services)
     logger.info("engine ready; management on port %d, inference on the other bound address", management_port)
-    return PortDispatcher(inference, apps_by_port), services
+    return ThreadReserve(PortDispatcher(inference, apps_by_port)), services
 
 
-app, services = _build()
+_arguments = serve_arguments()
+app, services = _build(_arguments)
+
+
+def fit_to_threads(threads: int) -> None:
+    """Size the bounds to the worker's request threads; called from gunicorn's post_worker_init hook."""
+    app.fit_to(threads)
+    if _arguments.max_websockets is None:
+        services.open_websockets.limit = websocket_limit(threads)
 
 
 def shutdown() -> None:

@@ -3,15 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
@@ -19,54 +14,12 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.conftest import REPOSITORY
-
-from .conftest import free_port, openai_client
-
-
-@dataclass(frozen=True)
-class Gunicorn:
-    process: subprocess.Popen[bytes]
-    urls: tuple[str, str, str]
+from .conftest import openai_client
+from .gunicorn_server import Gunicorn, gunicorn
 
 
-@contextmanager
-def _gunicorn(model_path: Path) -> Iterator[Gunicorn]:
-    """gunicorn with the shipped configuration: inference, management and OpenAI addresses; on leaving,
-    SIGTERM and a check that the worker exited cleanly."""
-    inference, management, compat = free_port(), free_port(), free_port()
-    environment = {
-        **os.environ,
-        "PADDLER_SERVE_ARGS": f"--model {model_path} --threads 2 --context-size 4096 --slots 2 "
-        f"--temperature 0 --name g1 --inference-addr 127.0.0.1:{inference} --management-addr 127.0.0.1:{management} "
-        f"--compat-openai-addr 127.0.0.1:{compat}",
-        "PADDLER_THREADS": "16",
-    }
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    with tempfile.TemporaryFile("w+") as log:
-        process = subprocess.Popen(
-            [str(gunicorn), "-c", str(REPOSITORY / "gunicorn.conf.py"), "paddler.wsgi:app"],
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=REPOSITORY,
-        )
-        urls = (f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}", f"http://127.0.0.1:{compat}")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(urls[0] + "/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        try:
-            yield Gunicorn(process, urls)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=60)
-            log.seek(0)
-            output = log.read()
-    assert "Worker exiting" in output
+def _gunicorn(model_path: Path) -> AbstractContextManager[Gunicorn]:
+    return gunicorn(f"--model {model_path} --threads 2 --context-size 4096 --slots 2 --temperature 0 --name g1")
 
 
 @pytest.fixture(scope="module")

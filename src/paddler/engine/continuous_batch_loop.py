@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 WorkCommand = GenerateTokensCommand | GenerateEmbeddingBatchCommand
 EVICTED = GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, "Request evicted due to KV cache pressure")
+# How often the loop looks again when its only work waits for slow readers.
+READERS_BEHIND_POLL_SECONDS = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +121,7 @@ class ContinuousBatchLoop:
                     return
             self._expire_buffered(now)
             self._admit_buffered()
-            if self._active or self._embedding_jobs:
+            if self._can_step():
                 self._step()
 
     def _step(self) -> None:
@@ -156,14 +158,20 @@ class ContinuousBatchLoop:
     def _has_work(self) -> bool:
         return bool(self._active or self._embedding_jobs or len(self._buffer))
 
+    def _can_step(self) -> bool:
+        """False while the only work is embedding jobs whose readers are behind (see EmbeddingJobs)."""
+        return bool(self._active) or self._embedding_jobs.runnable()
+
     # --- commands ---
 
     def _receive_commands(self) -> None:
         """Take every waiting command; block for one only when idle and not stopping (a stopping,
         idle engine has nothing left to wait for)."""
         block = not self._has_work() and self._stop_deadline is None
+        # Work that cannot step (readers behind) is polled for, not spun on.
+        timeout = None if block or self._can_step() else READERS_BEHIND_POLL_SECONDS
         try:
-            command = self._commands.get(block=block)
+            command = self._commands.get(block=block or timeout is not None, timeout=timeout)
         except queue.Empty:
             return
         while True:

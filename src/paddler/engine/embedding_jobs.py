@@ -1,5 +1,10 @@
 """Embedding requests being worked through: each planned into batches of documents at admission, then
-one batch decoded per engine step, round robin across requests, so embeddings interleave with generation."""
+one batch decoded per engine step, round robin across requests, so embeddings interleave with generation.
+
+A request whose reader is MAX_UNREAD_RESULTS or more results behind is skipped until it catches up: a
+slow reader slows only its own request, and what waits for it stays bounded (not a whole batch of
+10,000 vectors). Closing the stream (the client went away) cancels the job as before.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ from paddler.messages.embedding_result import (
 from paddler.messages.request_rejected import INTERNAL_ERROR, RequestRejected
 
 logger = logging.getLogger(__name__)
+MAX_UNREAD_RESULTS = 64
 
 
 class EmbeddingJobs:
@@ -57,8 +63,22 @@ class EmbeddingJobs:
         else:
             self._jobs.append(job)
 
+    def runnable(self) -> bool:
+        """Whether some job's reader has room for more results."""
+        return any(self._has_room(job) for job in self._jobs)
+
+    @staticmethod
+    def _has_room(job: EmbeddingJob) -> bool:
+        return job.command.stream.unread < MAX_UNREAD_RESULTS
+
     def step(self) -> None:
-        """Decode the next batch of the job at the front, then send it to the back."""
+        """Decode the next batch of the first job whose reader has room, then send that job to the back."""
+        for _ in range(len(self._jobs)):
+            if self._has_room(self._jobs[0]):
+                break
+            self._jobs.rotate(-1)
+        else:
+            return
         job = self._jobs.popleft()
         documents = [job.command.documents[index] for index in job.plan.batches[job.next_batch]]
         job.next_batch += 1

@@ -48,6 +48,11 @@ class ResultStream(Generic[Result]):
         return self.get()
 
     @property
+    def unread(self) -> int:
+        """Results put and not yet read: how far the reader is behind."""
+        return self._results.qsize()
+
+    @property
     def ended(self) -> bool:
         return self._ended
 

@@ -22,6 +22,7 @@ from paddler.web.api_error import ApiError
 from paddler.web.download_progress import DownloadProgress
 from paddler.web.resubmitting_stream import ResubmittingStream
 from paddler.web.state_applier import StateApplier
+from paddler.web.thread_reserve import DEFAULT_THREADS, Occupancy, websocket_limit
 from paddler.web.wire_results import new_request_id
 
 EXTENSION_KEY = "paddler"
@@ -60,6 +61,10 @@ class PaddlerServices:
     engine_ready: threading.Event = field(default_factory=threading.Event)
     # Set when the server shuts down: open WebSockets close with 1001.
     shutting_down: threading.Event = field(default_factory=threading.Event)
+    # Open inference WebSockets (each holds a server thread) and their bound.
+    open_websockets: Occupancy = field(default_factory=lambda: Occupancy(websocket_limit(DEFAULT_THREADS)))
+    # Seconds a WebSocket frame may take to be written before its client is dropped as not reading.
+    websocket_send_timeout: float = 10.0
 
     def __post_init__(self) -> None:
         self.engine_ready.set()

@@ -17,6 +17,7 @@ from paddler.web.dev_server import parse_address
 from paddler.web.paddler_services import PaddlerServices
 from paddler.web.state_application import restore_state
 from paddler.web.state_file import load_state
+from paddler.web.thread_reserve import DEFAULT_THREADS, Occupancy, websocket_limit
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +65,20 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=10000,
         help="milliseconds a request may wait for a slot (default: 10000)",
+    )
+    parser.add_argument(
+        "--max-websockets",
+        type=int,
+        help="inference WebSockets open at once, each holding a server thread; more are refused with 503 "
+        "(default: half the request threads left after those held back for /health and /ready: "
+        f"{websocket_limit(DEFAULT_THREADS)} with gunicorn's default {DEFAULT_THREADS} threads)",
+    )
+    parser.add_argument(
+        "--websocket-send-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a WebSocket frame may take to be written before the client is dropped as not "
+        "reading (default: 10)",
     )
     parser.add_argument(
         "--state-file",
@@ -226,7 +241,12 @@ def _chat_template_override(path: Path | None) -> str | None:
 
 
 def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine) -> PaddlerServices:
-    """The services over an engine (started or not); raises ValueError for an unusable template file."""
+    """The services over an engine (started or not); raises ValueError for an unusable template file or
+    connection bound."""
+    if arguments.max_websockets is not None and arguments.max_websockets < 1:
+        raise ValueError("--max-websockets must be at least 1")
+    if not arguments.websocket_send_timeout > 0:
+        raise ValueError("--websocket-send-timeout must be greater than 0")
     allowed = [*arguments.allowed_model_dir, engine.settings.model_path.parent, default_model_path().parent]
     services = PaddlerServices(
         engine,
@@ -240,6 +260,8 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         management_api_keys=_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
         inference_cors_origins=tuple(arguments.inference_cors_allowed_origin),
         management_cors_origins=tuple(arguments.management_cors_allowed_origin),
+        open_websockets=Occupancy(arguments.max_websockets or websocket_limit(DEFAULT_THREADS)),
+        websocket_send_timeout=arguments.websocket_send_timeout,
     )
     return services
 

@@ -4,16 +4,23 @@ Each request streams from its own thread; frames go out under one lock. A StopRe
 socket or a server error cancels exactly the requests concerned, and nothing is sent for a request after
 its terminal message or its cancellation. Unlike Paddler, a malformed frame or an invalid request is
 answered with a 400 Error envelope and never closes the socket.
+
+Each open socket holds a server thread, so sockets beyond the services' bound are refused with 503
+before the handshake. A frame that cannot be written within the send timeout (the client stopped
+reading) drops the client: its requests are cancelled and their pumps end instead of queueing behind
+the stuck write.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import socket
 import threading
 from typing import Any
 
-from flask import Blueprint
+from flask import Blueprint, Response, g
 from flask_sock import ConnectionClosed, Sock
 from pydantic import BaseModel, ValidationError
 
@@ -45,8 +52,8 @@ RECEIVE_POLL_SECONDS = 0.5
 # Each in-flight request holds a thread; one connection may not take them all.
 MAX_IN_FLIGHT_PER_SOCKET = 64
 GOING_AWAY = 1001
-# Keep-alive pings; simple-websocket drops a peer that misses one pong, so the interval is also how long
-# a client may stop reading (a paused consumer stops answering pings too).
+# Keep-alive pings; simple-websocket drops a peer that misses one pong (a vanished one, or one whose
+# library stopped reading, as a paused consumer's may).
 PING_SECONDS = 15
 
 
@@ -66,6 +73,44 @@ _VARIANTS: dict[str, type[BaseModel]] = {
 }
 
 
+class _BoundedSendSocket:
+    """The connection as simple-websocket sees it, with every write whole (it calls send and ignores a
+    short count) and done within `timeout` seconds, else TimeoutError. Reads are unaffected in practice:
+    simple-websocket reads only once select() has seen data."""
+
+    def __init__(self, connection: socket.socket, timeout: float) -> None:
+        connection.settimeout(timeout)
+        self._connection = connection
+
+    def send(self, data: bytes) -> int:
+        self._connection.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._connection, name)
+
+
+@blueprint.before_request
+def _refuse_beyond_the_bound() -> Response | None:
+    """Counted before the handshake, so a refused client gets a plain 503 and holds no thread."""
+    sockets = current_services().open_websockets
+    if not sockets.try_enter():
+        return Response(
+            f"At most {sockets.limit} WebSockets may be open at once; try again shortly",
+            status=503,
+            content_type="text/plain; charset=utf-8",
+            headers={"Retry-After": "1"},
+        )
+    g.websocket_counted = True
+    return None
+
+
+@blueprint.teardown_request
+def _count_the_close(_: BaseException | None) -> None:
+    if g.pop("websocket_counted", False):
+        current_services().open_websockets.leave()
+
+
 class BadFrameError(ValueError):
     def __init__(self, request_id: str, message: str) -> None:
         super().__init__(message)
@@ -82,6 +127,7 @@ class InferenceSocketSession:
     def __init__(self, ws: Any, services: PaddlerServices) -> None:
         self._ws = ws
         self._services = services
+        ws.sock = _BoundedSendSocket(ws.sock, services.websocket_send_timeout)
         self._lock = threading.Lock()
         self._in_flight: dict[str, ResultStream[GeneratedTokenResult]] = {}
 
@@ -94,14 +140,30 @@ class InferenceSocketSession:
                 if isinstance(frame, str):
                     self._handle_frame(frame)
             self._ws.close(reason=GOING_AWAY, message="Server shutting down")
-        except ConnectionClosed:
+        except (ConnectionClosed, OSError):
             pass
         finally:
             self._cancel_all()
 
     def _send(self, text: str) -> None:
         with self._lock:
+            self._send_locked(text)
+
+    def _send_locked(self, text: str) -> None:
+        """Send with the lock held; a write that fails or times out drops the client (ConnectionClosed)."""
+        try:
             self._ws.send(text)
+        except OSError as error:
+            logger.info("dropping a WebSocket client whose frames cannot be written: %s", error or type(error).__name__)
+            self._drop()
+            raise ConnectionClosed(1008, "the client stopped reading") from None
+
+    def _drop(self) -> None:
+        """End the connection at once: the reader thread and the receive loop see it closed, the client
+        sees the connection end, and every later send raises ConnectionClosed."""
+        self._ws.connected = False
+        with contextlib.suppress(OSError):
+            self._ws.sock.shutdown(socket.SHUT_RDWR)
 
     def _handle_frame(self, frame: str) -> None:
         try:
@@ -137,14 +199,14 @@ class InferenceSocketSession:
             raise BadFrameError(request_id, f"invalid {variant}: {location}: {message}") from None
         with self._lock:
             if request_id in self._in_flight:
-                self._ws.send(
+                self._send_locked(
                     error_envelope(
                         request_id, 400, f"Request id {json.dumps(request_id)} is already in flight on this connection"
                     )
                 )
                 return
             if len(self._in_flight) >= MAX_IN_FLIGHT_PER_SOCKET:
-                self._ws.send(
+                self._send_locked(
                     error_envelope(
                         request_id,
                         429,
@@ -189,7 +251,7 @@ class InferenceSocketSession:
                         return
                     if result.is_terminal:
                         del self._in_flight[request_id]
-                    self._ws.send(token_result_line(request_id, self._services.name, result))
+                    self._send_locked(token_result_line(request_id, self._services.name, result))
         except ConnectionClosed:
             pass
         finally:
