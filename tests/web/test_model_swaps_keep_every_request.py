@@ -86,7 +86,7 @@ def _long_generation(server: RunningServer) -> Iterator[httpx.Response]:
 def test_requests_waiting_for_a_slot_when_a_swap_starts_are_served_by_the_new_engine(
     server_factory: ServerFactory,
 ) -> None:
-    server = server_factory("--slots", "1")
+    server = server_factory("--slots", "1", "--buffered-request-timeout", "30000")  # ample on a loaded machine
     answers: list[httpx.Response] = []
     with _long_generation(server):
         waiting = [threading.Thread(target=lambda: answers.append(_generate(server))) for _ in range(2)]
@@ -103,7 +103,7 @@ def test_requests_waiting_for_a_slot_when_a_swap_starts_are_served_by_the_new_en
 
 
 def test_a_request_arriving_during_a_swap_waits_for_the_new_engine(server_factory: ServerFactory) -> None:
-    server = server_factory("--slots", "1")
+    server = server_factory("--slots", "1", "--buffered-request-timeout", "30000")
     answers: list[httpx.Response] = []
     with _long_generation(server):
         _put(server, _with_parameters(_state(server), context_size=2048))
