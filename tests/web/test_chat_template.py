@@ -94,7 +94,7 @@ def test_a_template_cannot_reach_python_internals() -> None:
     [
         ("{% for i in range(100000) %}{% for j in range(100000) %}xxxxxxxxxx{% endfor %}{% endfor %}", "characters"),
         ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "longer than"),
-        ("{{ 'x' * 1000000000 }}", "prompt size limit"),
+        ("{{ 'x' * 1000000000 }}", "a repetition would build"),
         ("{{ 10 ** 100000000 }}", "exponent"),
         ("{% for i in range(10**7) %}{% endfor %}", "exceeds"),
     ],
@@ -128,3 +128,56 @@ def test_vocab_gguf_templates_render(vocab_models_dir: Path) -> None:
         template = model.chat_template
     assert template is not None
     assert "Hello" in _render(template, messages=MESSAGES[1:])
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ 'x'|center(1000000000) }}",
+        "{{ '%999999999s' % 'x' }}",
+        "{{ '%.999999999f' % 1.5 }}",
+        "{{ '%*s' % (999999999, 'x') }}",
+        "{{ '%999999999s'|format('x') }}",
+        "{{ '{:>999999999}'.format('x') }}",
+        "{{ '{:>{w}}'.format('x', w=999999999) }}",
+        "{{ '{a:>999999999}'.format_map({'a': 1}) }}",
+        "{{ 'x'.ljust(999999999) }}",
+        "{{ 'x'.rjust(999999999) }}",
+        "{{ 'x'.center(999999999) }}",
+        "{{ 'x'.zfill(999999999) }}",
+        "{{ ('\t' * 100).expandtabs(999999) }}",
+        "{{ 'x' * 999999999 }}",
+        "{{ ('a' * 1000)|replace('a', 'b' * 1000000) }}",
+        "{{ ('a' * 1000).replace('a', 'b' * 1000000) }}",
+        "{{ 'a\nb'|indent(999999999) }}",
+        "{{ [1]|batch(999999999, 0)|list|length }}",
+        "{{ [1]|slice(999999999)|list|length }}",
+        "{{ [1, [2]]|tojson(indent=999999999) }}",
+        "{% set x = 'a' * 8000000 %}{{ ([x] * 100)|join }}",
+        "{% set x = 'a' * 8000000 %}{{ ''.join([x, x]) }}",
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}",
+        "{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set t %}{{ ns.s }}{{ ns.s }}{% endset %}"
+        "{% set ns.s = t %}{% endfor %}{{ ns.s }}",
+        "{{ lipsum(999999) }}",
+    ],
+)
+def test_templates_that_would_build_huge_strings_fail_at_once(template: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ChatTemplateError):
+        _render(template)
+    assert time.monotonic() - started < 1.0, "refused before building, not stopped by the deadline"
+
+
+def test_the_bounded_operations_work_at_ordinary_sizes() -> None:
+    template = (
+        "{% for m in messages %}{{ '%-6s' % m.role }}|{{ m.content|center(9) }}|{{ '{:>3}'.format(loop.index) }}"
+        "|{{ m.content ~ '!' }}{% set tag %}[{{ m.role }}]{% endset %}{{ tag }}{{ '\n' }}{% endfor %}"
+        "{{ ['a', 'b']|join(', ') }}|{{ 'x'.ljust(3) }}|{{ 'a b'|replace(' ', '_') }}|{{ [1, 2, 3]|batch(2, 0)|list }}"
+        "|{{ {'a': 1}|tojson(indent=2) }}|{{ 'ab' * 2 }}|{{ 'q'|indent(2, first=True) }}"
+    )
+    assert _render(template) == (
+        "system|You are helpful.|  1|You are helpful.![system]\n"
+        "user  |  Hello  |  2|Hello![user]\n"
+        'a, b|x  |a_b|[[1, 2], [3, 0]]|{\n  "a": 1\n}|abab|  q'
+    )

@@ -42,6 +42,12 @@ def test_gunicorn_streams_tokens(gunicorn_urls: tuple[str, str, str]) -> None:
     assert httpx.get(inference + "/api/v1/agents").status_code == 404, "management routes stay off the inference port"
 
 
+def test_gunicorn_management_refuses_a_foreign_host_without_a_key(gunicorn_urls: tuple[str, str, str]) -> None:
+    _, management, _ = gunicorn_urls
+    assert httpx.get(management + "/api/v1/agents", headers={"Host": "rebound.example"}).status_code == 421
+    assert httpx.get(management + "/api/v1/agents").status_code == 200
+
+
 def test_gunicorn_serves_a_websocket_conversation(gunicorn_urls: tuple[str, str, str]) -> None:
     inference, _, _ = gunicorn_urls
     request = {

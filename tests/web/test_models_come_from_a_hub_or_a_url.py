@@ -56,6 +56,11 @@ def _stand_in_hub(model: Path) -> Flask:
             abort(404)
         return send_file(model, mimetype="application/octet-stream")
 
+    @app.get("/redirect")
+    def redirect_elsewhere() -> Response:
+        target = request.args["to"]
+        return Response(status=302, headers={"Location": target})
+
     @app.get("/slow/<filename>")
     def slow_file(filename: str) -> Response:
         return _slowly(model)
@@ -162,3 +167,46 @@ def test_download_progress_is_reported_while_a_model_downloads(
     done = _agent(hub_server)
     assert (done["download_current"], done["download_total"], done["download_indeterminate"]) == (0, 0, True)
     assert done["download_filename"] is None
+
+
+def _port(url: str) -> str:
+    return url.rsplit(":", 1)[1]
+
+
+@pytest.fixture
+def listed_hosts_server(server_factory: ServerFactory, tmp_path: Path) -> RunningServer:
+    """A server that downloads URL models from 127.0.0.1 only (the stand-in hub is also `localhost`)."""
+    return server_factory(
+        "--slots",
+        "1",
+        "--model-url-hosts",
+        "127.0.0.1",
+        environment={"PADDLER_CACHE_DIR": str(tmp_path / "cache")},
+    )
+
+
+def test_a_url_to_a_host_off_the_list_is_refused(listed_hosts_server: RunningServer, hub: str) -> None:
+    state = httpx.get(listed_hosts_server.management_url + "/api/v1/balancer_desired_state").json()
+    elsewhere = f"http://localhost:{_port(hub)}/files/model.gguf"
+    response = httpx.put(
+        listed_hosts_server.management_url + "/api/v1/balancer_desired_state",
+        json={**state, "model": {"Url": {"url": elsewhere}}},
+    )
+    assert (response.status_code, response.text) == (400, "model URL host 'localhost' is not in --model-url-hosts")
+
+
+def test_a_redirect_to_a_host_off_the_list_is_not_followed(listed_hosts_server: RunningServer, hub: str) -> None:
+    served = _agent(listed_hosts_server)["model_path"]
+    elsewhere = f"http://localhost:{_port(hub)}/files/model.gguf"
+    redirecting = f"{hub}/redirect?to={elsewhere}"
+    _put_model(listed_hosts_server, {"Url": {"url": redirecting}})
+    assert wait_for(lambda: _agent(listed_hosts_server)["issues"] != [], timeout=30)
+    assert _agent(listed_hosts_server)["issues"] == [{"DownloadServerRejectedRequest": {"model_path": redirecting}}]
+    assert _agent(listed_hosts_server)["model_path"] == served
+
+
+def test_a_redirect_within_the_list_is_followed(listed_hosts_server: RunningServer, hub: str) -> None:
+    _put_model(listed_hosts_server, {"Url": {"url": f"{hub}/redirect?to={hub}/files/model.gguf"}})
+    assert wait_for(lambda: "downloaded-models" in (_agent(listed_hosts_server)["model_path"] or ""), timeout=60)
+    assert _agent(listed_hosts_server)["issues"] == []
+    assert _generates(listed_hosts_server)

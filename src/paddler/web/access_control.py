@@ -4,11 +4,17 @@ Keys (optional; Paddler has none): `Authorization: Bearer <key>`, compared in co
 inference and management services have separate keys, and a key of the other service is refused with
 403. `/health` and `/ready` stay public. CORS follows Paddler: an exact-match origin allow-list; a
 request carrying any other Origin is refused; requests without an Origin (curl, SDKs) pass.
+
+Host names (the management service without a key): a web page whose DNS name is made to point at this
+machine (DNS rebinding) could read and change the management API from the user's browser, which sends
+the page's own name as `Host`. Without a key, only loopback names, IP addresses (a browser sends one only
+when the page itself came from that address) and the configured names are answered; others get 421.
 """
 
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Sequence
 
 from flask import Flask, Response, request
@@ -19,6 +25,26 @@ PUBLIC_PATHS = frozenset({"/health", "/ready"})
 ALLOWED_METHODS = "DELETE, GET, POST, PUT, OPTIONS"
 ALLOWED_HEADERS = "Accept, Authorization, Content-Type"
 PREFLIGHT_MAX_AGE = "3600"
+LOOPBACK_NAMES = frozenset({"localhost", "localhost."})
+
+
+def _host_name(host_header: str) -> str:
+    """The name of a Host header, without its port or an IPv6 literal's brackets."""
+    if host_header.startswith("["):
+        return host_header[1:].partition("]")[0]
+    name, _, port = host_header.rpartition(":")
+    return name if name and port.isdigit() else host_header
+
+
+def host_is_allowed(host_header: str, names: Sequence[str]) -> bool:
+    name = _host_name(host_header.strip()).lower()
+    if name in LOOPBACK_NAMES or name in {allowed.lower() for allowed in names}:
+        return True
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _matches(presented: str, keys: Sequence[str]) -> bool:
@@ -38,9 +64,23 @@ def _presented_key() -> str | None:
 
 
 def install_access_control(
-    app: Flask, *, api_keys: Sequence[str], other_service_keys: Sequence[str], cors_origins: Sequence[str]
+    app: Flask,
+    *,
+    api_keys: Sequence[str],
+    other_service_keys: Sequence[str],
+    cors_origins: Sequence[str],
+    host_names: Sequence[str] | None = None,
 ) -> None:
+    """`host_names` None: any Host is answered; else, without keys, only the names host_is_allowed takes."""
     allowed_origins = frozenset(cors_origins)
+
+    @app.before_request
+    def check_host() -> Response | None:
+        if host_names is None or api_keys or request.path in PUBLIC_PATHS:
+            return None
+        if host_is_allowed(request.host, host_names):
+            return None
+        return error_response(421, "Host is not one this service answers to without an API key")
 
     @app.before_request
     def check_access() -> Response | None:

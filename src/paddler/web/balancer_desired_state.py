@@ -7,7 +7,7 @@ from flask import Blueprint, Response, jsonify
 from paddler.web.api_error import parse_json_body
 from paddler.web.desired_state import BalancerDesiredState, applicable_state
 from paddler.web.paddler_services import current_services
-from paddler.web.state_application import apply_in_background, current_desired_state
+from paddler.web.state_application import accept_state, current_desired_state
 
 blueprint = Blueprint("balancer_desired_state", __name__)
 
@@ -19,9 +19,10 @@ def get_balancer_desired_state() -> Response:
 
 @blueprint.put("/api/v1/balancer_desired_state")
 def put_balancer_desired_state() -> Response:
-    """204 once the state is accepted; it is applied in the background (see agents' status)."""
+    """204 once the state is checked and saved; it is applied in the background, the last PUT winning
+    (see the agent's state_application_status and issues)."""
     state = parse_json_body(BalancerDesiredState)
-    apply_in_background(current_services(), state)
+    accept_state(current_services(), state)
     return Response(status=204)
 
 

@@ -2,7 +2,8 @@
 
 Templates come from model files and from users, so they are untrusted code: they run in Jinja2's
 immutable sandbox (no attribute tricks, no file or module access, ranges capped), with a deadline and
-an output cap checked while rendering.
+an output cap checked while rendering, and every operation that can grow a string sized before it runs
+(template_bounds).
 """
 
 from __future__ import annotations
@@ -10,19 +11,37 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 from jinja2 import TemplateError, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.ext import Extension, loopcontrols
+from jinja2.filters import do_batch, do_center, do_format, do_indent, do_join, do_replace, do_slice, do_wordwrap
 from jinja2.parser import Parser
+from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from paddler.web.template_bounds import (
+    TemplateSizeError,
+    check_addition,
+    check_format,
+    check_indent,
+    check_join,
+    check_padding,
+    check_printf,
+    check_repetition,
+    check_replace,
+    check_size,
+    check_str_method,
+)
 
 MAX_RENDER_SECONDS = 2.0
 MAX_PROMPT_CHARS = 8 * 1024 * 1024
 MAX_RANGE_ITEMS = 100_000
 MAX_EXPONENT = 1024
+MAX_JSON_INDENT = 16
 
 
 class ChatTemplateError(ValueError):
@@ -52,6 +71,8 @@ def _tojson(
     separators: tuple[str, str] | None = None,
 ) -> str:
     """HF templates' tojson: plain JSON, non-ASCII kept (Jinja's own escapes HTML characters)."""
+    if isinstance(indent, int) and indent > MAX_JSON_INDENT:
+        raise TemplateSizeError(f"tojson indent {indent} exceeds {MAX_JSON_INDENT}")
     return json.dumps(
         value,
         indent=indent,
@@ -97,30 +118,131 @@ def _bounded_range(*arguments: int) -> Iterator[int]:
         yield value
 
 
-class _BoundedSandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox, plus bounds on what `*` and `**` may build."""
+def _bounded_concat(values: Iterable[Any]) -> str:
+    """`~` and the bodies of block sets and macros: joined only when the result is within bounds."""
+    parts = [str(value) for value in values]
+    check_size(sum(len(part) for part in parts), "a concatenation")
+    return "".join(parts)
 
-    intercepted_binops = frozenset({"*", "**"})
+
+class _BoundedCodeGenerator(CodeGenerator):
+    """Compiles `a ~ b` to the environment's bounded join (Jinja's own str_join cannot be replaced)."""
+
+    def visit_Concat(self, node: nodes.Concat, frame: Frame) -> None:  # noqa: N802 - Jinja's visitor name
+        self.write("environment.bounded_concat((")
+        for argument in node.nodes:
+            self.visit(argument, frame)
+            self.write(", ")
+        self.write("))")
+
+
+def _bounded_center(value: str, width: int = 80) -> str:
+    check_padding(str(value), width, "center")
+    return do_center(value, width)
+
+
+def _bounded_format(value: str, *args: Any, **kwargs: Any) -> str:
+    check_printf(str(value), kwargs or args)
+    return do_format(value, *args, **kwargs)
+
+
+def _bounded_indent(text: str, width: int | str = 4, *args: Any, **kwargs: Any) -> str:
+    check_indent(str(text), width)
+    return do_indent(text, width, *args, **kwargs)
+
+
+def _bounded_replace(context: Any, text: str, old: str, new: str, count: int | None = None) -> str:
+    check_replace(str(text), old, new)
+    return do_replace(context, text, old, new, count)
+
+
+def _bounded_join_filter(context: Any, value: Iterable[Any], separator: str = "", attribute: Any = None) -> str:
+    items = list(value)
+    check_join(str(separator), items)
+    return str(do_join(context, items, separator, attribute))
+
+
+def _bounded_batch(value: Iterable[Any], linecount: int, fill_with: Any = None) -> Any:
+    if fill_with is not None:
+        check_size(linecount, "a batch")
+    return do_batch(value, linecount, fill_with)
+
+
+def _bounded_slice(value: Any, slices: int, fill_with: Any = None) -> Any:
+    check_size(slices, "a slice")
+    return do_slice(value, slices, fill_with)
+
+
+def _bounded_wordwrap(environment: Any, text: str, width: int = 79, *args: Any, **kwargs: Any) -> str:
+    wrapstring = kwargs.get("wrapstring", args[1] if len(args) > 1 else None) or "\n"
+    check_size(len(str(text)) * (1 + len(str(wrapstring))), "a wordwrap")
+    return do_wordwrap(environment, text, width, *args, **kwargs)
+
+
+def _pass_like(original: Callable[..., Any], bounded: Callable[..., Any]) -> Callable[..., Any]:
+    """The bounded filter, marked to receive what Jinja passes the original (context, environment)."""
+    if hasattr(original, "jinja_pass_arg"):
+        bounded.jinja_pass_arg = original.jinja_pass_arg  # type: ignore[attr-defined]
+    return bounded
+
+
+_BOUNDED_FILTERS: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
+    "center": (do_center, _bounded_center),
+    "format": (do_format, _bounded_format),
+    "indent": (do_indent, _bounded_indent),
+    "replace": (do_replace, _bounded_replace),
+    "join": (do_join, _bounded_join_filter),
+    "batch": (do_batch, _bounded_batch),
+    "slice": (do_slice, _bounded_slice),
+    "wordwrap": (do_wordwrap, _bounded_wordwrap),
+}
+
+
+class _BoundedSandbox(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox, plus bounds (template_bounds) on what `*`, `+`, `%`, `**`, `~`, the
+    str methods, and the filters that grow strings may build."""
+
+    code_generator_class = _BoundedCodeGenerator
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+    concat = staticmethod(_bounded_concat)  # block sets and macro bodies
+    bounded_concat = staticmethod(_bounded_concat)
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
         _RenderDeadline.check()
         if operator == "**" and isinstance(right, int) and abs(right) > MAX_EXPONENT:
             raise ChatTemplateError(f"exponent {right} is too large")
-        if (
-            operator == "*"
-            and isinstance(left, (str, list))
-            and isinstance(right, int)
-            and len(left) * right > MAX_PROMPT_CHARS
-        ):
-            raise ChatTemplateError("a repeated value would exceed the prompt size limit")
-        if (
-            operator == "*"
-            and isinstance(right, (str, list))
-            and isinstance(left, int)
-            and len(right) * left > MAX_PROMPT_CHARS
-        ):
-            raise ChatTemplateError("a repeated value would exceed the prompt size limit")
+        if operator == "*":
+            check_repetition(left, right)
+            check_repetition(right, left)
+        elif operator == "+":
+            check_addition(left, right)
+        elif operator == "%" and isinstance(left, str):
+            check_printf(left, right)
         return super().call_binop(context, operator, left, right)
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        text = getattr(obj, "__self__", None)
+        if isinstance(text, str):
+            name = getattr(obj, "__name__", "")
+            if name == "join" and args and not isinstance(args[0], (list, tuple)):
+                args = (list(args[0]), *args[1:])
+            check_str_method(text, name, args, kwargs)
+        return super().call(context, obj, *args, **kwargs)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """str.format and str.format_map, sized before they run."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        text: str = value.__self__
+        by_mapping = value.__name__ == "format_map"
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            mapping = args[0] if by_mapping and args and isinstance(args[0], dict) else {}
+            check_format(text, [*args, *kwargs.values(), *mapping.values()])
+            return wrapped(*args, **kwargs)
+
+        return bounded
 
 
 def _environment() -> ImmutableSandboxedEnvironment:
@@ -131,6 +253,9 @@ def _environment() -> ImmutableSandboxedEnvironment:
     environment.globals["strftime_now"] = _strftime_now
     environment.filters["tojson"] = _tojson
     environment.globals["range"] = _bounded_range
+    del environment.globals["lipsum"]  # lipsum(n) writes n paragraphs; no chat template needs it
+    for name, (original, bounded) in _BOUNDED_FILTERS.items():
+        environment.filters[name] = _pass_like(original, bounded)
     return environment
 
 
@@ -160,6 +285,8 @@ def render_chat_prompt(
         return _bounded_join(chunks)
     except ChatTemplateError:
         raise
+    except TemplateSizeError as error:
+        raise ChatTemplateError(f"chat template refused: {error}") from error
     except TemplateError as error:
         raise ChatTemplateError(f"chat template error: {error}") from error
     except (

@@ -83,6 +83,7 @@ def create_management_app(services: PaddlerServices) -> Flask:
         api_keys=services.management_api_keys,
         other_service_keys=services.inference_api_keys,
         cors_origins=services.management_cors_origins,
+        host_names=services.management_host_names,
     )
     for module in (get_agents, get_buffered_requests, get_agent_details, get_metrics, balancer_desired_state):
         app.register_blueprint(module.blueprint)

@@ -3,6 +3,7 @@ its mapping to and from engine settings."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -16,6 +17,8 @@ KvCacheDtype = Literal["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "IQ4_NL", "
 PoolingType = Literal["Unspecified", "None", "Mean", "Cls", "Last", "Rank"]
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 UInt32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
+# The Hub's rule for each half of a repo_id.
+_REPO_ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 
 
 class _Strict(BaseModel):
@@ -90,6 +93,24 @@ def validation_problem(state: BalancerDesiredState) -> str | None:
     return None
 
 
+def _path_problem(name: str, text: str) -> str | None:
+    """A repository-relative path that cannot leave the download folder: no absolute path, no `..`."""
+    if not text or "\x00" in text or "\\" in text:
+        return f"{name} must be a non-empty path without NUL or backslash characters"
+    if text.startswith("/") or any(part in ("", ".", "..") for part in text.split("/")):
+        return f"{name} must be a relative path without empty, '.' or '..' segments"
+    return None
+
+
+def huggingface_reference_problem(reference: HuggingFaceModelReference) -> str | None:
+    """Why a Hugging Face reference can never name a file (checked before it is saved), or None."""
+    parts = reference.repo_id.split("/")
+    malformed = len(parts) > 2 or not all(_REPO_ID_PART.fullmatch(part) for part in parts)
+    if malformed or ".." in reference.repo_id or "--" in reference.repo_id:
+        return "repo_id must be 'name' or 'owner/name' (letters, digits, '-', '_' and '.'; at most 96 characters each)"
+    return _path_problem("filename", reference.filename) or _path_problem("revision", reference.revision)
+
+
 def parameters_from_settings(settings: EngineSettings, embedding_batch_size: int = 256) -> InferenceParameters:
     sampling = settings.sampling
     return InferenceParameters.model_validate(
@@ -127,14 +148,16 @@ def state_from_settings(settings: EngineSettings, chat_template_override: str | 
     )
 
 
-def settings_for(current: EngineSettings, parameters: InferenceParameters, model_path: Path) -> EngineSettings:
-    """The current settings with the desired parameters and model; raises ValueError when they conflict."""
+def settings_for(base: EngineSettings, parameters: InferenceParameters, model_path: Path) -> EngineSettings:
+    """The command line's settings (`base`) with the desired parameters and model; raises ValueError when
+    they conflict. Built from the command line, not the current engine, so that a small n_batch once
+    applied does not shrink n_ubatch for every later state."""
     pooling = parameters.pooling_type.lower()
     return replace(
-        current,
+        base,
         model_path=model_path,
         n_batch=parameters.n_batch,
-        n_ubatch=min(current.n_ubatch, parameters.n_batch),
+        n_ubatch=min(base.n_ubatch, parameters.n_batch),
         context_size=parameters.context_size,
         enable_embeddings=parameters.enable_embeddings,
         k_cache_type=parameters.k_cache_dtype.lower(),
@@ -150,7 +173,7 @@ def settings_for(current: EngineSettings, parameters: InferenceParameters, model
             penalty_frequency=parameters.penalty_frequency,
             penalty_presence=parameters.penalty_presence,
             penalty_last_n=parameters.penalty_last_n,
-            seed=current.sampling.seed,
+            seed=base.sampling.seed,
         ),
     )
 

@@ -18,9 +18,9 @@ import shlex
 from pathlib import Path
 
 from paddler.default_model import fetch_default_model
-from paddler.web.desired_state import BalancerDesiredState, HuggingFaceModel, UrlModel
+from paddler.web.desired_state import BalancerDesiredState, HuggingFaceModel, UrlModel, huggingface_reference_problem
 from paddler.web.download_progress import DownloadProgress
-from paddler.web.model_download import huggingface_model_path, url_model_path
+from paddler.web.model_download import check_url, huggingface_model_path, url_model_path
 
 logger = logging.getLogger(__name__)
 
@@ -50,15 +50,27 @@ def serve_option(serve_args: str, *flags: str) -> str | None:
     return None
 
 
-def _fetch_saved_state_model(state_file: Path) -> None:
-    """Download the model a saved desired state names. Best effort: a state that cannot be read or
+def serve_option_values(serve_args: str, flag: str) -> tuple[str, ...]:
+    """Every value of a repeatable `paddler serve` option in $PADDLER_SERVE_ARGS."""
+    arguments = shlex.split(serve_args)
+    values = [arguments[index + 1] for index in range(len(arguments) - 1) if arguments[index] == flag]
+    return (*values, *(argument.split("=", 1)[1] for argument in arguments if argument.startswith(flag + "=")))
+
+
+def _fetch_saved_state_model(state_file: Path, url_hosts: tuple[str, ...]) -> None:
+    """Download the model a saved desired state names. Best effort: a state that cannot be read, that
+    the worker would refuse (a malformed reference, a URL host off --model-url-hosts) or that cannot be
     fetched is left for the worker, which reports it as an agent issue."""
     try:
         state = BalancerDesiredState.model_validate_json(state_file.read_text())
         if isinstance(state.model, HuggingFaceModel):
+            problem = huggingface_reference_problem(state.model.HuggingFace)
+            if problem is not None:
+                raise ValueError(problem)
             path = huggingface_model_path(state.model.HuggingFace, DownloadProgress())
         elif isinstance(state.model, UrlModel):
-            path = url_model_path(state.model.Url.url, DownloadProgress())
+            check_url(state.model.Url.url, url_hosts)
+            path = url_model_path(state.model.Url.url, DownloadProgress(), url_hosts)
         else:
             return
     except Exception as error:  # the worker decides what a bad state means
@@ -74,4 +86,4 @@ def fetch_models(serve_args: str) -> None:
         fetch_default_model(show_progress=True)
     state_file = serve_option(serve_args, "--state-file")
     if state_file is not None and Path(state_file).is_file():
-        _fetch_saved_state_model(Path(state_file))
+        _fetch_saved_state_model(Path(state_file), serve_option_values(serve_args, "--model-url-hosts"))

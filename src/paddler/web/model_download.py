@@ -1,11 +1,18 @@
 """Model files named by a desired state that live elsewhere: a Hugging Face repository (through
 huggingface_hub, which honours HF_ENDPOINT, HF_TOKEN and the standard cache) or a plain URL
-(downloaded into the user cache under a name derived from the URL, completed files reused)."""
+(downloaded into the user cache under a name derived from the URL, completed files reused).
+
+A URL download follows redirects (at most MAX_REDIRECTS). With `--model-url-hosts` set, the URL and
+every redirect hop must name one of those hosts; without it, any host is followed, so whoever may PUT a
+desired state can make the server fetch from any address it can reach (including ones inside its own
+network). The management API is the trust boundary: give it a key, and list the hosts.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import io
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -20,6 +27,7 @@ from paddler.web.desired_state import HuggingFaceModelReference
 from paddler.web.download_progress import DownloadProgress
 
 MAX_DOWNLOAD_BYTES = 1 << 40
+MAX_REDIRECTS = 10
 
 
 class ModelDownloadError(RuntimeError):
@@ -70,15 +78,31 @@ def huggingface_model_path(reference: HuggingFaceModelReference, progress: Downl
         raise ModelDownloadError({kind: issue_path}, str(error)) from error
     except (OSError, httpx.HTTPError) as error:
         raise ModelDownloadError({"DownloadServerIsUnreachable": issue_path}, str(error)) from error
+    except ValueError as error:  # huggingface_hub's own checks of the reference
+        raise ModelDownloadError({"HuggingFaceModelDoesNotExist": issue_path}, str(error)) from error
     finally:
         progress.finish()
 
 
-def check_url(url: str) -> None:
-    """Raise ValueError unless `url` is an http(s) URL."""
+def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """No list allows every host; an entry is a host name, or `*.example.com` for its subdomains."""
+    if not allowed_hosts:
+        return True
+    host = host.lower().rstrip(".")
+    for entry in allowed_hosts:
+        allowed = entry.lower().rstrip(".")
+        if host == allowed or (allowed.startswith("*.") and host.endswith(allowed[1:])):
+            return True
+    return False
+
+
+def check_url(url: str, allowed_hosts: tuple[str, ...] = ()) -> None:
+    """Raise ValueError unless `url` is an http(s) URL to an allowed host."""
     parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
         raise ValueError("model URL must be http:// or https://")
+    if not host_allowed(parsed.hostname, allowed_hosts):
+        raise ValueError(f"model URL host {parsed.hostname!r} is not in --model-url-hosts")
 
 
 def _url_issue(status: int, url: str) -> dict[str, Any]:
@@ -92,14 +116,33 @@ def _url_issue(status: int, url: str) -> dict[str, Any]:
     return {"DownloadServerRejectedRequest": issue_path}
 
 
-def url_model_path(url: str, progress: DownloadProgress) -> Path:
+def _open_following_redirects(
+    client: httpx.Client, url: str, allowed_hosts: tuple[str, ...], stack: ExitStack
+) -> httpx.Response:
+    """The response at the end of `url`'s redirects, every hop's URL checked before it is requested."""
+    issue = _url_issue(400, url)
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
+            check_url(url, allowed_hosts)
+        except ValueError as error:
+            raise ModelDownloadError(issue, f"refused to fetch {url}: {error}") from None
+        response = stack.enter_context(client.stream("GET", url))
+        if not response.is_redirect:
+            return response
+        url = str(response.next_request.url) if response.next_request is not None else url
+        response.close()
+    raise ModelDownloadError(issue, f"more than {MAX_REDIRECTS} redirects")
+
+
+def url_model_path(url: str, progress: DownloadProgress, allowed_hosts: tuple[str, ...] = ()) -> Path:
     target = cache_dir() / "downloaded-models" / (hashlib.sha256(url.encode()).hexdigest() + ".gguf")
     if target.is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_suffix(".partial")
     try:
-        with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response:
+        with httpx.Client(follow_redirects=False, timeout=60.0) as client, ExitStack() as stack:
+            response = _open_following_redirects(client, url, allowed_hosts, stack)
             if response.status_code != 200:
                 raise ModelDownloadError(_url_issue(response.status_code, url), f"{url}: HTTP {response.status_code}")
             written = 0

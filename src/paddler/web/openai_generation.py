@@ -94,7 +94,7 @@ def _rejection_error(rejection: RequestRejected) -> OpenAIError:
 
 def submit(services: PaddlerServices, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
     try:
-        return services.serving_engine().submit_generation(params)
+        return services.submit_generation(params)
     except RequestTooLargeError as error:
         raise OpenAIError(400, str(error), code="context_length_exceeded", param="messages") from None
     except InvalidRequestError as error:

@@ -46,9 +46,7 @@ def post_generate_embedding_batch() -> Response:
     documents = tuple(EmbeddingDocument(document.id, document.content) for document in params.input_batch)
     request_id = new_request_id()
     try:
-        stream = services.serving_engine().submit_embeddings(
-            GenerateEmbeddingBatchParams(documents, _normalization(params))
-        )
+        stream = services.submit_embeddings(GenerateEmbeddingBatchParams(documents, _normalization(params)))
     except EngineUnavailableError as error:
         raise ApiError(503, str(error)) from None
     return ndjson_response(stream, partial(embedding_result_line, request_id, services.name))

@@ -47,7 +47,7 @@ def post_embeddings() -> Response:
     texts = [parsed.input] if isinstance(parsed.input, str) else parsed.input
     documents = tuple(EmbeddingDocument(str(index), text) for index, text in enumerate(texts))
     try:
-        stream = services.serving_engine().submit_embeddings(GenerateEmbeddingBatchParams(documents, L2_NORMALIZATION))
+        stream = services.submit_embeddings(GenerateEmbeddingBatchParams(documents, L2_NORMALIZATION))
     except EngineUnavailableError as error:
         raise OpenAIError(503, str(error)) from None
     vectors: dict[int, DocumentEmbedding] = {}

@@ -141,7 +141,7 @@ def _invalid_tool_schema(tools: tuple[ToolDefinition, ...]) -> GenerationFailed 
 def submit_generation(services: PaddlerServices, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
     """Queue the generation; what can never run is an ApiError (400 too large, 503 not serving)."""
     try:
-        return services.serving_engine().submit_generation(params)
+        return services.submit_generation(params)
     except (RequestTooLargeError, InvalidRequestError) as error:
         raise ApiError(400, str(error)) from None
     except EngineUnavailableError as error:

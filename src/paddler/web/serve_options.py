@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 from pathlib import Path
 
@@ -12,9 +13,13 @@ from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, Engine
 from paddler.engine.injected_fault import INJECTED_FAULTS_VARIABLE, parse_injected_faults
 from paddler.messages.sampling_params import SamplingParams
 from paddler.web.chat_template import ChatTemplateError, check_chat_template
+from paddler.web.dev_server import parse_address
 from paddler.web.paddler_services import PaddlerServices
-from paddler.web.state_application import apply_state, load_state, prepare
+from paddler.web.state_application import restore_state
+from paddler.web.state_file import load_state
 from paddler.web.thread_reserve import DEFAULT_THREADS, Occupancy, websocket_limit
+
+logger = logging.getLogger(__name__)
 
 
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +93,14 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         help="folder a desired state may load local models from (repeatable; default: the "
         "served model's folder and the model cache)",
     )
+    parser.add_argument(
+        "--model-url-hosts",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="host a desired state's URL model may be downloaded from, checked on every redirect "
+        "(repeatable; *.example.com allows its subdomains; default: any host)",
+    )
     access = parser.add_argument_group("access control (off by default, as in Paddler)")
     access.add_argument(
         "--inference-api-key",
@@ -113,6 +126,14 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         help="browser origin allowed on the management service",
+    )
+    access.add_argument(
+        "--management-allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Host name the management service answers to when it has no key, besides localhost, IP "
+        "addresses and the name it is bound to (repeatable; other names are refused against DNS rebinding)",
     )
     defaults = SamplingParams()
     sampling = parser.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
@@ -233,6 +254,8 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         chat_template_override=_chat_template_override(arguments.chat_template_file),
         state_file=arguments.state_file,
         allowed_model_dirs=tuple(Path(os.path.realpath(directory)) for directory in allowed),
+        model_url_hosts=tuple(arguments.model_url_hosts),
+        management_host_names=(parse_address(arguments.management_addr)[0], *arguments.management_allowed_host),
         inference_api_keys=_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
         management_api_keys=_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
         inference_cors_origins=tuple(arguments.inference_cors_allowed_origin),
@@ -244,10 +267,21 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
 
 
 def restore_saved_state(services: PaddlerServices) -> None:
-    """Apply the state file's desired state, if there is one (the engine must have started)."""
+    """Apply the state file's desired state, if there is one (the engine must have started). A state
+    that cannot be read or applied never stops the start: the command line's model serves, and the log
+    and the agent's issues say why."""
     if services.state_file is None:
         return
-    saved = load_state(services.state_file)
+    try:
+        saved = load_state(services.state_file)
+    except (OSError, ValueError) as error:
+        logger.error(
+            "cannot read the saved desired state %s (%s); serving %s from the command line",
+            services.state_file,
+            error,
+            services.engine.settings.model_path,
+        )
+        services.state_application_status = "Stuck"
+        return
     if saved is not None:
-        settings, override = prepare(services, saved)
-        apply_state(services, saved, settings, override)
+        restore_state(services, saved)
