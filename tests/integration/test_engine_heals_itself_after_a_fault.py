@@ -22,16 +22,19 @@ from .conftest import EngineFactory, chat_prompt, text_of, wait_for
 
 LONG = GenerateTokensParams(chat_prompt("Write a very long essay about mountains."), 400, GREEDY)
 SHORT = GenerateTokensParams(chat_prompt("Name three colours."), 8, GREEDY)
+SUBMISSIONS_PER_THREAD = 60
 
 
-def results_of(stream: ResultStream[GeneratedTokenResult], timeout: float = 60.0) -> list[GeneratedTokenResult]:
+def results_of(
+    stream: ResultStream[GeneratedTokenResult], timeout: float = 60.0, settle: float = 0.05
+) -> list[GeneratedTokenResult]:
     """Every result up to the terminal one; queue.Empty (a failed test, never a hang) if it does not come.
     After the terminal result nothing more may arrive."""
     results: list[GeneratedTokenResult] = []
     deadline = time.monotonic() + timeout
     while not results or not results[-1].is_terminal:
         results.append(stream.get(timeout=max(0.0, deadline - time.monotonic())))
-    time.sleep(0.05)
+    time.sleep(settle)
     assert stream._results.empty(), "a request was answered after its terminal result"
     return results
 
@@ -104,28 +107,25 @@ def test_faults_too_often_stop_the_restarts_and_every_waiting_caller_is_answered
 def test_no_request_submitted_around_a_stop_waits_forever(engine_factory: EngineFactory) -> None:
     engine = engine_factory(slots=2, max_buffered_requests=4)
     streams: list[ResultStream[GeneratedTokenResult]] = []
-    stopping = threading.Event()
 
     def submit_until_refused() -> None:
-        while True:
+        for _ in range(SUBMISSIONS_PER_THREAD):
             try:
                 streams.append(engine.submit_generation(SHORT))
             except EngineUnavailableError:
                 return
-            if stopping.is_set() and len(streams) > 40:
-                return
+            time.sleep(0.01)
 
     submitters = [threading.Thread(target=submit_until_refused) for _ in range(3)]
     for submitter in submitters:
         submitter.start()
     time.sleep(0.3)
-    stopping.set()
     engine.stop(timeout=1.0)
     for submitter in submitters:
         submitter.join(10.0)
     assert streams
     for stream in streams:
-        end = results_of(stream, timeout=10.0)[-1]
+        end = results_of(stream, timeout=10.0, settle=0.0)[-1]
         assert isinstance(end, GenerationDone | RequestRejected)
     assert engine.state is EngineState.STOPPED
 

@@ -41,7 +41,8 @@ def test_a_whole_response(client: openai.OpenAI) -> None:
 
 
 def test_streamed_events_are_numbered_and_rebuild_the_whole_response(client: openai.OpenAI) -> None:
-    whole = client.responses.create(model=MODEL, input=QUESTION, max_output_tokens=30)
+    # Compared with the response the stream itself ends with: a separate greedy request may differ by a
+    # near-tie (its prompt reused a cached prefix, or shared a batch), which is not what is tested here.
     events = list(client.responses.create(model=MODEL, input=QUESTION, max_output_tokens=30, stream=True))
     assert [event.sequence_number for event in events] == list(range(len(events)))
     types = [event.type for event in events]
@@ -51,18 +52,15 @@ def test_streamed_events_are_numbered_and_rebuild_the_whole_response(client: ope
         "response.output_item.added",
         "response.content_part.added",
     ]
-    assert types[-4:] == [
-        "response.output_text.done",
-        "response.content_part.done",
-        "response.output_item.done",
-        "response.completed",
-    ]
+    final = events[-1]
+    assert final.type in ("response.completed", "response.incomplete")
+    assert types[-4:-1] == ["response.output_text.done", "response.content_part.done", "response.output_item.done"]
+    assert final.response.status == final.type.removeprefix("response.")
     deltas = "".join(event.delta for event in events if event.type == "response.output_text.delta")
-    assert deltas == whole.output_text
-    completed = events[-1]
-    assert completed.type == "response.completed"
-    assert completed.response.output_text == whole.output_text
-    assert completed.response.usage is not None
+    assert deltas
+    assert deltas == final.response.output_text
+    assert final.response.usage is not None
+    assert final.response.usage.output_tokens <= 30
 
 
 def test_a_response_cut_by_max_output_tokens_is_incomplete(client: openai.OpenAI) -> None:
