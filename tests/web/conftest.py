@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import openai
@@ -39,6 +40,15 @@ class RunningServer:
     def slots_processing(self) -> int:
         agents = httpx.get(f"{self.management_url}/api/v1/agents").json()["agents"]
         return int(agents[0]["slots_processing"])
+
+    def agent(self) -> dict[str, Any]:
+        """This server as the management API's single agent."""
+        agent: dict[str, Any] = httpx.get(f"{self.management_url}/api/v1/agents").json()["agents"][0]
+        return agent
+
+    def desired_state(self) -> dict[str, Any]:
+        state: dict[str, Any] = httpx.get(f"{self.management_url}/api/v1/balancer_desired_state").json()
+        return state
 
     def buffered(self) -> int:
         return int(httpx.get(f"{self.management_url}/api/v1/buffered_requests").json()["buffered_requests_current"])

@@ -16,16 +16,6 @@ from .conftest import RunningServer, ServerFactory, wait_for
 STATE = "/api/v1/balancer_desired_state"
 
 
-def _state(server: RunningServer) -> dict[str, Any]:
-    state: dict[str, Any] = httpx.get(server.management_url + STATE).json()
-    return state
-
-
-def _agent(server: RunningServer) -> dict[str, Any]:
-    agent: dict[str, Any] = httpx.get(server.management_url + "/api/v1/agents").json()["agents"][0]
-    return agent
-
-
 def _generates(server: RunningServer) -> bool:
     response = httpx.post(
         server.inference_url + "/api/v1/continue_from_raw_prompt",
@@ -56,17 +46,17 @@ def test_a_reference_that_can_never_name_a_file_is_refused_and_not_saved(
 ) -> None:
     state_file = tmp_path / "state.json"
     server = server_factory("--slots", "1", "--state-file", str(state_file))
-    state = _state(server)
+    state = server.desired_state()
     response = httpx.put(server.management_url + STATE, json={**state, "model": model})
     assert response.status_code == 400, response.text
     assert not state_file.exists(), "nothing is saved for a refused state"
-    assert _state(server) == state
-    assert _agent(server)["state_application_status"] == "Applied"
-    assert _agent(server)["issues"] == []
+    assert server.desired_state() == state
+    assert server.agent()["state_application_status"] == "Applied"
+    assert server.agent()["issues"] == []
 
 
 def test_a_file_that_is_not_gguf_is_refused(server: RunningServer, tmp_path: Path) -> None:
-    state = _state(server)
+    state = server.desired_state()
     not_gguf = Path(state["model"]["LocalToAgent"]).parent / "paddler-test-not-a-model.gguf"
     not_gguf.write_text("not a model")
     try:
@@ -78,7 +68,7 @@ def test_a_file_that_is_not_gguf_is_refused(server: RunningServer, tmp_path: Pat
 
 def test_a_model_deleted_before_its_state_applies_is_an_issue(server_factory: ServerFactory, tmp_path: Path) -> None:
     server = server_factory("--slots", "1", "--allowed-model-dir", str(tmp_path))
-    state = _state(server)
+    state = server.desired_state()
     copy = tmp_path / "copy.gguf"
     shutil.copyfile(state["model"]["LocalToAgent"], copy)
     # The first state reloads the engine; the second waits its turn, and its file is gone by then.
@@ -89,8 +79,8 @@ def test_a_model_deleted_before_its_state_applies_is_an_issue(server_factory: Se
         == 204
     )
     copy.unlink()
-    assert wait_for(lambda: _agent(server)["state_application_status"] == "Stuck", timeout=30)
-    assert _agent(server)["issues"] == [{"ModelFileDoesNotExist": {"model_path": str(copy)}}]
+    assert wait_for(lambda: server.agent()["state_application_status"] == "Stuck", timeout=30)
+    assert server.agent()["issues"] == [{"ModelFileDoesNotExist": {"model_path": str(copy)}}]
     assert _generates(server)
 
 
@@ -129,7 +119,7 @@ def test_a_start_with_a_saved_state_naming_a_deleted_model_serves_the_command_li
     state_file = tmp_path / "state.json"
     state_file.write_text(json.dumps(_saved_state(default_model_path, {"LocalToAgent": str(deleted)})))
     server = server_factory("--slots", "1", "--state-file", str(state_file), "--allowed-model-dir", str(tmp_path))
-    agent = _agent(server)
+    agent = server.agent()
     assert agent["model_path"] == str(default_model_path)
     assert agent["issues"] == [{"ModelFileDoesNotExist": {"model_path": str(deleted)}}]
     assert agent["state_application_status"] == "Stuck"
@@ -151,7 +141,7 @@ def test_a_start_with_a_saved_state_this_server_refuses_serves_the_command_line_
     state_file = tmp_path / "state.json"
     state_file.write_text(json.dumps(_saved_state(default_model_path, model)))
     server = server_factory("--slots", "1", "--state-file", str(state_file))
-    agent = _agent(server)
+    agent = server.agent()
     assert agent["model_path"] == str(default_model_path)
     assert [next(iter(reported)) for reported in agent["issues"]] == [issue]
     assert _generates(server)
@@ -165,8 +155,8 @@ def test_a_start_with_a_saved_state_llama_cpp_refuses_serves_the_command_line_mo
     state_file = tmp_path / "state.json"
     state_file.write_text(json.dumps(_saved_state(default_model_path, {"LocalToAgent": str(broken)})))
     server = server_factory("--slots", "1", "--state-file", str(state_file), "--allowed-model-dir", str(tmp_path))
-    assert wait_for(lambda: _agent(server)["model_path"] == str(default_model_path), timeout=30)
-    assert _agent(server)["issues"] == [{"ModelCannotBeLoaded": {"model_path": str(broken)}}]
+    assert wait_for(lambda: server.agent()["model_path"] == str(default_model_path), timeout=30)
+    assert server.agent()["issues"] == [{"ModelCannotBeLoaded": {"model_path": str(broken)}}]
     assert _generates(server)
 
 
@@ -176,6 +166,6 @@ def test_a_start_with_an_unreadable_state_file_serves_the_command_line_model(
     state_file = tmp_path / "state.json"
     state_file.write_text('{"model": ')
     server = server_factory("--slots", "1", "--state-file", str(state_file))
-    assert _agent(server)["model_path"] == str(default_model_path)
+    assert server.agent()["model_path"] == str(default_model_path)
     assert _generates(server)
     assert "cannot read the saved desired state" in server.log.read_text()

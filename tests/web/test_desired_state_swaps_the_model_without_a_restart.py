@@ -16,22 +16,12 @@ from .conftest import RunningServer, ServerFactory, stop_server, wait_for
 STATE = "/api/v1/balancer_desired_state"
 
 
-def _state(server: RunningServer) -> dict[str, Any]:
-    state: dict[str, Any] = httpx.get(server.management_url + STATE).json()
-    return state
-
-
-def _agent(server: RunningServer) -> dict[str, Any]:
-    agent: dict[str, Any] = httpx.get(server.management_url + "/api/v1/agents").json()["agents"][0]
-    return agent
-
-
 def _put(server: RunningServer, state: dict[str, Any]) -> httpx.Response:
     return httpx.put(server.management_url + STATE, json=state)
 
 
 def test_the_current_state_describes_the_served_model(server: RunningServer, default_model_path: Path) -> None:
-    state = _state(server)
+    state = server.desired_state()
     assert state["model"] == {"LocalToAgent": str(default_model_path)}
     assert state["multimodal_projection"] == "None"
     assert state["inference_parameters"]["temperature"] == 0
@@ -55,11 +45,11 @@ def test_paddler_client_reads_and_puts_the_state(server_factory: ServerFactory) 
 
     after = asyncio.run(scenario())
     assert after.inference_parameters.temperature == 0.25
-    assert wait_for(lambda: _agent(server)["state_application_status"] == "Applied")
+    assert wait_for(lambda: server.agent()["state_application_status"] == "Applied")
 
 
 def test_bad_states_are_refused_with_their_reason(server: RunningServer, tmp_path: Path) -> None:
-    state = _state(server)
+    state = server.desired_state()
     missing = {
         **state,
         "inference_parameters": {key: value for key, value in state["inference_parameters"].items() if key != "top_k"},
@@ -80,7 +70,7 @@ def test_bad_states_are_refused_with_their_reason(server: RunningServer, tmp_pat
     assert _put(server, {**state, "model": {"Url": {"url": "file:///etc/passwd"}}}).status_code == 400
     bad_template = {**state, "use_chat_template_override": True, "chat_template_override": {"content": "{% if %}"}}
     assert _put(server, bad_template).status_code == 400
-    assert _state(server) == state
+    assert server.desired_state() == state
 
 
 def test_a_reloading_change_swaps_the_engine_while_a_request_finishes(server_factory: ServerFactory) -> None:
@@ -95,14 +85,14 @@ def test_a_reloading_change_swaps_the_engine_while_a_request_finishes(server_fac
     ) as running:
         lines = running.iter_lines()
         first = next(lines)
-        state = _state(server)
+        state = server.desired_state()
         state["inference_parameters"]["context_size"] = 2048
         assert _put(server, state).status_code == 204
         rest = list(lines)
     messages = [json.loads(line) for line in [first, *rest]]
     assert "Done" in messages[-1]["Response"]["response"]["GeneratedToken"], "the in-flight request completed"
-    assert wait_for(lambda: _state(server)["inference_parameters"]["context_size"] == 2048)
-    assert wait_for(lambda: _agent(server)["state_application_status"] == "Applied", timeout=30)
+    assert wait_for(lambda: server.desired_state()["inference_parameters"]["context_size"] == 2048)
+    assert wait_for(lambda: server.agent()["state_application_status"] == "Applied", timeout=30)
     response = httpx.post(
         server.inference_url + "/api/v1/continue_from_raw_prompt",
         json={"raw_prompt": "Hello", "max_tokens": 3000},
@@ -117,13 +107,13 @@ def test_a_model_that_cannot_load_is_reported_and_the_old_one_keeps_serving(
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 64)
     server = server_factory("--slots", "1", "--allowed-model-dir", str(tmp_path))
-    state = _state(server)
+    state = server.desired_state()
     served = state["model"]
     assert _put(server, {**state, "model": {"LocalToAgent": str(broken)}}).status_code == 204
-    assert wait_for(lambda: _agent(server)["issues"] != [], timeout=30)
-    assert _agent(server)["issues"] == [{"ModelCannotBeLoaded": {"model_path": str(broken)}}]
+    assert wait_for(lambda: server.agent()["issues"] != [], timeout=30)
+    assert server.agent()["issues"] == [{"ModelCannotBeLoaded": {"model_path": str(broken)}}]
     assert wait_for(lambda: httpx.get(server.inference_url + "/ready").status_code == 200, timeout=30)
-    assert _agent(server)["model_path"] == served["LocalToAgent"]
+    assert server.agent()["model_path"] == served["LocalToAgent"]
     response = httpx.post(
         server.inference_url + "/api/v1/continue_from_raw_prompt",
         json={"raw_prompt": "Hello", "max_tokens": 2},
@@ -135,7 +125,7 @@ def test_a_model_that_cannot_load_is_reported_and_the_old_one_keeps_serving(
 def test_the_state_file_brings_a_restart_back_the_same(server_factory: ServerFactory, tmp_path: Path) -> None:
     state_file = tmp_path / "state.json"
     first = server_factory("--slots", "1", "--state-file", str(state_file))
-    state = _state(first)
+    state = first.desired_state()
     state["inference_parameters"]["top_k"] = 7
     state["use_chat_template_override"] = True
     state["chat_template_override"] = {"content": "{% for m in messages %}{{ m.content }}{% endfor %}"}
@@ -145,7 +135,7 @@ def test_the_state_file_brings_a_restart_back_the_same(server_factory: ServerFac
     )
     stop_server(first)
     second = server_factory("--slots", "1", "--state-file", str(state_file))
-    restored = _state(second)
+    restored = second.desired_state()
     assert restored["inference_parameters"]["top_k"] == 7
     assert restored["chat_template_override"] == state["chat_template_override"]
-    assert _agent(second)["uses_chat_template_override"] is True
+    assert second.agent()["uses_chat_template_override"] is True

@@ -28,16 +28,6 @@ CONVERSATION = {
 }
 
 
-def _state(server: RunningServer) -> dict[str, Any]:
-    state: dict[str, Any] = httpx.get(server.management_url + STATE).json()
-    return state
-
-
-def _agent(server: RunningServer) -> dict[str, Any]:
-    agent: dict[str, Any] = httpx.get(server.management_url + "/api/v1/agents").json()["agents"][0]
-    return agent
-
-
 def _with_parameters(state: dict[str, Any], **parameters: Any) -> dict[str, Any]:
     return {**state, "inference_parameters": {**state["inference_parameters"], **parameters}}
 
@@ -93,20 +83,20 @@ def test_requests_waiting_for_a_slot_when_a_swap_starts_are_served_by_the_new_en
         for thread in waiting:
             thread.start()
         assert wait_for(lambda: server.buffered() == 2)
-        _put(server, _with_parameters(_state(server), context_size=2048))
+        _put(server, _with_parameters(server.desired_state(), context_size=2048))
         assert wait_for(lambda: not _ready(server))
     for thread in waiting:
         thread.join(30)
     assert len(answers) == 2
     assert all(_done(answer) for answer in answers), [answer.text for answer in answers]
-    assert wait_for(lambda: _agent(server)["state_application_status"] == "Applied", timeout=30)
+    assert wait_for(lambda: server.agent()["state_application_status"] == "Applied", timeout=30)
 
 
 def test_a_request_arriving_during_a_swap_waits_for_the_new_engine(server_factory: ServerFactory) -> None:
     server = server_factory("--slots", "1", "--buffered-request-timeout", "30000")
     answers: list[httpx.Response] = []
     with _long_generation(server):
-        _put(server, _with_parameters(_state(server), context_size=2048))
+        _put(server, _with_parameters(server.desired_state(), context_size=2048))
         assert wait_for(lambda: not _ready(server))
         arriving = threading.Thread(target=lambda: answers.append(_generate(server)))
         arriving.start()
@@ -126,7 +116,7 @@ def test_a_request_that_outwaits_the_buffer_during_a_swap_is_a_503_and_keeps_its
     server = server_factory("--slots", "1", "--buffered-request-timeout", "500")
     with connect(server.socket_url) as socket:
         with _long_generation(server):
-            _put(server, _with_parameters(_state(server), context_size=2048))
+            _put(server, _with_parameters(server.desired_state(), context_size=2048))
             assert wait_for(lambda: not _ready(server))
             socket.send(_socket_request("during", {"ContinueFromConversationHistory": CONVERSATION}))
             refused = json.loads(socket.recv(timeout=30))
@@ -153,13 +143,13 @@ def test_a_request_that_outwaits_the_buffer_during_a_swap_is_a_503_and_keeps_its
 
 def test_the_last_put_wins(server_factory: ServerFactory) -> None:
     server = server_factory("--slots", "1")
-    state = _state(server)
+    state = server.desired_state()
     sizes = [2048, 3072, 1024, 1536, 1280]
     for top_k, context_size in enumerate(sizes, start=1):
         last = _with_parameters(state, context_size=context_size, top_k=top_k)
         _put(server, last)
-    assert _state(server) == last, "the desired state is the last one PUT, at once"
-    assert wait_for(lambda: _agent(server)["state_application_status"] == "Applied" and _ready(server), timeout=60)
+    assert server.desired_state() == last, "the desired state is the last one PUT, at once"
+    assert wait_for(lambda: server.agent()["state_application_status"] == "Applied" and _ready(server), timeout=60)
     assert _admission(server, max_tokens=1100) == 200, "more than the third state's 1024 tokens"
     assert _admission(server, max_tokens=1300) == 400, "the last state's 1280-token context is in force"
 
@@ -181,15 +171,15 @@ def test_when_the_new_and_the_previous_model_fail_the_command_line_model_serves(
     broken.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 64)
     server = start_server(original, "--slots", "1")
     try:
-        state = _state(server)
+        state = server.desired_state()
         _put(server, {**state, "model": {"LocalToAgent": str(second)}})
-        assert wait_for(lambda: _agent(server)["model_path"] == str(second), timeout=30)
+        assert wait_for(lambda: server.agent()["model_path"] == str(second), timeout=30)
         second.unlink()
         _put(server, {**state, "model": {"LocalToAgent": str(broken)}})
-        assert wait_for(lambda: _agent(server)["state_application_status"] == "Stuck", timeout=30)
+        assert wait_for(lambda: server.agent()["state_application_status"] == "Stuck", timeout=30)
         assert wait_for(lambda: _ready(server), timeout=30)
-        assert _agent(server)["model_path"] == str(original)
-        assert _agent(server)["issues"] == [
+        assert server.agent()["model_path"] == str(original)
+        assert server.agent()["issues"] == [
             {"ModelCannotBeLoaded": {"model_path": str(broken)}},
             {"ModelCannotBeLoaded": {"model_path": str(second)}},
         ]
@@ -207,15 +197,15 @@ def test_when_no_model_loads_the_server_keeps_trying_the_command_line_model(
     broken.write_bytes(b"GGUF" + b"\x03\x00\x00\x00" + b"\xff" * 64)
     server = start_server(original, "--slots", "1", "--buffered-request-timeout", "500")
     try:
-        state = _state(server)
+        state = server.desired_state()
         original.rename(aside)
         _put(server, {**state, "model": {"LocalToAgent": str(broken)}})
-        assert wait_for(lambda: _agent(server)["state_application_status"] == "Stuck", timeout=30)
+        assert wait_for(lambda: server.agent()["state_application_status"] == "Stuck", timeout=30)
         assert not _ready(server)
         assert _generate(server).status_code == 503, "refused at once, never hanging"
         aside.rename(original)
         assert wait_for(lambda: _ready(server), timeout=30), "the command line's model came back"
-        assert _agent(server)["model_path"] == str(original)
+        assert server.agent()["model_path"] == str(original)
         assert _done(_generate(server))
     finally:
         stop_server(server)
