@@ -13,6 +13,7 @@ import time
 from urllib.parse import urlparse
 
 import httpx
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from .conftest import RunningServer, ServerFactory, wait_for
@@ -76,6 +77,17 @@ def _receive_before(connection: socket.socket, deadline: float) -> bytes:
         raise AssertionError("the server did not drop a client that stopped reading") from None
 
 
+def _third_socket_opens(server: RunningServer) -> bool:
+    """Whether a WebSocket opens beside two others, where at most two may be open."""
+    try:
+        with connect(server.socket_url, open_timeout=5):
+            return True
+    except InvalidStatus as refusal:
+        if refusal.response.status_code != 503:
+            raise
+        return False
+
+
 def _generation(request_id: str, max_tokens: int = 200) -> str:
     prompt = "Count from one to ten thousand: one, two, three, four, five,"
     return json.dumps(
@@ -93,7 +105,9 @@ def test_a_websocket_client_that_stops_reading_is_dropped_and_stalls_nothing_els
 ) -> None:
     """Its request ids are 300 kB long, so every token frame is too: the kernel's buffers fill within a
     few frames, and the next frame cannot be written."""
-    server = server_factory("--slots", "4", "--temperature", "0", "--websocket-send-timeout", "1")
+    server = server_factory(
+        "--slots", "4", "--temperature", "0", "--websocket-send-timeout", "1", "--max-websockets", "2"
+    )
     stalled = _open_raw_websocket(server)
     for label in "abc":
         stalled.sendall(_masked_text_frame(_generation(label * 300_000)))
@@ -104,9 +118,14 @@ def test_a_websocket_client_that_stops_reading_is_dropped_and_stalls_nothing_els
         other.send(_generation("other", max_tokens=20))
         while "Done" not in (line := other.recv(timeout=30)):
             assert "GeneratedToken" in line
-    # The stalled socket is dropped once a frame waited a second (not when pings go unanswered, 15 s
-    # on): the client reads what the kernel held, then the end; its requests were cancelled with it.
-    while _receive_before(stalled, sent + DROPPED_WITHIN):
+        # The stalled socket is dropped once a frame waited a second (not when pings go unanswered,
+        # 15 s on), and gives its place back. It is not read before: a client that reads again lets
+        # the server write again, and is rightly not dropped.
+        assert wait_for(
+            lambda: _third_socket_opens(server), timeout=max(0.0, sent + DROPPED_WITHIN - time.monotonic())
+        ), "the server did not drop a client that stopped reading"
+    # The client reads what the kernel held, then the end; its requests were cancelled with it.
+    while _receive_before(stalled, time.monotonic() + DROPPED_WITHIN):
         pass
     stalled.close()
     assert wait_for(lambda: server.slots_processing() == 0, timeout=10)

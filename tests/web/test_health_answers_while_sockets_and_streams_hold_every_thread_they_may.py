@@ -79,12 +79,15 @@ def test_streams_and_sockets_together_never_take_the_threads_held_for_the_probes
             opened, _ = _open_sockets(crowded_server, 1, stack)
             sockets += opened
             time.sleep(0.1)
-        streams = THREADS - reserved_threads(THREADS) - len(sockets)
-        for _ in range(streams):
+        # Each stream's line iterator is kept: one dropped would close its connection (httpx closes a
+        # response left unread), and the server, rightly, would free that stream's thread.
+        streams: list[Iterator[str]] = []
+        while len(streams) < THREADS - reserved_threads(THREADS) - len(sockets):
             client = stack.enter_context(httpx.Client(timeout=5))
             response = stack.enter_context(client.stream("GET", crowded_server.urls[1] + "/api/v1/agents/stream"))
             assert response.status_code == 200
-            next(response.iter_lines())
+            streams.append(response.iter_lines())
+            assert next(streams[-1]).startswith("data: ")
         started = time.monotonic()
         beyond = httpx.get(crowded_server.urls[1] + "/api/v1/agents", timeout=3)
         assert beyond.status_code == 503
