@@ -26,9 +26,8 @@ def agent_snapshot(services: PaddlerServices) -> dict[str, Any]:
     issues: list[Any] = list(services.issues)
     fault = engine.last_fault
     failed = {"ModelCannotBeLoaded": {"model_path": str(engine.settings.model_path)}}
-    if fault is not None and (
-        engine.state is not EngineState.READY or time.monotonic() - fault[1] < FAULT_SHOWN_SECONDS
-    ):
+    down = engine.state in (EngineState.RECOVERING, EngineState.FAILED)
+    if fault is not None and (down or time.monotonic() - fault[1] < FAULT_SHOWN_SECONDS):
         # Paddler has no issue for an engine fault; its nearest, so Paddler's clients can read it.
         issues.append({"SlotCannotStart": {"error": _fault_text(engine.failure, fault[0]), "slot_index": 0}})
     elif engine.state is EngineState.FAILED and failed not in issues:
