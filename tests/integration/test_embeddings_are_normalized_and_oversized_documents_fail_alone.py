@@ -23,7 +23,7 @@ from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GenerationDone
 from paddler.messages.sampling_params import GREEDY
 
-from .conftest import EngineFactory, chat_prompt
+from .conftest import EngineFactory, chat_prompt, wait_for
 
 DOCUMENTS = tuple(
     EmbeddingDocument(str(index), f"Document number {index} talks about topic {index * 7}.") for index in range(12)
@@ -98,3 +98,13 @@ def test_generation_and_embeddings_run_side_by_side(engine_factory: EngineFactor
     embeddings = engine.submit_embeddings(GenerateEmbeddingBatchParams(DOCUMENTS[:4], L2_NORMALIZATION))
     assert len(_embeddings(list(embeddings))) == 4
     assert isinstance(list(generation)[-1], GenerationDone)
+
+
+def test_a_batch_whose_reader_leaves_is_cancelled_not_completed(engine_factory: EngineFactory) -> None:
+    engine = engine_factory(enable_embeddings=True, embedding_batch_sequences=1)
+    stream = engine.submit_embeddings(GenerateEmbeddingBatchParams(DOCUMENTS * 20, L2_NORMALIZATION))
+    assert isinstance(stream.get(timeout=30), DocumentEmbedding)
+    stream.close()
+    assert wait_for(lambda: engine.stats().slots_processing == 0)
+    stats = engine.stats()
+    assert (stats.requests_cancelled, stats.requests_completed) == (1, 0)

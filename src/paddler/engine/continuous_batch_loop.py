@@ -211,7 +211,7 @@ class ContinuousBatchLoop:
             return
         request = self._active.get(request_id)
         if request is not None:
-            request.stream_rest(self._runner.piece)
+            # Its reader is gone: nothing more is detokenized or parsed for it.
             self._finish(request, GenerationDone(request.usage()), cancelled=True)
             return
         if self._embedding_jobs.cancel(request_id):

@@ -110,8 +110,9 @@ class EmbeddingJobs:
     def cancel(self, request_id: str) -> bool:
         for job in self._jobs:
             if job.request_id == request_id:
+                # Its reader is gone: nothing is sent, and it counts as cancelled, not completed.
                 self._jobs.remove(job)
-                self._end(job)
+                self._counters.requests_cancelled += 1
                 return True
         return False
 
