@@ -130,8 +130,7 @@ class ContinuousBatchEngine:
     @property
     def last_fault(self) -> tuple[str, float] | None:
         """The last fault the engine recovered from, and its time.monotonic(); None if none."""
-        fault, at = self._status.last_fault, self._status.last_fault_at
-        return None if fault is None or at is None else (fault, at)
+        return self._status.last_fault
 
     def stats(self) -> EngineStats:
         return self._status.counters.snapshot(self._status.state.value, self.settings.slots)

@@ -19,9 +19,9 @@ class EngineStatus:
     n_ctx_seq: int = 0
     # Why the engine failed for good (it will not serve again); None while it serves or recovers.
     failure: str | None = None
-    # The last fault the engine recovered from (or is recovering from), and time.monotonic() of it.
-    last_fault: str | None = None
-    last_fault_at: float | None = None
+    # The last fault the engine recovered from (or is recovering from) and time.monotonic() of it, set
+    # as one value so other threads never read one without the other.
+    last_fault: tuple[str, float] | None = None
     # time.monotonic() when the running step began; None between steps. A step that runs far longer
     # than any should means decoding has stalled.
     step_started_at: float | None = None

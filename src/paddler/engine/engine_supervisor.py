@@ -104,8 +104,7 @@ class EngineSupervisor:
 
     def _may_restart(self, fault: EngineFault) -> bool:
         now = time.monotonic()
-        self._status.last_fault = fault.description
-        self._status.last_fault_at = now
+        self._status.last_fault = (fault.description, now)
         self._fault_times.append(now)
         while self._fault_times and now - self._fault_times[0] > RESTART_WINDOW_SECONDS:
             self._fault_times.popleft()
