@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from paddler.web.gunicorn_master import check_one_worker, fetch_models, serve_option
+from paddler.startup.gunicorn_master import check_one_worker, fetch_models, serve_option
 
 SERVE_ARGS = os.environ.get("PADDLER_SERVE_ARGS", "")
 bind = [

@@ -13,8 +13,8 @@ from paddler import __version__
 from paddler.default_model import DefaultModelError, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineStartError
 from paddler.llama import LlamaError, LlamaModel, set_log_level, system_info, version
-from paddler.web.dev_server import DevServers
-from paddler.web.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
+from paddler.startup.dev_server import DevServers
+from paddler.startup.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
 
 
 def _fetch_model(arguments: argparse.Namespace) -> int:

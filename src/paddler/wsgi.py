@@ -14,12 +14,12 @@ import os
 import shlex
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.web.create_app import create_inference_app, create_management_app, create_openai_app
-from paddler.web.dev_server import parse_address
-from paddler.web.paddler_services import PaddlerServices
-from paddler.web.port_dispatcher import PortDispatcher, WsgiApp
-from paddler.web.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
-from paddler.web.thread_reserve import ThreadReserve, websocket_limit
+from paddler.startup.dev_server import parse_address
+from paddler.startup.port_dispatcher import PortDispatcher
+from paddler.startup.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
+from paddler.web.create_app import busy_body, create_inference_app, create_management_app, create_openai_app
+from paddler.web.shared.paddler_services import PaddlerServices
+from paddler.web.shared.thread_reserve import ThreadReserve, WsgiApp, websocket_limit
 
 logger = logging.getLogger(__name__)
 DRAIN_SECONDS = 30.0
@@ -42,7 +42,7 @@ def _build(arguments: argparse.Namespace) -> tuple[ThreadReserve, PaddlerService
     if arguments.openai_addr:
         apps_by_port[parse_address(arguments.openai_addr)[1]] = create_openai_app(services)
     logger.info("engine ready; management on port %d, inference on the other bound address", management_port)
-    return ThreadReserve(PortDispatcher(inference, apps_by_port)), services
+    return ThreadReserve(PortDispatcher(inference, apps_by_port), busy_body), services
 
 
 _arguments = serve_arguments()

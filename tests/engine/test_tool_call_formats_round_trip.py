@@ -11,7 +11,7 @@ import pytest
 from paddler.engine.parse_tool_calls import parse_tool_call_block
 from paddler.engine.token_markers import markers_for_template
 from paddler.messages.generate_tokens_params import ToolDefinition
-from paddler.web.chat_template import render_chat_prompt
+from paddler.web.shared.chat_template import render_chat_prompt
 
 from ..conftest import llama_cpp_dir
 

@@ -12,9 +12,9 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from paddler.web.access_control import PUBLIC_PATHS
 from paddler.web.create_app import create_inference_app, create_management_app
-from paddler.web.paddler_services import PaddlerServices
+from paddler.web.shared.access_control import PUBLIC_PATHS
+from paddler.web.shared.paddler_services import PaddlerServices
 
 from .conftest import RunningServer, openai_client, start_server, stop_server
 

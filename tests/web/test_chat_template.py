@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from paddler.web.chat_template import ChatTemplateError, render_chat_prompt
+from paddler.web.shared.chat_template import ChatTemplateError, render_chat_prompt
 
 from ..conftest import llama_cpp_dir
 

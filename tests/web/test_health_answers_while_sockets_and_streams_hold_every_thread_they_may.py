@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.sync.connection import Connection
 
-from paddler.web.thread_reserve import reserved_threads, websocket_limit
+from paddler.web.shared.thread_reserve import reserved_threads, websocket_limit
 
 from .conftest import wait_for
 from .gunicorn_server import Gunicorn, gunicorn

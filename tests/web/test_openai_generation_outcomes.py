@@ -22,8 +22,8 @@ from paddler.messages.generated_token_result import (
 )
 from paddler.messages.request_rejected import ENGINE_FAULT, RequestRejected
 from paddler.messages.token_usage import TokenUsage
-from paddler.web.openai_error import OpenAIError
-from paddler.web.openai_generation import Delta, Finished, ToolCalls, ToolCallText, run_generation
+from paddler.web.openai.error import OpenAIError
+from paddler.web.openai.generation import Delta, Finished, ToolCalls, ToolCallText, run_generation
 
 
 def _run(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 
-from paddler.web.state_applier import StateApplier
+from paddler.web.shared.state_applier import StateApplier
 
 
 def test_states_waiting_behind_a_running_one_collapse_into_the_last() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from paddler.messages.generated_token_result import ParsedToolCall
-from paddler.web.tool_call_deltas import ToolCallDeltas
+from paddler.web.openai.tool_call_deltas import ToolCallDeltas
 
 TEXT = '\n{"name": "get_weather", "arguments": {"city": "Pa\\"r}is", "days": [1, {"a": "}]"}]}}\n'
 ARGUMENTS = {"city": 'Pa"r}is', "days": [1, {"a": "}]"}]}

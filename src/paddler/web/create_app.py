@@ -1,43 +1,66 @@
-"""The two Flask applications: the inference service and the management service, sharing one engine."""
+"""The Flask applications, each built from its rooms: the inference service (Paddler's inference API and
+the OpenAI API), the OpenAI API alone, and the management service, all sharing one PaddlerServices."""
 
 from __future__ import annotations
 
-from flask import Flask
+import json
 
-from paddler.web import (
+from flask import Flask, Response, request
+
+from paddler.web.inference import (
+    post_continue_from_conversation_history,
+    post_continue_from_raw_prompt,
+    post_generate_embedding_batch,
+    ws_inference_socket,
+)
+from paddler.web.management import (
     balancer_desired_state,
     get_agent_details,
     get_agents,
     get_buffered_requests,
-    get_health,
     get_metrics,
+)
+from paddler.web.openai import (
     get_v1_models,
-    post_continue_from_conversation_history,
-    post_continue_from_raw_prompt,
-    post_generate_embedding_batch,
     post_v1_chat_completions,
     post_v1_completions,
     post_v1_embeddings,
     post_v1_responses,
-    ws_inference_socket,
 )
-from paddler.web.access_control import install_access_control
-from paddler.web.api_error import MAX_BODY_BYTES, register_error_handlers
-from paddler.web.compact_json_provider import CompactJsonProvider
-from paddler.web.paddler_services import EXTENSION_KEY, PaddlerServices
+from paddler.web.openai.error import OpenAIError, is_openai_path
+from paddler.web.shared import get_health
+from paddler.web.shared.access_control import install_access_control
+from paddler.web.shared.api_error import MAX_BODY_BYTES, ErrorShape, plain_text_error, register_error_handlers
+from paddler.web.shared.compact_json_provider import CompactJsonProvider
+from paddler.web.shared.paddler_services import EXTENSION_KEY, PaddlerServices
+from paddler.web.shared.thread_reserve import BUSY, plain_text_busy
+
+OPENAI_ROUTES = (get_v1_models, post_v1_chat_completions, post_v1_completions, post_v1_embeddings, post_v1_responses)
 
 
-def _base_app(name: str, services: PaddlerServices) -> Flask:
+def _error_by_route(status: int, message: str) -> Response:
+    """Routes under /v1/ answer every error in OpenAI's shape, whatever raised it; the others as Paddler."""
+    if is_openai_path(request.path):
+        return OpenAIError(status, message).response()
+    return plain_text_error(status, message)
+
+
+def busy_body(path: str) -> tuple[bytes, str]:
+    """The body of the 503 a request gets when every request thread is busy, in its route's shape."""
+    if is_openai_path(path):
+        return json.dumps(OpenAIError(503, BUSY).body()).encode(), "application/json"
+    return plain_text_busy(path)
+
+
+def _base_app(name: str, services: PaddlerServices, error_shape: ErrorShape = plain_text_error) -> Flask:
     app = Flask(name)
     app.json = CompactJsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.extensions[EXTENSION_KEY] = services
-    register_error_handlers(app)
+    register_error_handlers(app, error_shape)
+    app.register_error_handler(OpenAIError, OpenAIError.response)
     app.register_blueprint(get_health.blueprint)
     return app
-
-
-OPENAI_ROUTES = (get_v1_models, post_v1_chat_completions, post_v1_completions, post_v1_embeddings, post_v1_responses)
 
 
 def _inference_access(app: Flask, services: PaddlerServices) -> None:
@@ -51,7 +74,7 @@ def _inference_access(app: Flask, services: PaddlerServices) -> None:
 
 def create_inference_app(services: PaddlerServices) -> Flask:
     """Paddler's inference API and the OpenAI API."""
-    app = _base_app("paddler.inference", services)
+    app = _base_app("paddler.inference", services, _error_by_route)
     _inference_access(app, services)
     app.config["SOCK_SERVER_OPTIONS"] = ws_inference_socket.SOCKET_OPTIONS
     for module in (
@@ -69,7 +92,7 @@ def create_inference_app(services: PaddlerServices) -> Flask:
 def create_openai_app(services: PaddlerServices) -> Flask:
     """The OpenAI API alone, for its own address (Paddler's --compat-openai-addr); the inference
     service's keys and CORS origins apply."""
-    app = _base_app("paddler.openai", services)
+    app = _base_app("paddler.openai", services, _error_by_route)
     _inference_access(app, services)
     for module in OPENAI_ROUTES:
         app.register_blueprint(module.blueprint)

@@ -1,0 +1,87 @@
+"""The services on Werkzeug's development server, one thread each, until SIGINT or SIGTERM.
+
+Production runs under gunicorn instead (see gunicorn.conf.py); this is for development and tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from types import FrameType
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from paddler.web.create_app import create_inference_app, create_management_app, create_openai_app
+from paddler.web.shared.paddler_services import PaddlerServices
+
+logger = logging.getLogger(__name__)
+WEBSOCKET_CLOSE_SECONDS = 1.0
+
+
+def parse_address(address: str) -> tuple[str, int]:
+    host, separator, port = address.rpartition(":")
+    if not separator or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"address must be host:port, got {address!r}")
+    return host or "127.0.0.1", int(port)
+
+
+class DevServers:
+    def __init__(
+        self,
+        services: PaddlerServices,
+        inference_address: str,
+        management_address: str,
+        openai_address: str | None = None,
+    ) -> None:
+        self.services = services
+        self._servers: list[tuple[str, BaseWSGIServer]] = []
+        services_by_address = [
+            ("inference", inference_address, create_inference_app(services)),
+            ("management", management_address, create_management_app(services)),
+        ]
+        if openai_address is not None:
+            services_by_address.append(("openai", openai_address, create_openai_app(services)))
+        for name, address, app in services_by_address:
+            host, port = parse_address(address)
+            self._servers.append((name, make_server(host, port, app, threaded=True)))
+        self._stopped = threading.Event()
+        self._started = False
+
+    @property
+    def addresses(self) -> dict[str, str]:
+        return {name: f"{server.host}:{server.port}" for name, server in self._servers}
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        for name, server in self._servers:
+            threading.Thread(target=server.serve_forever, name=f"paddler-{name}", daemon=True).start()
+            logger.info("%s service listening on http://%s:%d", name, server.host, server.port)
+
+    def stop(self, drain_seconds: float) -> None:
+        """Drain the engine (running requests may finish), then close the listeners."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.services.engine_ready.wait()  # a desired state being applied finishes first
+        self.services.engine.stop(timeout=drain_seconds)
+        self.services.shutting_down.set()
+        time.sleep(WEBSOCKET_CLOSE_SECONDS)  # lets open sockets send their 1001 close
+        for _, server in self._servers:
+            server.shutdown()
+
+    def serve_until_signalled(self, drain_seconds: float) -> None:
+        finished = threading.Event()
+
+        def on_signal(signal_number: int, frame: FrameType | None) -> None:
+            logger.info("received %s, draining", signal.Signals(signal_number).name)
+            finished.set()
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        self.start()
+        finished.wait()
+        self.stop(drain_seconds)

@@ -1,0 +1,287 @@
+"""The options of a served model, shared by `paddler serve` and the gunicorn entry point."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+from paddler.default_model import default_model_path, fetch_default_model
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
+from paddler.engine.injected_fault import INJECTED_FAULTS_VARIABLE, parse_injected_faults
+from paddler.messages.sampling_params import SamplingParams
+from paddler.startup.dev_server import parse_address
+from paddler.web.management.state_application import restore_state
+from paddler.web.management.state_file import load_state
+from paddler.web.shared.chat_template import ChatTemplateError, check_chat_template
+from paddler.web.shared.paddler_services import PaddlerServices
+from paddler.web.shared.thread_reserve import DEFAULT_THREADS, Occupancy, websocket_limit
+
+logger = logging.getLogger(__name__)
+
+
+def add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", help="GGUF file to serve (default: SmolLM2-135M-Instruct, fetched once)")
+    parser.add_argument("--slots", type=int, default=4, help="requests served at once (default: 4)")
+    parser.add_argument(
+        "--context-size", type=int, default=8192, help="KV cache cells shared by all slots (default: 8192)"
+    )
+    parser.add_argument(
+        "--no-kv-unified",
+        action="store_true",
+        help="give each slot context-size/slots cells of its own instead of one shared pool",
+    )
+    parser.add_argument("--n-batch", type=int, default=2048, help="tokens per decode step (default: 2048)")
+    parser.add_argument("--n-ubatch", type=int, default=512, help="physical micro-batch (default: 512)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores, at least 2)")
+    parser.add_argument("--n-gpu-layers", type=int, default=0, help="layers offloaded to the GPU (-1: all)")
+    parser.add_argument("--cache-type-k", default="q8_0", choices=KV_CACHE_TYPES, help="KV cache type of keys")
+    parser.add_argument("--cache-type-v", default="q8_0", choices=KV_CACHE_TYPES, help="KV cache type of values")
+    parser.add_argument("--enable-embeddings", action="store_true", help="also serve embeddings")
+    parser.add_argument("--pooling-type", default="last", choices=POOLING_TYPES, help="embedding pooling")
+    parser.add_argument("--inference-addr", default="127.0.0.1:8061", help="inference service host:port")
+    parser.add_argument("--management-addr", default="127.0.0.1:8060", help="management service host:port")
+    parser.add_argument(
+        "--openai-addr",
+        "--compat-openai-addr",
+        help="also serve the OpenAI API (/v1/…) alone on this host:port; it is always on the inference address too",
+    )
+    parser.add_argument("--name", help="server name, reported as generated_by and as the agent name")
+    parser.add_argument(
+        "--chat-template-file",
+        type=Path,
+        help="Jinja chat template used instead of the model's own (a desired state may replace it later)",
+    )
+    parser.add_argument(
+        "--max-buffered-requests",
+        type=int,
+        default=30,
+        help="requests that may wait for a slot; 0 disables waiting (default: 30)",
+    )
+    parser.add_argument(
+        "--buffered-request-timeout",
+        type=int,
+        default=10000,
+        help="milliseconds a request may wait for a slot (default: 10000)",
+    )
+    parser.add_argument(
+        "--max-websockets",
+        type=int,
+        help="inference WebSockets open at once, each holding a server thread; more are refused with 503 "
+        "(default: half the request threads left after those held back for /health and /ready: "
+        f"{websocket_limit(DEFAULT_THREADS)} with gunicorn's default {DEFAULT_THREADS} threads)",
+    )
+    parser.add_argument(
+        "--websocket-send-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a WebSocket frame may take to be written before the client is dropped as not "
+        "reading (default: 10)",
+    )
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        help="where the desired state is kept; when it exists, startup applies it (a restart comes back the same)",
+    )
+    parser.add_argument(
+        "--allowed-model-dir",
+        type=Path,
+        action="append",
+        default=[],
+        help="folder a desired state may load local models from (repeatable; default: the "
+        "served model's folder and the model cache)",
+    )
+    parser.add_argument(
+        "--model-url-hosts",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="host a desired state's URL model may be downloaded from, checked on every redirect "
+        "(repeatable; *.example.com allows its subdomains; default: any host)",
+    )
+    access = parser.add_argument_group("access control (off by default, as in Paddler)")
+    access.add_argument(
+        "--inference-api-key",
+        action="append",
+        default=[],
+        help="accept this Bearer key on the inference service (repeatable; also "
+        "$PADDLER_INFERENCE_API_KEYS, comma-separated, to keep keys off the command line)",
+    )
+    access.add_argument(
+        "--management-api-key",
+        action="append",
+        default=[],
+        help="accept this Bearer key on the management service (repeatable; also $PADDLER_MANAGEMENT_API_KEYS)",
+    )
+    access.add_argument(
+        "--inference-cors-allowed-origin",
+        action="append",
+        default=[],
+        help="browser origin allowed on the inference service, e.g. http://localhost:3000",
+    )
+    access.add_argument(
+        "--management-cors-allowed-origin",
+        action="append",
+        default=[],
+        help="browser origin allowed on the management service",
+    )
+    access.add_argument(
+        "--management-allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Host name the management service answers to when it has no key, besides localhost, IP "
+        "addresses and the name it is bound to (repeatable; other names are refused against DNS rebinding)",
+    )
+    defaults = SamplingParams()
+    sampling = parser.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
+    sampling.add_argument(
+        "--temperature",
+        type=float,
+        default=defaults.temperature,
+        help=f"sampling temperature; 0 picks the likeliest token (default: {defaults.temperature})",
+    )
+    sampling.add_argument(
+        "--top-k",
+        type=int,
+        default=defaults.top_k,
+        help=f"keep the k likeliest tokens; 0 keeps all (default: {defaults.top_k})",
+    )
+    sampling.add_argument(
+        "--top-p",
+        type=float,
+        default=defaults.top_p,
+        help=f"nucleus sampling mass; 1 disables (default: {defaults.top_p})",
+    )
+    sampling.add_argument(
+        "--min-p",
+        type=float,
+        default=defaults.min_p,
+        help=f"drop tokens below this share of the top one; 0 disables (default: {defaults.min_p})",
+    )
+    sampling.add_argument(
+        "--penalty-repeat",
+        type=float,
+        default=defaults.penalty_repeat,
+        help=f"repetition penalty; 1 disables (default: {defaults.penalty_repeat})",
+    )
+    sampling.add_argument(
+        "--penalty-frequency",
+        type=float,
+        default=defaults.penalty_frequency,
+        help=f"frequency penalty; 0 disables (default: {defaults.penalty_frequency})",
+    )
+    sampling.add_argument(
+        "--penalty-presence",
+        type=float,
+        default=defaults.penalty_presence,
+        help=f"presence penalty; 0 disables (default: {defaults.penalty_presence})",
+    )
+    sampling.add_argument(
+        "--penalty-last-n",
+        type=int,
+        default=defaults.penalty_last_n,
+        help="tokens the penalties look back on; -1: the whole context",
+    )
+
+
+def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
+    """Engine settings from parsed serve options; raises ValueError for inconsistent ones."""
+    model_path = Path(arguments.model) if arguments.model else fetch_default_model(show_progress=True)
+    return EngineSettings(
+        model_path=model_path,
+        slots=arguments.slots,
+        context_size=arguments.context_size,
+        kv_unified=not arguments.no_kv_unified,
+        n_batch=arguments.n_batch,
+        n_ubatch=min(arguments.n_ubatch, arguments.n_batch),
+        threads=arguments.threads or default_threads(),
+        n_gpu_layers=arguments.n_gpu_layers,
+        k_cache_type=arguments.cache_type_k,
+        v_cache_type=arguments.cache_type_v,
+        enable_embeddings=arguments.enable_embeddings,
+        pooling_type=arguments.pooling_type,
+        max_buffered_requests=arguments.max_buffered_requests,
+        buffered_request_timeout=arguments.buffered_request_timeout / 1000.0,
+        name=arguments.name,
+        injected_faults=parse_injected_faults(os.environ.get(INJECTED_FAULTS_VARIABLE, "")),
+        sampling=SamplingParams(
+            temperature=arguments.temperature,
+            top_k=arguments.top_k,
+            top_p=arguments.top_p,
+            min_p=arguments.min_p,
+            penalty_repeat=arguments.penalty_repeat,
+            penalty_frequency=arguments.penalty_frequency,
+            penalty_presence=arguments.penalty_presence,
+            penalty_last_n=arguments.penalty_last_n,
+        ),
+    )
+
+
+def _keys(given: list[str], variable: str) -> tuple[str, ...]:
+    from_environment = [key.strip() for key in os.environ.get(variable, "").split(",") if key.strip()]
+    return tuple(dict.fromkeys([*given, *from_environment]))
+
+
+def _chat_template_override(path: Path | None) -> str | None:
+    """The template file's text, checked to compile; raises ValueError with the reason."""
+    if path is None:
+        return None
+    try:
+        template = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ValueError(f"cannot read chat template {path}: {error}") from None
+    try:
+        check_chat_template(template)
+    except ChatTemplateError as error:
+        raise ValueError(f"{path}: {error}") from None
+    return template
+
+
+def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine) -> PaddlerServices:
+    """The services over an engine (started or not); raises ValueError for an unusable template file or
+    connection bound."""
+    if arguments.max_websockets is not None and arguments.max_websockets < 1:
+        raise ValueError("--max-websockets must be at least 1")
+    if not arguments.websocket_send_timeout > 0:
+        raise ValueError("--websocket-send-timeout must be greater than 0")
+    allowed = [*arguments.allowed_model_dir, engine.settings.model_path.parent, default_model_path().parent]
+    services = PaddlerServices(
+        engine,
+        name=arguments.name,
+        chat_template_override=_chat_template_override(arguments.chat_template_file),
+        state_file=arguments.state_file,
+        allowed_model_dirs=tuple(Path(os.path.realpath(directory)) for directory in allowed),
+        model_url_hosts=tuple(arguments.model_url_hosts),
+        management_host_names=(parse_address(arguments.management_addr)[0], *arguments.management_allowed_host),
+        inference_api_keys=_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
+        management_api_keys=_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
+        inference_cors_origins=tuple(arguments.inference_cors_allowed_origin),
+        management_cors_origins=tuple(arguments.management_cors_allowed_origin),
+        open_websockets=Occupancy(arguments.max_websockets or websocket_limit(DEFAULT_THREADS)),
+        websocket_send_timeout=arguments.websocket_send_timeout,
+    )
+    return services
+
+
+def restore_saved_state(services: PaddlerServices) -> None:
+    """Apply the state file's desired state, if there is one (the engine must have started). A state
+    that cannot be read or applied never stops the start: the command line's model serves, and the log
+    and the agent's issues say why."""
+    if services.state_file is None:
+        return
+    try:
+        saved = load_state(services.state_file)
+    except (OSError, ValueError) as error:
+        logger.error(
+            "cannot read the saved desired state %s (%s); serving %s from the command line",
+            services.state_file,
+            error,
+            services.engine.settings.model_path,
+        )
+        services.state_application_status = "Stuck"
+        return
+    if saved is not None:
+        restore_state(services, saved)

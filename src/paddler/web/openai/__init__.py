@@ -1,0 +1,2 @@
+"""The OpenAI-compatible API: chat completions, completions, the Responses API, embeddings and models,
+with OpenAI's request and error shapes."""

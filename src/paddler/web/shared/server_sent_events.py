@@ -1,0 +1,43 @@
+"""Server-sent event responses, and the event stream of a snapshot: the current value at once, then each
+change, with keep-alives."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from flask import Response, request
+
+from paddler.web.shared.client_connection import client_disconnected
+
+POLL_SECONDS = 0.2
+# paddler-client reads streams with httpx's default 5 s read timeout: a quiet stream must speak sooner.
+KEEP_ALIVE_SECONDS = 2.0
+
+
+def _events(snapshot: Callable[[], Any], still_serving: Callable[[], bool], environ: dict[str, Any]) -> Iterator[bytes]:
+    last: Any = None
+    last_sent = 0.0
+    while still_serving():
+        current = snapshot()
+        now = time.monotonic()
+        if current != last:
+            yield f"data: {json.dumps(current, separators=(',', ':'))}\n\n".encode()
+            last, last_sent = current, now
+        elif now - last_sent > KEEP_ALIVE_SECONDS:
+            yield b": keep-alive\n\n"
+            last_sent = now
+        if client_disconnected(environ):
+            return
+        time.sleep(POLL_SECONDS)
+
+
+def event_stream_response(events: Iterable[bytes]) -> Response:
+    """A streamed text/event-stream response; proxies are told not to cache it."""
+    return Response(events, content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+def sse_response(snapshot: Callable[[], Any], still_serving: Callable[[], bool]) -> Response:
+    return event_stream_response(_events(snapshot, still_serving, request.environ))
