@@ -17,7 +17,7 @@ from paddler.startup.dev_server import DevServers
 from paddler.startup.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
 
 
-def _fetch_model(arguments: argparse.Namespace) -> int:
+def _fetch_model_command(arguments: argparse.Namespace) -> int:
     try:
         print(fetch_default_model(show_progress=not arguments.quiet))
     except DefaultModelError as error:
@@ -26,7 +26,7 @@ def _fetch_model(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _info(arguments: argparse.Namespace) -> int:
+def _info_command(arguments: argparse.Namespace) -> int:
     print(f"paddler {__version__}, llama.cpp {version()}")
     print(system_info())
     if arguments.model is None:
@@ -46,7 +46,7 @@ def _info(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(arguments: argparse.Namespace) -> int:
+def _serve_command(arguments: argparse.Namespace) -> int:
     try:
         settings = serve_settings(arguments)
         engine = ContinuousBatchEngine(settings)
@@ -98,7 +98,7 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="seconds running requests may take to finish on shutdown (default: 30)",
     )
     serve.add_argument("--quiet", action="store_true", help="no progress bars")
-    serve.set_defaults(handler=_serve)
+    serve.set_defaults(handler=_serve_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Later calls reuse the cached file.",
     )
     fetch.add_argument("--quiet", action="store_true", help="no progress bar")
-    fetch.set_defaults(handler=_fetch_model)
+    fetch.set_defaults(handler=_fetch_model_command)
 
     info = commands.add_parser(
         "info",
@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.add_argument("--model", help="path of a GGUF model file to describe")
     info.add_argument("--vocab-only", action="store_true", help="load only the vocabulary (fast)")
-    info.set_defaults(handler=_info)
+    info.set_defaults(handler=_info_command)
     _add_serve_command(commands)
     return parser
 

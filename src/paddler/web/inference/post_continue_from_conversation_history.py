@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from paddler.web.inference.prepare_generation import (
-    conversation_generation,
     generation_response,
+    history_generation,
     require_generation,
     tool_schema_problem,
 )
@@ -26,4 +26,4 @@ def post_continue_from_conversation_history() -> Response:
     problem = tool_schema_problem(params.tools)
     if problem is not None:
         raise ApiError(400, problem)
-    return generation_response(services, conversation_generation(params, services))
+    return generation_response(services, history_generation(params, services))

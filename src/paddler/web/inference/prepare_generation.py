@@ -42,7 +42,7 @@ from paddler.web.shared.request_id import new_request_id
 GENERATION_DISABLED = "Token generation is disabled while the cluster is configured for embeddings"
 
 
-def _grammar(grammar: Grammar | None) -> GrammarConstraint | JsonSchemaConstraint | None:
+def _wire_grammar(grammar: Grammar | None) -> GrammarConstraint | JsonSchemaConstraint | None:
     if grammar is None:
         return None
     if isinstance(grammar, GbnfGrammar):
@@ -55,12 +55,12 @@ def raw_prompt_generation(params: ContinueFromRawPromptParams, services: Paddler
     return GenerateTokensParams(
         prompt=params.raw_prompt,
         max_tokens=params.max_tokens,
-        grammar=_grammar(params.grammar),
+        grammar=_wire_grammar(params.grammar),
         chat_template=services.chat_template,
     )
 
 
-def _template_message(message: ConversationMessage) -> dict[str, Any]:
+def _history_message(message: ConversationMessage) -> dict[str, Any]:
     if isinstance(message.content, str):
         return {"role": message.role, "content": message.content}
     return {
@@ -76,7 +76,7 @@ def _has_images(params: ContinueFromConversationHistoryParams) -> bool:
     )
 
 
-def conversation_generation(
+def history_generation(
     params: ContinueFromConversationHistoryParams, services: PaddlerServices
 ) -> GenerateTokensParams | GenerationFailed:
     if params.grammar is not None and params.enable_thinking:
@@ -84,7 +84,7 @@ def conversation_generation(
             GenerationErrorKind.GRAMMAR_INCOMPATIBLE_WITH_THINKING,
             "Grammar constraints are incompatible with thinking mode",
         )
-    grammar = _grammar(params.grammar)
+    grammar = _wire_grammar(params.grammar)
     if _has_images(params):
         return GenerationFailed(
             GenerationErrorKind.MULTIMODAL_NOT_SUPPORTED, "received images but model does not support multimodal input"
@@ -98,7 +98,7 @@ def conversation_generation(
     try:
         prompt = render_chat_prompt(
             template,
-            [_template_message(message) for message in params.conversation_history],
+            [_history_message(message) for message in params.conversation_history],
             add_generation_prompt=params.add_generation_prompt,
             enable_thinking=params.enable_thinking,
             tools=[tool.model_dump(mode="json", exclude_none=True) for tool in params.tools],
@@ -139,7 +139,9 @@ def _invalid_tool_schema(tools: tuple[ToolDefinition, ...]) -> GenerationFailed 
     return None if problem is None else GenerationFailed(GenerationErrorKind.TOOL_SCHEMA_INVALID, problem[1])
 
 
-def submit_generation(services: PaddlerServices, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
+def submit_paddler_generation(
+    services: PaddlerServices, params: GenerateTokensParams
+) -> ResultStream[GeneratedTokenResult]:
     """Queue the generation; what can never run is an ApiError (400 too large, 503 not serving)."""
     try:
         return services.submit_generation(params)
@@ -156,7 +158,7 @@ def generation_response(services: PaddlerServices, generation: GenerateTokensPar
     line = partial(token_result_line, request_id, services.name)
     if isinstance(generation, GenerationFailed):
         return single_line_response(line(generation))
-    return ndjson_response(submit_generation(services, generation), line)
+    return ndjson_response(submit_paddler_generation(services, generation), line)
 
 
 def require_generation(services: PaddlerServices) -> None:

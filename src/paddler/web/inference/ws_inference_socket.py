@@ -29,9 +29,9 @@ from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
 from paddler.web.inference.prepare_generation import (
     GENERATION_DISABLED,
-    conversation_generation,
+    history_generation,
     raw_prompt_generation,
-    submit_generation,
+    submit_paddler_generation,
     tool_schema_problem,
 )
 from paddler.web.inference.wire_params import (
@@ -214,9 +214,9 @@ class InferenceSocketSession:
                     )
                 )
                 return
-        self._start(request_id, params)
+        self._start_generation(request_id, params)
 
-    def _start(self, request_id: str, params: BaseModel) -> None:
+    def _start_generation(self, request_id: str, params: BaseModel) -> None:
         services = self._services
         if not services.engine.settings.enable_generation:
             failure = GenerationFailed(GenerationErrorKind.TOKEN_GENERATION_DISABLED, GENERATION_DISABLED)
@@ -228,14 +228,14 @@ class InferenceSocketSession:
                 problem = tool_schema_problem(params.tools)
                 if problem is not None:
                     raise BadFrameError(request_id, problem)
-                generation = conversation_generation(params, services)
+                generation = history_generation(params, services)
             else:
                 assert isinstance(params, ContinueFromRawPromptParams)
                 generation = raw_prompt_generation(params, services)
             if isinstance(generation, GenerationFailed):
                 self._send(token_result_line(request_id, services.name, generation))
                 return
-            stream = submit_generation(services, generation)
+            stream = submit_paddler_generation(services, generation)
         except ApiError as error:
             self._send(error_envelope(request_id, error.status, error.message))
             return

@@ -161,7 +161,9 @@ def refusal_issue(state: BalancerDesiredState, error: ApiError) -> dict[str, Any
     return {"ModelCannotBeLoaded": model_path}
 
 
-def _fetch_model(services: PaddlerServices, state: BalancerDesiredState, settings: EngineSettings) -> EngineSettings:
+def _local_model_settings(
+    services: PaddlerServices, state: BalancerDesiredState, settings: EngineSettings
+) -> EngineSettings:
     """Settings naming a local file: downloads Hugging Face and URL models first; a local file is checked
     again (it may have gone since the PUT). Raises ModelDownloadError with the agent issue."""
     model = state.model
@@ -195,7 +197,7 @@ def _distinct(candidates: Sequence[EngineSettings]) -> list[EngineSettings]:
     return distinct
 
 
-def _load(settings: EngineSettings) -> tuple[ContinuousBatchEngine, str | None]:
+def _start_engine(settings: EngineSettings) -> tuple[ContinuousBatchEngine, str | None]:
     """A started engine and None, or the engine that failed to start and the reason."""
     engine = ContinuousBatchEngine(settings)
     try:
@@ -217,7 +219,7 @@ def swap_engine(services: PaddlerServices, candidates: Sequence[EngineSettings])
         for settings in _distinct(candidates):
             if failed is not None:
                 failed.stop(timeout=0)
-            engine, failure = _load(settings)
+            engine, failure = _start_engine(settings)
             if failure is None:
                 services.engine = engine
                 return settings
@@ -268,7 +270,7 @@ class StateApplication:
         services = self.services
         services.issues = []
         try:
-            settings = _fetch_model(services, self.state, self.settings)
+            settings = _local_model_settings(services, self.state, self.settings)
         except ModelDownloadError as error:
             logger.error("cannot fetch the model: %s", error)
             services.issues = [error.issue]

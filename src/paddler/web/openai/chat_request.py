@@ -103,14 +103,14 @@ def check_one_choice(request: OpenAISampling, services: PaddlerServices) -> None
     check_model(request.model, services)
 
 
-def _grammar(response_format: ResponseFormat | None) -> JsonSchemaConstraint | None:
+def _response_format_grammar(response_format: ResponseFormat | None) -> JsonSchemaConstraint | None:
     if response_format is None:
         return None
     schema = None if response_format.json_schema is None else response_format.json_schema.schema_
     return format_grammar(response_format.type, schema, "response_format")
 
 
-def _template_message(message: ChatMessage, index: int) -> dict[str, Any]:
+def _chat_message(message: ChatMessage, index: int) -> dict[str, Any]:
     role = "system" if message.role == "developer" else message.role
     rendered: dict[str, Any] = {"role": role, "content": content_text(message.content, f"messages[{index}]")}
     if message.tool_calls:
@@ -132,11 +132,11 @@ def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -
     choice = request.tool_choice
     functions, force = chosen_functions(offered, choice if isinstance(choice, str | None) else choice.function.name)
     conversation = Conversation(
-        messages=[_template_message(message, index) for index, message in enumerate(request.messages)],
+        messages=[_chat_message(message, index) for index, message in enumerate(request.messages)],
         template_tools=template_tools(functions),
         tools=tool_definitions(functions),
         force_tool_call=force,
-        grammar=_grammar(request.response_format),
+        grammar=_response_format_grammar(request.response_format),
         max_tokens=request.token_limit,
         top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
     )

@@ -92,7 +92,9 @@ def _rejection_error(rejection: RequestRejected) -> OpenAIError:
     return OpenAIError(500, rejection.description)
 
 
-def submit(services: PaddlerServices, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
+def submit_openai_generation(
+    services: PaddlerServices, params: GenerateTokensParams
+) -> ResultStream[GeneratedTokenResult]:
     try:
         return services.submit_generation(params)
     except RequestTooLargeError as error:

@@ -25,7 +25,7 @@ from paddler.web.openai.generation import (
     logprob_json,
     run_generation,
     sse,
-    submit,
+    submit_openai_generation,
     usage_json,
 )
 from paddler.web.openai.request import parse_openai_body
@@ -74,7 +74,7 @@ def _complete(
     return jsonify({**base, "object": "chat.completion", "choices": [choice], "usage": usage_json(finished.usage)})
 
 
-def _chunks(
+def _chat_chunks(
     stream: ResultStream[GeneratedTokenResult],
     chat: ChatCompletionRequest,
     base: dict[str, Any],
@@ -85,7 +85,7 @@ def _chunks(
     # Log-probabilities ride on the next content chunk: a token's text may come out later than the token.
     logprobs: list[dict[str, Any]] = []
 
-    def choice(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    def chat_chunk(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         carried = None
         if logprobs and (delta.get("content") or finish_reason is not None):
             carried = {"content": logprobs.copy(), "refusal": None}
@@ -94,23 +94,23 @@ def _chunks(
             {**chunk, "choices": [{"index": 0, "delta": delta, "logprobs": carried, "finish_reason": finish_reason}]}
         )
 
-    yield choice({"role": "assistant", "content": ""})
+    yield chat_chunk({"role": "assistant", "content": ""})
     tool_calls = ToolCallDeltas()
     for event in run_generation(stream, chat.stop_strings, chat.token_limit, environ):
         if isinstance(event, TokenLogprob):
             logprobs.append(logprob_json(event))
             continue
         if isinstance(event, Delta):
-            yield choice({event.field: event.text})
+            yield chat_chunk({event.field: event.text})
             continue
         if isinstance(event, ToolCallText | ToolCalls):
             deltas = (
                 tool_calls.push(event.text) if isinstance(event, ToolCallText) else tool_calls.block_parsed(event.calls)
             )
             if deltas:
-                yield choice({"tool_calls": deltas})
+                yield chat_chunk({"tool_calls": deltas})
             continue
-        yield choice({}, event.finish_reason)
+        yield chat_chunk({}, event.finish_reason)
         if chat.include_usage:
             yield sse({**chunk, "choices": [], "usage": usage_json(event.usage)})
 
@@ -119,9 +119,9 @@ def _chunks(
 def post_chat_completions() -> Response:
     chat = parse_openai_body(ChatCompletionRequest)
     services = current_services()
-    stream = submit(services, chat_generation(chat, services))
+    stream = submit_openai_generation(services, chat_generation(chat, services))
     base = {"id": f"chatcmpl-{new_request_id()}", "created": int(time.time()), "model": chat.model}
     if not chat.stream:
         return _complete(stream, chat, base)
     # The generator outlives the request context, so it is handed the WSGI environ.
-    return chunk_stream_response(_chunks(stream, chat, base, request.environ))
+    return chunk_stream_response(_chat_chunks(stream, chat, base, request.environ))

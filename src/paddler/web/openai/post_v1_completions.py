@@ -20,7 +20,7 @@ from paddler.web.openai.generation import (
     legacy_logprobs,
     run_generation,
     sse,
-    submit,
+    submit_openai_generation,
     usage_json,
 )
 from paddler.web.openai.request import TokenLimit, parse_openai_body, sampling_for
@@ -45,7 +45,7 @@ class CompletionRequest(OpenAISampling):
         return self.prompt if isinstance(self.prompt, str) else self.prompt[0]
 
 
-def _text(
+def _completion_events(
     stream: ResultStream[GeneratedTokenResult], completion: CompletionRequest, environ: dict[str, Any]
 ) -> Iterator[Delta | TokenLogprob | Finished]:
     # No tools are offered here, so the events are text, log-probabilities and the end.
@@ -54,7 +54,7 @@ def _text(
             yield event
 
 
-def _chunks(
+def _completion_chunks(
     stream: ResultStream[GeneratedTokenResult],
     completion: CompletionRequest,
     base: dict[str, Any],
@@ -64,7 +64,7 @@ def _chunks(
     pending: list[TokenLogprob] = []
     offset = 0
 
-    def choice(text: str, finish_reason: str | None = None) -> bytes:
+    def completion_chunk(text: str, finish_reason: str | None = None) -> bytes:
         nonlocal offset
         carried = None
         if completion.logprobs is not None and (text or finish_reason is not None):
@@ -75,13 +75,13 @@ def _chunks(
             {**base, "choices": [{"index": 0, "text": text, "logprobs": carried, "finish_reason": finish_reason}]}
         )
 
-    for event in _text(stream, completion, environ):
+    for event in _completion_events(stream, completion, environ):
         if isinstance(event, TokenLogprob):
             pending.append(event)
         elif isinstance(event, Delta):
-            yield choice(event.text)
+            yield completion_chunk(event.text)
         else:
-            yield choice("", event.finish_reason)
+            yield completion_chunk("", event.finish_reason)
             if completion.include_usage:
                 yield sse({**base, "choices": [], "usage": usage_json(event.usage)})
 
@@ -101,7 +101,7 @@ def post_completions() -> Response:
         logit_bias=completion.logit_biases,
         top_logprobs=completion.logprobs,
     )
-    stream = submit(services, params)
+    stream = submit_openai_generation(services, params)
     base = {
         "id": f"cmpl-{new_request_id()}",
         "object": "text_completion",
@@ -109,11 +109,11 @@ def post_completions() -> Response:
         "model": completion.model,
     }
     if completion.stream:
-        return chunk_stream_response(_chunks(stream, completion, base, request.environ))
+        return chunk_stream_response(_completion_chunks(stream, completion, base, request.environ))
     texts: list[str] = []
     entries: list[TokenLogprob] = []
     finished: Finished | None = None
-    for event in _text(stream, completion, request.environ):
+    for event in _completion_events(stream, completion, request.environ):
         if isinstance(event, Delta):
             texts.append(event.text)
         elif isinstance(event, TokenLogprob):

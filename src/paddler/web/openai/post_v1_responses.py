@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify, request
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generated_token_result import GeneratedTokenResult
 from paddler.web.openai.error import OpenAIError
-from paddler.web.openai.generation import run_generation, sse, submit
+from paddler.web.openai.generation import run_generation, sse, submit_openai_generation
 from paddler.web.openai.request import parse_openai_body
 from paddler.web.openai.response_events import Event, ResponseEvents
 from paddler.web.openai.responses_request import ResponsesRequest, offered_functions, responses_generation
@@ -52,15 +52,15 @@ def _settings(responses: ResponsesRequest, sampling: dict[str, float]) -> dict[s
     }
 
 
-def _events(
+def _response_events(
     stream: ResultStream[GeneratedTokenResult], limit: int | None, builder: ResponseEvents, environ: dict[str, Any]
 ) -> Iterator[Event]:
-    yield from builder.start()
+    yield from builder.opening()
     try:
         for event in run_generation(stream, (), limit, environ):
             yield from builder.feed(event)
     except OpenAIError as error:
-        yield from builder.fail(error)
+        yield from builder.failure(error)
 
 
 def _sse(events: Iterator[Event]) -> Iterator[bytes]:
@@ -77,10 +77,12 @@ def post_responses() -> Response:
     builder = ResponseEvents(
         f"resp_{new_request_id()}", _settings(responses, {"temperature": sampling.temperature, "top_p": sampling.top_p})
     )
-    stream = submit(services, params)
+    stream = submit_openai_generation(services, params)
     if responses.stream:
         # The generator outlives the request context, so it is handed the WSGI environ.
-        return event_stream_response(_sse(_events(stream, responses.max_output_tokens, builder, request.environ)))
+        return event_stream_response(
+            _sse(_response_events(stream, responses.max_output_tokens, builder, request.environ))
+        )
     for event in run_generation(stream, (), responses.max_output_tokens, request.environ):
         # A failure raises OpenAIError: before any byte is sent, it is an HTTP error.
         for _ in builder.feed(event):

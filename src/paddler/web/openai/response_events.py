@@ -50,7 +50,7 @@ class ResponseEvents:
         self._open: _OpenItem | None = None
         self.final: dict[str, Any] | None = None
 
-    def response(self, status: str, **extra: Any) -> dict[str, Any]:
+    def response_object(self, status: str, **extra: Any) -> dict[str, Any]:
         return {
             "id": self.response_id,
             "object": "response",
@@ -72,8 +72,8 @@ class ResponseEvents:
     def _item_id(self, prefix: str, index: int) -> str:
         return f"{prefix}_{self.response_id.removeprefix('resp_')}_{index}"
 
-    def start(self) -> Iterator[Event]:
-        snapshot = self.response("in_progress")
+    def opening(self) -> Iterator[Event]:
+        snapshot = self.response_object("in_progress")
         yield self._event("response.created", response=snapshot)
         yield self._event("response.in_progress", response=snapshot)
 
@@ -83,16 +83,16 @@ class ResponseEvents:
         if isinstance(event, Delta):
             yield from self._text(event)
         elif isinstance(event, ToolCalls):
-            yield from self._close()
+            yield from self._close_open_item()
             for call in event.calls:
                 yield from self._function_call(call)
         else:
-            yield from self._finish(event)
+            yield from self._completion(event)
 
-    def fail(self, error: OpenAIError) -> Iterator[Event]:
+    def failure(self, error: OpenAIError) -> Iterator[Event]:
         yield self._event(
             "response.failed",
-            response=self.response(
+            response=self.response_object(
                 "failed", output=[], error={"code": error.code or "server_error", "message": error.message}
             ),
         )
@@ -100,7 +100,7 @@ class ResponseEvents:
     def _text(self, delta: Delta) -> Iterator[Event]:
         kind = "reasoning" if delta.field == "reasoning_content" else "content"
         if self._open is None or self._open.kind != kind:
-            yield from self._close()
+            yield from self._close_open_item()
             yield from self._open_item(kind)
         assert self._open is not None
         self._open.texts.append(delta.text)
@@ -139,7 +139,7 @@ class ResponseEvents:
                 part=_output_text(""),
             )
 
-    def _close(self) -> Iterator[Event]:
+    def _close_open_item(self) -> Iterator[Event]:
         if self._open is None:
             return
         opened, self._open = self._open, None
@@ -176,19 +176,19 @@ class ResponseEvents:
         self._output[index] = done
         yield self._event("response.output_item.done", output_index=index, item=done)
 
-    def _finish(self, finished: Finished) -> Iterator[Event]:
-        yield from self._close()
+    def _completion(self, finished: Finished) -> Iterator[Event]:
+        yield from self._close_open_item()
         if not any(item["type"] in ("message", "function_call") for item in self._output):
             # An answer with no text still has its (empty) message, as OpenAI gives.
             yield from self._open_item("content")
-            yield from self._close()
+            yield from self._close_open_item()
         if finished.finish_reason == "length":
-            self.final = self.response(
+            self.final = self.response_object(
                 "incomplete", incomplete_details={"reason": "max_output_tokens"}, usage=_usage(finished.usage)
             )
             yield self._event("response.incomplete", response=self.final)
             return
-        self.final = self.response("completed", usage=_usage(finished.usage))
+        self.final = self.response_object("completed", usage=_usage(finished.usage))
         yield self._event("response.completed", response=self.final)
 
 

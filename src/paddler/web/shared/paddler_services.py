@@ -96,16 +96,16 @@ class PaddlerServices:
         """Submit to the serving engine, following it across a swap (see ResubmittingStream); raises
         what ContinuousBatchEngine.submit_generation raises."""
 
-        def submit(engine: ContinuousBatchEngine) -> ResultStream[GeneratedTokenResult]:
+        def generate_on(engine: ContinuousBatchEngine) -> ResultStream[GeneratedTokenResult]:
             return engine.submit_generation(params)
 
-        return ResubmittingStream(self, submit, self._deadline())
+        return ResubmittingStream(self, generate_on, self._deadline())
 
     def submit_embeddings(self, params: GenerateEmbeddingBatchParams) -> ResubmittingStream[EmbeddingResult]:
-        def submit(engine: ContinuousBatchEngine) -> ResultStream[EmbeddingResult]:
+        def embed_on(engine: ContinuousBatchEngine) -> ResultStream[EmbeddingResult]:
             return engine.submit_embeddings(params)
 
-        return ResubmittingStream(self, submit, self._deadline())
+        return ResubmittingStream(self, embed_on, self._deadline())
 
 
 def current_services() -> PaddlerServices:

@@ -17,7 +17,9 @@ POLL_SECONDS = 0.2
 KEEP_ALIVE_SECONDS = 2.0
 
 
-def _events(snapshot: Callable[[], Any], still_serving: Callable[[], bool], environ: dict[str, Any]) -> Iterator[bytes]:
+def _snapshot_events(
+    snapshot: Callable[[], Any], still_serving: Callable[[], bool], environ: dict[str, Any]
+) -> Iterator[bytes]:
     last: Any = None
     last_sent = 0.0
     while still_serving():
@@ -40,4 +42,4 @@ def event_stream_response(events: Iterable[bytes]) -> Response:
 
 
 def sse_response(snapshot: Callable[[], Any], still_serving: Callable[[], bool]) -> Response:
-    return event_stream_response(_events(snapshot, still_serving, request.environ))
+    return event_stream_response(_snapshot_events(snapshot, still_serving, request.environ))
