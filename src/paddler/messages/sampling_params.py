@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,3 +24,20 @@ class SamplingParams:
 GREEDY = SamplingParams(
     temperature=0.0, top_k=1, top_p=1.0, min_p=0.0, penalty_repeat=1.0, penalty_frequency=0.0, penalty_presence=0.0
 )
+
+# What a server sets as its sampling defaults (its command line, a desired state); the seed is per request.
+SERVER_FIELDS = (
+    "temperature",
+    "top_k",
+    "top_p",
+    "min_p",
+    "penalty_repeat",
+    "penalty_frequency",
+    "penalty_presence",
+    "penalty_last_n",
+)
+
+
+def sampling_from(source: Any, seed: int | None = None) -> SamplingParams:
+    """SamplingParams from any object with an attribute per server field (parsed options, a desired state)."""
+    return SamplingParams(**{name: getattr(source, name) for name in SERVER_FIELDS}, seed=seed)

@@ -11,7 +11,7 @@ from paddler.default_model import default_model_path, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
 from paddler.engine.injected_fault import INJECTED_FAULTS_VARIABLE, parse_injected_faults
-from paddler.messages.sampling_params import SamplingParams
+from paddler.messages.sampling_params import SERVER_FIELDS, SamplingParams, sampling_from
 from paddler.startup.dev_server import parse_address
 from paddler.web.management.state_application import restore_state
 from paddler.web.management.state_file import load_state
@@ -20,6 +20,18 @@ from paddler.web.shared.paddler_services import PaddlerServices
 from paddler.web.shared.thread_reserve import DEFAULT_THREADS, Occupancy, websocket_limit
 
 logger = logging.getLogger(__name__)
+
+
+_SAMPLING_HELP = {
+    "temperature": "sampling temperature; 0 picks the likeliest token",
+    "top_k": "keep the k likeliest tokens; 0 keeps all",
+    "top_p": "nucleus sampling mass; 1 disables",
+    "min_p": "drop tokens below this share of the top one; 0 disables",
+    "penalty_repeat": "repetition penalty; 1 disables",
+    "penalty_frequency": "frequency penalty; 0 disables",
+    "penalty_presence": "presence penalty; 0 disables",
+    "penalty_last_n": "tokens the penalties look back on; -1: the whole context",
+}
 
 
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
@@ -137,54 +149,14 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
     defaults = SamplingParams()
     sampling = parser.add_argument_group("sampling defaults (Paddler's inference parameters; 0 temperature = greedy)")
-    sampling.add_argument(
-        "--temperature",
-        type=float,
-        default=defaults.temperature,
-        help=f"sampling temperature; 0 picks the likeliest token (default: {defaults.temperature})",
-    )
-    sampling.add_argument(
-        "--top-k",
-        type=int,
-        default=defaults.top_k,
-        help=f"keep the k likeliest tokens; 0 keeps all (default: {defaults.top_k})",
-    )
-    sampling.add_argument(
-        "--top-p",
-        type=float,
-        default=defaults.top_p,
-        help=f"nucleus sampling mass; 1 disables (default: {defaults.top_p})",
-    )
-    sampling.add_argument(
-        "--min-p",
-        type=float,
-        default=defaults.min_p,
-        help=f"drop tokens below this share of the top one; 0 disables (default: {defaults.min_p})",
-    )
-    sampling.add_argument(
-        "--penalty-repeat",
-        type=float,
-        default=defaults.penalty_repeat,
-        help=f"repetition penalty; 1 disables (default: {defaults.penalty_repeat})",
-    )
-    sampling.add_argument(
-        "--penalty-frequency",
-        type=float,
-        default=defaults.penalty_frequency,
-        help=f"frequency penalty; 0 disables (default: {defaults.penalty_frequency})",
-    )
-    sampling.add_argument(
-        "--penalty-presence",
-        type=float,
-        default=defaults.penalty_presence,
-        help=f"presence penalty; 0 disables (default: {defaults.penalty_presence})",
-    )
-    sampling.add_argument(
-        "--penalty-last-n",
-        type=int,
-        default=defaults.penalty_last_n,
-        help="tokens the penalties look back on; -1: the whole context",
-    )
+    for name in SERVER_FIELDS:
+        default = getattr(defaults, name)
+        sampling.add_argument(
+            "--" + name.replace("_", "-"),
+            type=type(default),
+            default=default,
+            help=f"{_SAMPLING_HELP[name]} (default: {default})",
+        )
 
 
 def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
@@ -207,16 +179,7 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
         buffered_request_timeout=arguments.buffered_request_timeout / 1000.0,
         name=arguments.name,
         injected_faults=parse_injected_faults(os.environ.get(INJECTED_FAULTS_VARIABLE, "")),
-        sampling=SamplingParams(
-            temperature=arguments.temperature,
-            top_k=arguments.top_k,
-            top_p=arguments.top_p,
-            min_p=arguments.min_p,
-            penalty_repeat=arguments.penalty_repeat,
-            penalty_frequency=arguments.penalty_frequency,
-            penalty_presence=arguments.penalty_presence,
-            penalty_last_n=arguments.penalty_last_n,
-        ),
+        sampling=sampling_from(arguments),
     )
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from paddler.engine.engine_settings import EngineSettings
-from paddler.messages.sampling_params import SamplingParams
+from paddler.messages.sampling_params import sampling_from
 
 KvCacheDtype = Literal["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "IQ4_NL", "Q5_0", "Q5_1"]
 PoolingType = Literal["Unspecified", "None", "Mean", "Cls", "Last", "Rank"]
@@ -164,17 +164,7 @@ def settings_for(base: EngineSettings, parameters: InferenceParameters, model_pa
         v_cache_type=parameters.v_cache_dtype.lower(),
         n_gpu_layers=parameters.n_gpu_layers,
         pooling_type="last" if pooling == "unspecified" else pooling,
-        sampling=SamplingParams(
-            temperature=parameters.temperature,
-            top_k=parameters.top_k,
-            top_p=parameters.top_p,
-            min_p=parameters.min_p,
-            penalty_repeat=parameters.penalty_repeat,
-            penalty_frequency=parameters.penalty_frequency,
-            penalty_presence=parameters.penalty_presence,
-            penalty_last_n=parameters.penalty_last_n,
-            seed=base.sampling.seed,
-        ),
+        sampling=sampling_from(parameters, seed=base.sampling.seed),
     )
 
 
