@@ -1,9 +1,9 @@
 """The engine thread's door to llama.cpp: owns the model, its contexts, batches and samplers.
 
 Created and used by the engine thread alone; request threads reach llama.cpp only through the tokenizer
-facade (engine/tokenizer.py). The binding's outcomes and errors the engine handles are re-exported
-here, so this module and the facade stay the only importers of paddler.llama; so are the process-wide
-facts and settings of llama.cpp that the command line shows and sets.
+facade (engine/tokenizer.py). The binding's outcomes and errors the engine handles are re-exported here,
+and so are llama.cpp's build facts and log level and a model file's description for the command line, so
+this module and the facade stay the only importers of paddler.llama.
 """
 
 from __future__ import annotations
