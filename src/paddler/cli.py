@@ -11,8 +11,9 @@ from tqdm import tqdm
 
 from paddler import __version__
 from paddler.default_model import DefaultModelError, fetch_default_model
-from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineStartError
-from paddler.llama import LlamaError, LlamaModel, set_log_level, system_info, version
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.engine.engine_errors import EngineStartError
+from paddler.engine.model_runner import LlamaError, describe_model_file, set_log_level, system_info, version
 from paddler.startup.dev_server import DevServers
 from paddler.startup.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
 
@@ -32,17 +33,17 @@ def _info_command(arguments: argparse.Namespace) -> int:
     if arguments.model is None:
         return 0
     try:
-        with LlamaModel(arguments.model, vocab_only=arguments.vocab_only) as model:
-            print(f"model: {model.path}")
-            print(f"  {model.description}, {model.n_params:,} parameters, {model.size_bytes:,} bytes")
-            print(
-                f"  trained context {model.n_ctx_train}, embedding width {model.n_embd}, "
-                f"vocabulary {model.vocab.n_tokens} ({model.vocab.type})"
-            )
-            print(f"  chat template: {'yes' if model.chat_template else 'no'}")
+        model = describe_model_file(arguments.model, vocab_only=arguments.vocab_only)
     except LlamaError as error:
         print(f"paddler: {error}", file=sys.stderr)
         return 1
+    print(f"model: {model.path}")
+    print(f"  {model.description}, {model.n_params:,} parameters, {model.size_bytes:,} bytes")
+    print(
+        f"  trained context {model.n_ctx_train}, embedding width {model.n_embd}, "
+        f"vocabulary {model.n_vocab} ({model.vocab_type})"
+    )
+    print(f"  chat template: {'yes' if model.chat_template else 'no'}")
     return 0
 
 

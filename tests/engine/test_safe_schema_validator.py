@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from paddler.engine.safe_schema_validator import UnsafeSchemaError, safe_validator
+from paddler.engine.engine_errors import UnsafeSchemaError
+from paddler.engine.safe_schema_validator import safe_validator
 
 
 def _object(**properties: Any) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineUnavailableError
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.engine.engine_errors import EngineUnavailableError
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.messages.generate_tokens_params import GenerateTokensParams

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from paddler.engine.continuous_batch_engine import EngineUnavailableError
+from paddler.engine.engine_errors import EngineUnavailableError
 from paddler.engine.engine_state import EngineState
 from paddler.engine.injected_fault import FaultKind, InjectedFault, parse_injected_faults
 from paddler.engine.result_stream import ResultStream

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from paddler.engine.continuous_batch_engine import (
-    ContinuousBatchEngine,
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.engine.engine_errors import (
     EmptyPromptError,
     EngineStartError,
     EngineUnavailableError,

@@ -9,7 +9,7 @@ from collections import defaultdict
 import pytest
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError
+from paddler.engine.engine_errors import ToolChoiceUnsupportedError
 from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint, ToolDefinition
 from paddler.messages.generated_token_result import GeneratedToken, GenerationDone, TokenKind, ToolCallEvent
 from paddler.messages.sampling_params import GREEDY

@@ -11,6 +11,7 @@ from typing import Any
 
 from paddler.engine.incremental_detokenizer import IncrementalDetokenizer
 from paddler.engine.parse_tool_calls import ToolSchemas, parse_tool_call_block
+from paddler.engine.request_phase import RequestPhase
 from paddler.engine.scheduler_command import GenerateTokensCommand
 from paddler.engine.slot import Slot
 from paddler.engine.token_classifier import ClassifiedToken, Section, TokenClassifier
@@ -29,7 +30,7 @@ class ActiveRequest:
     # Tokens to decode next: the uncached rest of the prompt, then each sampled token.
     pending: list[int]
     cached_prompt_tokens: int
-    generating: bool = False
+    phase: RequestPhase = RequestPhase.PREFILL
     detokenizer: IncrementalDetokenizer = field(default_factory=IncrementalDetokenizer)
     classifier: TokenClassifier = field(default_factory=lambda: TokenClassifier(NO_MARKERS))
     # Generated tokens per section, marker tokens included.

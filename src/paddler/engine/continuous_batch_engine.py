@@ -1,6 +1,6 @@
 """The engine's public face: start it, submit work, read results from streams, stop it.
 
-Requests are checked and tokenized in the caller's thread (llama.cpp's tokenizer is thread-safe), so
+Requests are checked and tokenized in the caller's thread (through the tokenizer facade), so
 a request that can never run is refused before anything is streamed and the engine thread never
 stalls on a long prompt. Everything else happens on the engine thread.
 
@@ -19,13 +19,21 @@ import time
 import uuid
 from collections.abc import Callable
 
+from paddler.engine.engine_errors import (
+    EmptyPromptError,
+    EngineStartError,
+    EngineUnavailableError,
+    GrammarConversionError,
+    InvalidRequestError,
+    RequestTooLargeError,
+)
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_stats import EngineStats
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.engine_supervisor import EngineSupervisor
-from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError, forced_tool_call_grammar
-from paddler.engine.model_runner import GrammarConversionError, ModelInfo, json_schema_grammar
+from paddler.engine.model_info import ModelInfo
+from paddler.engine.request_grammar import request_grammar
 from paddler.engine.result_stream import ResultStream
 from paddler.engine.scheduler_command import (
     CancelCommand,
@@ -38,13 +46,7 @@ from paddler.engine.scheduler_command import (
 from paddler.engine.token_markers import NO_MARKERS, TokenMarkers, markers_for_template
 from paddler.messages.embedding_result import EmbeddingResult
 from paddler.messages.generate_embedding_batch_params import GenerateEmbeddingBatchParams
-from paddler.messages.generate_tokens_params import (
-    MAX_LOGIT_BIASES,
-    MAX_TOP_LOGPROBS,
-    GenerateTokensParams,
-    GrammarConstraint,
-    JsonSchemaConstraint,
-)
+from paddler.messages.generate_tokens_params import MAX_LOGIT_BIASES, MAX_TOP_LOGPROBS, GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationErrorKind, GenerationFailed
 from paddler.messages.request_rejected import SHUTTING_DOWN
 
@@ -52,26 +54,6 @@ logger = logging.getLogger(__name__)
 # Checked before tokenizing, which costs time in proportion to the text.
 MAX_PROMPT_CHARACTERS = 8 * 1024 * 1024
 MAX_CACHED_TEMPLATES = 16
-
-
-class EngineUnavailableError(RuntimeError):
-    """The engine is not serving: still loading, draining, stopped or failed."""
-
-
-class RequestTooLargeError(ValueError):
-    """The request can never fit: its prompt plus max_tokens exceeds what one slot may hold."""
-
-
-class InvalidRequestError(ValueError):
-    """A request the engine can never serve as given; the message says why."""
-
-
-class EmptyPromptError(InvalidRequestError):
-    """The prompt has no tokens, so there is nothing to generate from."""
-
-
-class EngineStartError(RuntimeError):
-    """The model could not be loaded; the message says why."""
 
 
 class ContinuousBatchEngine:
@@ -136,12 +118,8 @@ class ContinuousBatchEngine:
         return self._status.counters.snapshot(self._status.state.value, self.settings.slots)
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
-        with self._status.runner_lock:
-            runner = self._status.runner
-            # While recovering the model is still loaded: requests queue for the rebuilt contexts.
-            if runner is None or self._status.state not in (EngineState.READY, EngineState.RECOVERING):
-                raise EngineUnavailableError(f"the engine is {self._status.state.value}")
-            return runner.tokenize(text, add_special=add_special, parse_special=parse_special)
+        """Raises EngineUnavailableError unless the engine serves (or is recovering)."""
+        return self._status.tokenizer.tokenize(text, add_special=add_special, parse_special=parse_special)
 
     def submit_generation(self, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
         """Queue a generation. Raises EngineUnavailableError, RequestTooLargeError, InvalidRequestError or
@@ -166,7 +144,7 @@ class ContinuousBatchEngine:
         stream: ResultStream[GeneratedTokenResult] = ResultStream(uuid.uuid4().hex, self.cancel)
         markers = self._markers(params.chat_template)
         try:
-            grammar = self._grammar(params, markers)
+            grammar = request_grammar(params, markers)
         except GrammarConversionError as error:
             stream.put(
                 GenerationFailed(GenerationErrorKind.GRAMMAR_SYNTAX_ERROR, f"Failed to create grammar sampler: {error}")
@@ -204,18 +182,6 @@ class ContinuousBatchEngine:
         if params.top_logprobs is not None and not 0 <= params.top_logprobs <= MAX_TOP_LOGPROBS:
             raise InvalidRequestError(f"top_logprobs must be 0..{MAX_TOP_LOGPROBS}")
 
-    @staticmethod
-    def _grammar(params: GenerateTokensParams, markers: TokenMarkers) -> GrammarConstraint | None:
-        """The request's grammar as GBNF (converted here, off the engine thread). Raises
-        ToolChoiceUnsupportedError or GrammarConversionError."""
-        if params.force_tool_call:
-            if params.grammar is not None:
-                raise ToolChoiceUnsupportedError("a tool call cannot be required together with a grammar")
-            return forced_tool_call_grammar(markers, params.tools)
-        if isinstance(params.grammar, JsonSchemaConstraint):
-            return json_schema_grammar(params.grammar.schema)
-        return params.grammar
-
     def _markers(self, template: str | None) -> TokenMarkers:
         """Markers of a chat template, derived once per template text."""
         if template is None:
@@ -248,12 +214,8 @@ class ContinuousBatchEngine:
         tokens = self.tokenize(text, parse_special=False)
         if tokens:
             return tuple(tokens)
-        # An empty document is embedded as what a BOS-adding model sees for it: the BOS (else EOS) token.
-        with self._status.runner_lock:
-            runner = self._status.runner
-            if runner is None:
-                raise EngineUnavailableError(f"the engine is {self._status.state.value}")
-            stand_in = runner.vocab.bos if runner.vocab.bos is not None else runner.vocab.eos
+        # An empty document is embedded as what a BOS-adding model sees for it.
+        stand_in = self._status.tokenizer.stand_in_token()
         return () if stand_in is None else (stand_in,)
 
     def _queue(self, command: GenerateTokensCommand | GenerateEmbeddingBatchCommand) -> None:
@@ -266,7 +228,7 @@ class ContinuousBatchEngine:
     def cancel(self, request_id: str) -> None:
         """Stop a request: it leaves the buffer, or frees its slot at the next step. A decode mostly
         spent on it stops at once."""
-        self._status.running_step.cancel(request_id)
+        self._status.running_step.note_cancelled(request_id)
         self._commands.put(CancelCommand(request_id))
 
     def stop(self, timeout: float = 30.0) -> None:
@@ -281,9 +243,9 @@ class ContinuousBatchEngine:
         thread.join(timeout + 1.0)
         if thread.is_alive():
             # A long decode is running past the deadline: interrupt it.
-            runner = self._status.runner
-            if runner is not None:
-                runner.request_abort()
+            abort_decode = self._status.abort_decode
+            if abort_decode is not None:
+                abort_decode()
             thread.join(10.0)
         if thread.is_alive():
             logger.error("the engine thread did not stop")

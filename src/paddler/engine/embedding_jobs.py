@@ -14,11 +14,10 @@ from collections import deque
 from paddler.engine.embedding_job import EmbeddingJob
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_stats import EngineCounters
-from paddler.engine.model_runner import ModelRunner
+from paddler.engine.model_runner import LlamaError, ModelRunner
 from paddler.engine.normalize_embedding import normalize_embedding
 from paddler.engine.plan_embedding_batches import plan_embedding_batches
 from paddler.engine.scheduler_command import GenerateEmbeddingBatchCommand
-from paddler.llama import LlamaError
 from paddler.messages.embedding_result import (
     DocumentEmbedding,
     DocumentExceedsBatchSize,
@@ -59,7 +58,7 @@ class EmbeddingJobs:
             command.stream.put(DocumentExceedsBatchSize(document.id, len(document.tokens), limit))
         job = EmbeddingJob(command, plan)
         if job.finished:
-            self._end(job)
+            self._end_completed(job)
         else:
             self._jobs.append(job)
 
@@ -103,11 +102,11 @@ class EmbeddingJobs:
         job.produced += len(documents)
         self._counters.embedded_documents += len(documents)
         if job.finished:
-            self._end(job)
+            self._end_completed(job)
         else:
             self._jobs.append(job)
 
-    def cancel(self, request_id: str) -> bool:
+    def drop_cancelled(self, request_id: str) -> bool:
         for job in self._jobs:
             if job.request_id == request_id:
                 # Its reader is gone: nothing is sent, and it counts as cancelled, not completed.
@@ -120,7 +119,7 @@ class EmbeddingJobs:
         while self._jobs:
             self._jobs.popleft().command.stream.put(result)
 
-    def _end(self, job: EmbeddingJob) -> None:
+    def _end_completed(self, job: EmbeddingJob) -> None:
         if job.produced == 0 and job.command.documents:
             job.command.stream.put(NoEmbeddingsProduced())
         job.command.stream.put(EmbeddingsDone())

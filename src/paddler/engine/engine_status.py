@@ -1,14 +1,17 @@
-"""What the engine thread shares with the threads that submit work: state, counters, model facts."""
+"""What the engine thread shares with the threads that submit work: state, counters, model facts, and
+the two ways other threads reach llama.cpp (the tokenizer facade, and aborting a running decode)."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_stats import EngineCounters
-from paddler.engine.model_runner import ModelInfo, ModelRunner
+from paddler.engine.model_info import ModelInfo
 from paddler.engine.running_step import RunningStep
+from paddler.engine.tokenizer import Tokenizer
 
 
 @dataclass(slots=True)
@@ -27,7 +30,12 @@ class EngineStatus:
     step_started_at: float | None = None
     # Set once loading has ended, in READY or FAILED.
     settled: threading.Event = field(default_factory=threading.Event)
-    # Request threads tokenize through the runner; the engine takes this lock before freeing it.
-    runner: ModelRunner | None = None
-    runner_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Request threads tokenize through it; the engine detaches the model from it before freeing it.
+    tokenizer: Tokenizer = field(init=False)
+    # Any thread: makes the running decode (generation or embeddings) return early; None while no
+    # model is loaded.
+    abort_decode: Callable[[], None] | None = None
     running_step: RunningStep = field(default_factory=RunningStep)
+
+    def __post_init__(self) -> None:
+        self.tokenizer = Tokenizer(lambda: self.state)

@@ -15,19 +15,19 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from paddler.engine.continuous_batch_loop import ContinuousBatchLoop, EngineFault, WorkCommand
+from paddler.engine.continuous_batch_loop import ContinuousBatchLoop, EngineFault
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_status import EngineStatus
-from paddler.engine.model_runner import ModelRunner
+from paddler.engine.model_runner import LlamaError, ModelRunner
 from paddler.engine.request_buffer import RequestBuffer
 from paddler.engine.scheduler_command import (
     GenerateEmbeddingBatchCommand,
     GenerateTokensCommand,
     SchedulerCommand,
     StopCommand,
+    WorkCommand,
 )
-from paddler.llama import LlamaError
 from paddler.messages.request_rejected import SHUTTING_DOWN, RequestRejected
 
 logger = logging.getLogger(__name__)
@@ -57,25 +57,26 @@ class EngineSupervisor:
     def run(self) -> None:
         """The engine thread's body; returns once the engine has stopped."""
         self._status.state = EngineState.LOADING
-        runner = self._load()
+        runner = self._load_runner()
         if runner is not None:
-            self._status.model_info = runner.model_info()
+            self._status.model_info = runner.describe_model()
             self._status.n_ctx_seq = runner.n_ctx_seq
             self._status.state = EngineState.READY
         self._status.settled.set()
         try:
             if runner is not None:
-                runner = self._serve(runner)
+                runner = self._serve_loops(runner)
         finally:
-            self._close(runner)
+            self._free_runner(runner)
         if self._status.state is EngineState.FAILED:
             self._reject_until_stopped()
         else:
             self._status.state = EngineState.STOPPED
             self._reject_queued()
 
-    def _load(self) -> ModelRunner | None:
-        """A runner for the settings, published for tokenizing; None (and FAILED) when it cannot load."""
+    def _load_runner(self) -> ModelRunner | None:
+        """A runner for the settings, its vocabulary attached to the tokenizer facade; None (and FAILED)
+        when it cannot load."""
         try:
             runner = ModelRunner(self._settings, self._progress)
         except Exception as error:  # whatever the load raised, the engine must report it
@@ -85,16 +86,16 @@ class EngineSupervisor:
                 logger.exception("model load failed")
             self._fail(str(error))
             return None
-        with self._status.runner_lock:
-            self._status.runner = runner
+        self._status.tokenizer.attach(runner.vocab)
+        self._status.abort_decode = runner.request_abort
         return runner
 
-    def _serve(self, runner: ModelRunner) -> ModelRunner | None:
+    def _serve_loops(self, runner: ModelRunner) -> ModelRunner | None:
         """Run loops until stopped or failed for good; returns the runner left to close."""
         current: ModelRunner | None = runner
         while current is not None:
             loop = ContinuousBatchLoop(self._settings, self._commands, self._status, current, self._buffer)
-            fault = loop.run()
+            fault = loop.serve()
             if fault is None or loop.stopping:
                 return current
             if not self._may_restart(fault):
@@ -124,8 +125,8 @@ class EngineSupervisor:
             runner.rebuild_contexts()
         except Exception:  # the old runner is beyond repair; load everything again
             logger.exception("rebuilding the contexts failed; loading the model again")
-            self._close(runner)
-            rebuilt = self._load()
+            self._free_runner(runner)
+            rebuilt = self._load_runner()
             if rebuilt is None:
                 return None
             runner = rebuilt
@@ -146,9 +147,9 @@ class EngineSupervisor:
     def _failed_rejection(self) -> RequestRejected:
         return RequestRejected(503, f"The engine is not serving: {self._status.failure}")
 
-    def _close(self, runner: ModelRunner | None) -> None:
-        with self._status.runner_lock:
-            self._status.runner = None
+    def _free_runner(self, runner: ModelRunner | None) -> None:
+        self._status.abort_decode = None
+        with self._status.tokenizer.detached():
             if runner is not None:
                 runner.close()
 

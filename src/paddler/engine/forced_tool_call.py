@@ -12,17 +12,14 @@ import json
 import re
 from collections.abc import Sequence
 
-from paddler.engine.model_runner import json_schema_grammar
+from paddler.engine.engine_errors import ToolChoiceUnsupportedError
 from paddler.engine.token_markers import TokenIds, TokenMarkers
+from paddler.engine.tokenizer import Tokenizer
 from paddler.messages.generate_tokens_params import GrammarConstraint, ToolDefinition
 
 # Renamed so the rules of the JSON grammar and the wrapper around it cannot clash.
 _CALL_RULE = "paddler-forced-tool-call"
 _ROOT_RULE = re.compile(r"^root ::=", re.MULTILINE)
-
-
-class ToolChoiceUnsupportedError(ValueError):
-    """A tool call cannot be forced: no tools, or a chat template without a forceable tool-call format."""
 
 
 def _call_schema(tool: ToolDefinition) -> dict[str, object]:
@@ -50,7 +47,7 @@ def forced_tool_call_grammar(markers: TokenMarkers, tools: Sequence[ToolDefiniti
             'tool call cannot be required; use tool_choice "auto"'
         )
     schema = {"anyOf": [_call_schema(tool) for tool in tools]}
-    call_rules = _ROOT_RULE.sub(f"{_CALL_RULE} ::=", json_schema_grammar(json.dumps(schema)).grammar, count=1)
+    call_rules = _ROOT_RULE.sub(f"{_CALL_RULE} ::=", Tokenizer.json_schema_grammar(json.dumps(schema)).grammar, count=1)
     root = (
         f'root ::= {_token_literal(markers.tool_call_open)} "\\n" {_CALL_RULE} "\\n" '
         f"{_token_literal(markers.tool_call_close)}"

@@ -1,7 +1,9 @@
-"""The engine's only door to llama.cpp: owns the model, its contexts, batches and samplers.
+"""The engine thread's door to llama.cpp: owns the model, its contexts, batches and samplers.
 
-Created and used by the engine thread alone; tokenization (thread-safe in llama.cpp) is the one
-service it offers other threads, through the engine facade.
+Created and used by the engine thread alone; request threads reach llama.cpp only through the tokenizer
+facade (engine/tokenizer.py). The binding's outcomes and errors the engine handles are re-exported here,
+and so are llama.cpp's build facts and log level and a model file's description for the command line, so
+this module and the facade stay the only importers of paddler.llama.
 """
 
 from __future__ import annotations
@@ -14,37 +16,38 @@ import numpy
 import numpy.typing
 
 from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.model_info import ModelInfo
 from paddler.engine.prefix_reuse import sequence_memory
 from paddler.llama import (
     DecodeOutcome,
     GrammarError,
     LlamaBatch,
     LlamaContext,
+    LlamaError,
     LlamaModel,
     LlamaSampler,
-    json_schema_to_grammar,
+    SamplingError,
+    set_log_level,
+    system_info,
+    version,
 )
 from paddler.messages.generate_tokens_params import GrammarConstraint
 from paddler.messages.sampling_params import SamplingParams
 
+__all__ = [
+    "DecodeOutcome",
+    "DecodeRow",
+    "GrammarError",
+    "LlamaError",
+    "ModelRunner",
+    "SamplingError",
+    "describe_model_file",
+    "set_log_level",
+    "system_info",
+    "version",
+]
+
 FloatVector = numpy.typing.NDArray[numpy.float32]
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    """Plain facts about the loaded model, safe to hand to other threads."""
-
-    path: str
-    description: str
-    n_params: int
-    size_bytes: int
-    n_ctx_train: int
-    n_embd: int
-    n_vocab: int
-    chat_template: str | None
-    metadata: dict[str, str]
-    bos_text: str
-    eos_text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +60,33 @@ class DecodeRow:
     wants_output: bool
 
 
-class GrammarConversionError(ValueError):
-    """A JSON schema could not be turned into a grammar; the message says why."""
+def _special_text(model: LlamaModel, token: int | None) -> str:
+    if token is None:
+        return ""
+    return model.vocab.token_to_piece(token, special=True).decode("utf-8", "replace")
 
 
-def json_schema_grammar(schema: str) -> GrammarConstraint:
-    """The GBNF grammar of a JSON schema, by llama.cpp's converter (pure computation: any thread)."""
-    try:
-        return GrammarConstraint(json_schema_to_grammar(schema), "root")
-    except GrammarError as error:
-        raise GrammarConversionError(str(error)) from None
+def _read_model_info(model: LlamaModel) -> ModelInfo:
+    return ModelInfo(
+        path=str(model.path),
+        description=model.description,
+        n_params=model.n_params,
+        size_bytes=model.size_bytes,
+        n_ctx_train=model.n_ctx_train,
+        n_embd=model.n_embd,
+        n_vocab=model.vocab.n_tokens,
+        chat_template=model.chat_template,
+        metadata=model.metadata,
+        bos_text=_special_text(model, model.vocab.bos),
+        eos_text=_special_text(model, model.vocab.eos),
+        vocab_type=model.vocab.type,
+    )
+
+
+def describe_model_file(path: str, *, vocab_only: bool) -> ModelInfo:
+    """Load a GGUF file (any thread; its own model), read its facts and free it. Raises LlamaError."""
+    with LlamaModel(path, vocab_only=vocab_only) as model:
+        return _read_model_info(model)
 
 
 class ModelRunner:
@@ -126,26 +146,8 @@ class ModelRunner:
                 flash_attention=settings.flash_attention,
             )
 
-    def model_info(self) -> ModelInfo:
-        model = self.model
-        return ModelInfo(
-            path=str(model.path),
-            description=model.description,
-            n_params=model.n_params,
-            size_bytes=model.size_bytes,
-            n_ctx_train=model.n_ctx_train,
-            n_embd=model.n_embd,
-            n_vocab=self.vocab.n_tokens,
-            chat_template=model.chat_template,
-            metadata=model.metadata,
-            bos_text=self._special_text(self.vocab.bos),
-            eos_text=self._special_text(self.vocab.eos),
-        )
-
-    def _special_text(self, token: int | None) -> str:
-        if token is None:
-            return ""
-        return self.vocab.token_to_piece(token, special=True).decode("utf-8", "replace")
+    def describe_model(self) -> ModelInfo:
+        return _read_model_info(self.model)
 
     @property
     def max_document_tokens(self) -> int:
@@ -160,7 +162,7 @@ class ModelRunner:
         return 0 if self.generation_context is None else self.generation_context.n_ctx_seq
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
-        """Thread-safe in llama.cpp; called from request threads by the facade."""
+        """Request threads tokenize through the tokenizer facade instead, which outlives the runner."""
         return self.vocab.tokenize(text, add_special=add_special, parse_special=parse_special)
 
     def piece(self, token: int) -> bytes:
@@ -231,7 +233,7 @@ class ModelRunner:
         assert self.generation_context is not None
         return sampler.sample(self.generation_context, batch_index)
 
-    def forget(self, seq_id: int, from_position: int = 0) -> bool:
+    def erase_sequence(self, seq_id: int, from_position: int = 0) -> bool:
         """Drop a sequence's cells from `from_position` on, expecting every position below it to stay.
         False when the memory could not: a recurrent state cannot be cut back part way (llama.cpp
         refuses, or clears it whole when cut at its last position). The caller then forgets the whole

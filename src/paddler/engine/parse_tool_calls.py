@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import jsonschema
 
-from paddler.engine.safe_schema_validator import UnsafeSchemaError, Validator, safe_validator
+from paddler.engine.engine_errors import UnsafeSchemaError
+from paddler.engine.safe_schema_validator import Validator, safe_validator
 from paddler.engine.tool_call_formats import UnrecognizedToolCallError, extract_calls
 from paddler.messages.generate_tokens_params import ToolDefinition
 from paddler.messages.generated_token_result import ParsedToolCall, ToolCallEvent

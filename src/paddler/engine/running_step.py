@@ -31,7 +31,7 @@ class RunningStep:
             self._tokens_by_request = {}
             self._abort = None
 
-    def cancel(self, request_id: str) -> bool:
+    def note_cancelled(self, request_id: str) -> bool:
         """Any thread: the request was cancelled. True when that aborted the running decode."""
         with self._lock:
             tokens = self._tokens_by_request.get(request_id)

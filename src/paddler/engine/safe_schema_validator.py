@@ -18,16 +18,14 @@ from jsonschema.exceptions import ValidationError
 from jsonschema_specifications import REGISTRY as METASCHEMAS
 from referencing.jsonschema import Schema, SchemaRegistry, SchemaResource
 
+from paddler.engine.engine_errors import UnsafeSchemaError
+
 SchemaSpecification = referencing.Specification[Schema]
 SchemaResolver = Any  # referencing does not export its Resolver class
 
 Validator = Any
 _Keyword = Callable[[Any, Any, Any, dict[str, Any]], Iterator[ValidationError]]
 _REFERENCE_KEYWORDS = ("$ref", "$dynamicRef", "$recursiveRef")
-
-
-class UnsafeSchemaError(ValueError):
-    """Why a schema cannot be evaluated safely."""
 
 
 def _re2_options() -> Any:

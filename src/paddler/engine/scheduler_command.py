@@ -56,4 +56,6 @@ class StopCommand:
     deadline: float
 
 
-SchedulerCommand = GenerateTokensCommand | GenerateEmbeddingBatchCommand | CancelCommand | StopCommand
+# The commands that ask for work, each answered on its own stream.
+WorkCommand = GenerateTokensCommand | GenerateEmbeddingBatchCommand
+SchedulerCommand = WorkCommand | CancelCommand | StopCommand

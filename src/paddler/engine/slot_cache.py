@@ -58,7 +58,7 @@ class SlotCache:
         """Cut the slot's cache back to its first `length` positions. When the memory cannot cut there
         (a recurrent state), the whole sequence is dropped instead and the tokens it held below the cut
         are returned: the caller decodes them again. Empty when the cut worked."""
-        if self._runner.forget(slot.seq_id, length):
+        if self._runner.erase_sequence(slot.seq_id, length):
             del slot.cached_tokens[length:]
             return []
         lost = list(slot.cached_tokens[:length])
@@ -79,7 +79,7 @@ class SlotCache:
 
     def forget(self, slot: Slot) -> None:
         """Drop the slot's sequence from the KV cache and forget what it held."""
-        self._runner.forget(slot.seq_id)
+        self._runner.erase_sequence(slot.seq_id)
         slot.forget_cache()
 
     def drop_coldest_idle(self) -> bool:
@@ -96,7 +96,7 @@ class SlotCache:
             return
         slot.saved_first_position = self._runner.first_cached_position(slot.seq_id) or 0
         slot.saved_state = self._runner.save_sequence(slot.seq_id)
-        self._runner.forget(slot.seq_id)
+        self._runner.erase_sequence(slot.seq_id)
         saved = sorted(
             (other for other in self.slots if other.saved_state is not None), key=lambda other: other.last_used
         )

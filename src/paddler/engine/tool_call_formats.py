@@ -110,14 +110,14 @@ class _GemmaReader:
         self.text = text
         self.at = 0
 
-    def fail(self, expected: str) -> UnrecognizedToolCallError:
+    def error_expecting(self, expected: str) -> UnrecognizedToolCallError:
         return UnrecognizedToolCallError(f"Gemma tool call: expected {expected} at offset {self.at}")
 
     def skip_spaces(self) -> None:
         while self.at < len(self.text) and self.text[self.at].isspace():
             self.at += 1
 
-    def take(self, literal: str) -> bool:
+    def accept_literal(self, literal: str) -> bool:
         self.skip_spaces()
         if self.text.startswith(literal, self.at):
             self.at += len(literal)
@@ -127,34 +127,34 @@ class _GemmaReader:
     def quoted(self) -> str:
         end = self.text.find(_GEMMA_QUOTE, self.at)
         if end < 0:
-            raise self.fail('a closing <|"|>')
+            raise self.error_expecting('a closing <|"|>')
         value, self.at = self.text[self.at : end], end + len(_GEMMA_QUOTE)
         return value
 
     def value(self, depth: int = 0) -> object:
         if depth > 64:
-            raise self.fail("less nesting")
-        if self.take(_GEMMA_QUOTE):
+            raise self.error_expecting("less nesting")
+        if self.accept_literal(_GEMMA_QUOTE):
             return self.quoted()
-        if self.take("{"):
+        if self.accept_literal("{"):
             return self.mapping(depth)
-        if self.take("["):
+        if self.accept_literal("["):
             items: list[object] = []
-            while not self.take("]"):
-                if items and not self.take(","):
-                    raise self.fail("',' or ']'")
+            while not self.accept_literal("]"):
+                if items and not self.accept_literal(","):
+                    raise self.error_expecting("',' or ']'")
                 items.append(self.value(depth + 1))
             return items
         return self.scalar()
 
     def mapping(self, depth: int) -> dict[str, object]:
         entries: dict[str, object] = {}
-        while not self.take("}"):
-            if entries and not self.take(","):
-                raise self.fail("',' or '}'")
-            key = self.quoted() if self.take(_GEMMA_QUOTE) else self.bare(":")
-            if not self.take(":"):
-                raise self.fail("':'")
+        while not self.accept_literal("}"):
+            if entries and not self.accept_literal(","):
+                raise self.error_expecting("',' or '}'")
+            key = self.quoted() if self.accept_literal(_GEMMA_QUOTE) else self.bare(":")
+            if not self.accept_literal(":"):
+                raise self.error_expecting("':'")
             entries[key] = self.value(depth + 1)
         return entries
 
@@ -164,7 +164,7 @@ class _GemmaReader:
         while self.at < len(self.text) and self.text[self.at] not in stop:
             self.at += 1
         if self.at == start:
-            raise self.fail("a value")
+            raise self.error_expecting("a value")
         return self.text[start : self.at].strip()
 
     def scalar(self) -> object:
@@ -182,12 +182,12 @@ def _gemma_calls(text: str) -> list[ExtractedCall]:
         raise UnrecognizedToolCallError("a Gemma tool call starts with call:NAME")
     reader = _GemmaReader(body)
     reader.at = matched.end()
-    if not reader.take("{"):
-        raise reader.fail("'{'")
+    if not reader.accept_literal("{"):
+        raise reader.error_expecting("'{'")
     arguments = reader.mapping(0)
     reader.skip_spaces()
     if reader.at != len(body):
-        raise reader.fail("the end of the call")
+        raise reader.error_expecting("the end of the call")
     return [ExtractedCall(matched.group(1), arguments)]
 
 

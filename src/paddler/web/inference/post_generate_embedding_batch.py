@@ -6,7 +6,7 @@ from functools import partial
 
 from flask import Blueprint, Response
 
-from paddler.engine.continuous_batch_engine import EngineUnavailableError
+from paddler.engine.engine_errors import EngineUnavailableError
 from paddler.messages.embedding_normalization import (
     L2_NORMALIZATION,
     NO_NORMALIZATION,

@@ -8,11 +8,7 @@ from typing import Any
 
 from flask import Response
 
-from paddler.engine.continuous_batch_engine import (
-    EngineUnavailableError,
-    InvalidRequestError,
-    RequestTooLargeError,
-)
+from paddler.engine.engine_errors import EngineUnavailableError, InvalidRequestError, RequestTooLargeError
 from paddler.engine.parse_tool_calls import invalid_tool_schema, unsafe_tool_schema
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import (

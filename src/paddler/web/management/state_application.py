@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineStartError
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.engine.engine_errors import EngineStartError
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
 from paddler.web.management.desired_state import (

@@ -11,8 +11,12 @@ from typing import Any
 
 from flask import Response
 
-from paddler.engine.continuous_batch_engine import EngineUnavailableError, InvalidRequestError, RequestTooLargeError
-from paddler.engine.forced_tool_call import ToolChoiceUnsupportedError
+from paddler.engine.engine_errors import (
+    EngineUnavailableError,
+    InvalidRequestError,
+    RequestTooLargeError,
+    ToolChoiceUnsupportedError,
+)
 from paddler.engine.result_stream import ResultStream
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import (

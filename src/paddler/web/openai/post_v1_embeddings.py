@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from flask import Blueprint, Response, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
-from paddler.engine.continuous_batch_engine import EngineUnavailableError
+from paddler.engine.engine_errors import EngineUnavailableError
 from paddler.messages.embedding_normalization import L2_NORMALIZATION
 from paddler.messages.embedding_result import DocumentEmbedding, DocumentExceedsBatchSize
 from paddler.messages.generate_embedding_batch_params import EmbeddingDocument, GenerateEmbeddingBatchParams

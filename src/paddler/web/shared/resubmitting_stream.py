@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Protocol, TypeVar, cast
 
-from paddler.engine.continuous_batch_engine import ContinuousBatchEngine, EngineUnavailableError
+from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.engine.engine_errors import EngineUnavailableError
 from paddler.engine.result_stream import ResultStream, StreamResult
 from paddler.messages.request_rejected import SHUTTING_DOWN, WAIT_TIMED_OUT, RequestRejected
 

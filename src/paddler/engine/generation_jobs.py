@@ -1,0 +1,194 @@
+"""Generating requests in their slots, the counterpart of EmbeddingJobs: each step schedules a token for
+every generating request and prompt chunks for the rest (schedule_batch), decodes them as one batch, then
+samples and streams for every request whose row produced logits, and finishes those that are done."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from itertools import count
+
+from paddler.engine.active_request import ActiveRequest
+from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_status import EngineStatus
+from paddler.engine.evict_for_kv_pressure import EVICTED, evict_for_kv_pressure
+from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, LlamaError, ModelRunner, SamplingError
+from paddler.engine.request_phase import RequestPhase
+from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
+from paddler.engine.scheduler_command import GenerateTokensCommand
+from paddler.engine.slot_cache import SlotCache
+from paddler.engine.token_classifier import TokenClassifier
+from paddler.messages.generated_token_result import (
+    GeneratedTokenResult,
+    GenerationDone,
+    GenerationErrorKind,
+    GenerationFailed,
+)
+from paddler.messages.request_rejected import RequestRejected
+
+
+class GenerationJobs:
+    """`occupancy_changed` is called whenever a request leaves, so the slots counters follow at once."""
+
+    def __init__(
+        self,
+        settings: EngineSettings,
+        runner: ModelRunner,
+        status: EngineStatus,
+        occupancy_changed: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._runner = runner
+        self._status = status
+        self._counters = status.counters
+        self._occupancy_changed = occupancy_changed
+        self._active: dict[str, ActiveRequest] = {}
+        self._request_keys = count()
+        self._slot_cache = SlotCache(settings, runner)
+
+    def __len__(self) -> int:
+        return len(self._active)
+
+    def start(self, command: GenerateTokensCommand) -> None:
+        if self._runner.generation_context is None:
+            command.stream.put(
+                GenerationFailed(
+                    GenerationErrorKind.TOKEN_GENERATION_DISABLED, "token generation is disabled on this server"
+                )
+            )
+            return
+        try:
+            sampler = self._runner.new_sampler(
+                command.sampling, command.grammar, ignore_eog=command.ignore_eog, logit_bias=command.logit_bias
+            )
+        except GrammarError as error:
+            self._counters.requests_failed += 1
+            command.stream.put(GenerationFailed(GenerationErrorKind.GRAMMAR_INITIALIZATION_FAILED, str(error)))
+            return
+        except LlamaError as error:
+            self._counters.requests_failed += 1
+            command.stream.put(GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, str(error)))
+            return
+        slot, reusable = self._slot_cache.take(command.prompt_tokens)
+        classifier = TokenClassifier(command.markers)
+        classifier.replay(command.prompt_tokens)
+        self._active[command.request_id] = ActiveRequest(
+            key=next(self._request_keys),
+            command=command,
+            slot=slot,
+            sampler=sampler,
+            pending=list(command.prompt_tokens[reusable:]),
+            cached_prompt_tokens=reusable,
+            classifier=classifier,
+        )
+        self._counters.prompt_tokens += len(command.prompt_tokens)
+        self._counters.cached_prompt_tokens += reusable
+        self._counters.prefix_cache_hits += reusable > 0
+
+    def step(self) -> None:
+        """Schedule, decode, then sample and stream. Under KV pressure the step makes room instead; an
+        aborted decode is retried next step."""
+        requests = list(self._active.values())
+        plan = schedule_batch(
+            [
+                SchedulableRequest(request.key, len(request.pending), request.phase is RequestPhase.GENERATING)
+                for request in requests
+            ],
+            self._settings.n_batch,
+        )
+        by_key = {request.key: request for request in requests}
+        scheduled = [(by_key[entry.request_key], entry) for entry in plan.entries]
+        rows = [
+            DecodeRow(request.slot.seq_id, request.pending[: entry.count], request.position, entry.wants_output)
+            for request, entry in scheduled
+        ]
+        running = self._status.running_step
+        self._runner.clear_abort()
+        running.begin({request.request_id: entry.count for request, entry in scheduled}, self._runner.abort_generation)
+        try:
+            outcome, output_indices = self._runner.decode_generation(rows)
+        finally:
+            running.end()
+        if outcome is DecodeOutcome.NO_KV_SLOT:
+            victim = evict_for_kv_pressure(self._slot_cache, self._active.values())
+            if victim is not None:
+                self._counters.kv_evictions += 1
+                self._end(victim, EVICTED)
+            return
+        if outcome is DecodeOutcome.ABORTED:
+            for request, _ in scheduled:
+                lost = self._slot_cache.truncate(request.slot, request.position)
+                if lost:  # a recurrent state cannot drop the aborted part: decode it all again
+                    request.pending[:0] = lost
+                    request.phase = RequestPhase.PREFILL
+            return
+        for (request, entry), batch_index in zip(scheduled, output_indices, strict=True):
+            request.consume(entry.count)
+            if entry.wants_output:
+                self._sample_and_stream(request, batch_index)
+
+    def _sample_and_stream(self, request: ActiveRequest, batch_index: int) -> None:
+        try:
+            token = self._runner.sample(request.sampler, batch_index)
+        except SamplingError as error:
+            kind = (
+                GenerationErrorKind.GRAMMAR_REJECTED_MODEL_OUTPUT
+                if request.command.grammar is not None
+                else GenerationErrorKind.SAMPLER_ERROR
+            )
+            self._end(request, GenerationFailed(kind, str(error)))
+            return
+        if request.first_token_at is None:
+            request.first_token_at = time.monotonic()
+            self._counters.time_to_first_token.observe(request.first_token_at - request.command.submitted_at)
+        if token in self._runner.eog_tokens:
+            self._end_completed(request)
+            return
+        self._counters.generated_tokens += 1
+        if request.command.top_logprobs is not None:
+            request.logprobs.append(self._runner.token_logprobs(batch_index, token, request.command.top_logprobs))
+        request.stream(request.classifier.push(token), self._runner.piece)
+        # The slot's context is the last bound: tool-call tokens do not count toward max_tokens.
+        if request.budget_spent or request.position + 1 >= self._status.n_ctx_seq:
+            self._end_completed(request)
+            return
+        request.pending.append(token)
+        request.phase = RequestPhase.GENERATING
+
+    def drop_cancelled(self, request_id: str) -> bool:
+        request = self._active.get(request_id)
+        if request is None:
+            return False
+        # Its reader is gone: nothing more is detokenized or parsed for it.
+        self._end(request, GenerationDone(request.usage()), cancelled=True)
+        return True
+
+    def end_all(self, result: RequestRejected) -> None:
+        for request in list(self._active.values()):
+            self._end(request, result)
+
+    def spoil_positions(self) -> None:
+        """An injected fault: every request's next positions become ones llama.cpp refuses to decode."""
+        for request in self._active.values():
+            request.slot.cached_tokens.extend([0] * 8)
+
+    def _end_completed(self, request: ActiveRequest) -> None:
+        request.stream_rest(self._runner.piece)
+        self._end(request, GenerationDone(request.usage()))
+
+    def _end(self, request: ActiveRequest, result: GeneratedTokenResult, *, cancelled: bool = False) -> None:
+        del self._active[request.request_id]
+        request.sampler.close()
+        if isinstance(result, RequestRejected):
+            # A fault or a shutdown: the context is rebuilt or freed next, so nothing in it is touched.
+            self._slot_cache.abandon(request.slot)
+        else:
+            self._slot_cache.release(request.slot, time.monotonic())
+        if cancelled:
+            self._counters.requests_cancelled += 1
+        elif isinstance(result, GenerationDone):
+            self._counters.requests_completed += 1
+        else:
+            self._counters.requests_failed += 1
+        request.command.stream.put(result)
+        self._occupancy_changed()

@@ -1,0 +1,69 @@
+"""Request threads' one door into llama.cpp: tokenizing with the loaded model's vocabulary, and llama.cpp's
+JSON schema -> grammar conversion. Everything else of llama.cpp belongs to the engine thread (model_runner).
+
+Tokenizing is thread-safe in llama.cpp, but the vocabulary dies with its model: the engine thread attaches
+the vocabulary once the model is loaded and, holding this facade's lock, detaches it before freeing the
+model, so a request thread tokenizing meanwhile gets EngineUnavailableError, never freed memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from paddler.engine.engine_errors import EngineUnavailableError, GrammarConversionError
+from paddler.engine.engine_state import EngineState
+from paddler.llama import GrammarError, LlamaVocab, json_schema_to_grammar
+from paddler.messages.generate_tokens_params import GrammarConstraint
+
+# While recovering the model is still loaded: requests queue for the rebuilt contexts.
+_TOKENIZING_STATES = (EngineState.READY, EngineState.RECOVERING)
+
+
+def _unavailable(state: EngineState) -> EngineUnavailableError:
+    return EngineUnavailableError(f"the engine is {state.value}")
+
+
+class Tokenizer:
+    def __init__(self, engine_state: Callable[[], EngineState]) -> None:
+        self._engine_state = engine_state
+        self._lock = threading.Lock()
+        self._vocab: LlamaVocab | None = None
+
+    def attach(self, vocab: LlamaVocab) -> None:
+        """Engine thread, once the model is loaded."""
+        with self._lock:
+            self._vocab = vocab
+
+    @contextmanager
+    def detached(self) -> Iterator[None]:
+        """Engine thread, around freeing the model: no request thread uses the vocabulary meanwhile,
+        and none gets it after."""
+        with self._lock:
+            self._vocab = None
+            yield
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        """Raises EngineUnavailableError unless the engine serves (or is recovering)."""
+        with self._lock:
+            state = self._engine_state()
+            if self._vocab is None or state not in _TOKENIZING_STATES:
+                raise _unavailable(state)
+            return self._vocab.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def stand_in_token(self) -> int | None:
+        """What a BOS-adding model sees for an empty text: its BOS token, else its EOS token."""
+        with self._lock:
+            if self._vocab is None:
+                raise _unavailable(self._engine_state())
+            return self._vocab.bos if self._vocab.bos is not None else self._vocab.eos
+
+    @staticmethod
+    def json_schema_grammar(schema: str) -> GrammarConstraint:
+        """The GBNF grammar of a JSON schema, by llama.cpp's converter (pure computation: no model, no
+        lock). Raises GrammarConversionError."""
+        try:
+            return GrammarConstraint(json_schema_to_grammar(schema), "root")
+        except GrammarError as error:
+            raise GrammarConversionError(str(error)) from None
