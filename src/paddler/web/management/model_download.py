@@ -46,7 +46,7 @@ def _reporting_tqdm(progress: DownloadProgress, filename: str) -> type[tqdm]:
             kwargs["disable"] = False
             kwargs["file"] = io.StringIO()
             super().__init__(*args, **kwargs)
-            progress.start(filename, self.total)
+            progress.begin_file(filename, self.total)
             progress.advance(self.n)
 
         def update(self, n: float | None = 1) -> bool | None:
@@ -81,7 +81,7 @@ def huggingface_model_path(reference: HuggingFaceModelReference, progress: Downl
     except ValueError as error:  # huggingface_hub's own checks of the reference
         raise ModelDownloadError({"HuggingFaceModelDoesNotExist": issue_path}, str(error)) from error
     finally:
-        progress.finish()
+        progress.clear()
 
 
 def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
@@ -147,7 +147,7 @@ def url_model_path(url: str, progress: DownloadProgress, allowed_hosts: tuple[st
                 raise ModelDownloadError(_url_issue(response.status_code, url), f"{url}: HTTP {response.status_code}")
             written = 0
             length = response.headers.get("Content-Length", "")
-            progress.start(urlparse(url).path.rsplit("/", 1)[-1] or url, int(length) if length.isdigit() else None)
+            progress.begin_file(urlparse(url).path.rsplit("/", 1)[-1] or url, int(length) if length.isdigit() else None)
             with partial.open("wb") as sink:
                 for chunk in response.iter_bytes(1 << 20):
                     written += len(chunk)
@@ -164,6 +164,6 @@ def url_model_path(url: str, progress: DownloadProgress, allowed_hosts: tuple[st
         partial.unlink(missing_ok=True)
         raise
     finally:
-        progress.finish()
+        progress.clear()
     partial.replace(target)
     return target

@@ -55,12 +55,12 @@ def _settings(responses: ResponsesRequest, sampling: dict[str, float]) -> dict[s
 def _response_events(
     stream: ResultStream[GeneratedTokenResult], limit: int | None, builder: ResponseEvents, environ: dict[str, Any]
 ) -> Iterator[Event]:
-    yield from builder.opening()
+    yield from builder.opening_events()
     try:
         for event in run_generation(stream, (), limit, environ):
             yield from builder.feed(event)
     except OpenAIError as error:
-        yield from builder.failure(error)
+        yield from builder.failure_events(error)
 
 
 def _sse(events: Iterator[Event]) -> Iterator[bytes]:

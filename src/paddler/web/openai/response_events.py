@@ -72,7 +72,7 @@ class ResponseEvents:
     def _item_id(self, prefix: str, index: int) -> str:
         return f"{prefix}_{self.response_id.removeprefix('resp_')}_{index}"
 
-    def opening(self) -> Iterator[Event]:
+    def opening_events(self) -> Iterator[Event]:
         snapshot = self.response_object("in_progress")
         yield self._event("response.created", response=snapshot)
         yield self._event("response.in_progress", response=snapshot)
@@ -89,7 +89,7 @@ class ResponseEvents:
         else:
             yield from self._completion(event)
 
-    def failure(self, error: OpenAIError) -> Iterator[Event]:
+    def failure_events(self, error: OpenAIError) -> Iterator[Event]:
         yield self._event(
             "response.failed",
             response=self.response_object(

@@ -16,7 +16,7 @@ class DownloadProgress:
         self._current = 0
         self._total = 0
 
-    def start(self, filename: str, total: int | None) -> None:
+    def begin_file(self, filename: str, total: int | None) -> None:
         """`total` None: the size is unknown (the download is indeterminate)."""
         with self._lock:
             self._filename, self._current, self._total = filename, 0, total or 0
@@ -25,7 +25,7 @@ class DownloadProgress:
         with self._lock:
             self._current += count
 
-    def finish(self) -> None:
+    def clear(self) -> None:
         with self._lock:
             self._filename, self._current, self._total = None, 0, 0
 
