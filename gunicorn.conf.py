@@ -21,6 +21,7 @@ bind = [
         serve_option(SERVE_ARGS, "--inference-addr") or "127.0.0.1:8061",
         serve_option(SERVE_ARGS, "--management-addr") or "127.0.0.1:8060",
         serve_option(SERVE_ARGS, "--openai-addr", "--compat-openai-addr"),
+        serve_option(SERVE_ARGS, "--web-admin-panel-addr"),
     )
     if address is not None
 ]

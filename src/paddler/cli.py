@@ -57,7 +57,13 @@ def _serve_command(arguments: argparse.Namespace) -> int:
         return 2
     # Listening first: a taken port fails at once (Werkzeug exits with its reason), and /health answers
     # (with /ready saying 503) while the model loads.
-    servers = DevServers(services, arguments.inference_addr, arguments.management_addr, arguments.openai_addr)
+    servers = DevServers(
+        services,
+        arguments.inference_addr,
+        arguments.management_addr,
+        arguments.openai_addr,
+        arguments.web_admin_panel_addr,
+    )
     servers.start()
     with tqdm(total=100, desc=f"loading {settings.model_path.name}", unit="%", disable=arguments.quiet) as progress:
 

@@ -43,6 +43,7 @@ from paddler.engine.scheduler_command import (
     StopCommand,
     TokenizedDocument,
 )
+from paddler.engine.slot_activity import SlotActivity
 from paddler.engine.token_markers import NO_MARKERS, TokenMarkers, markers_for_template
 from paddler.messages.embedding_result import EmbeddingResult
 from paddler.messages.generate_embedding_batch_params import GenerateEmbeddingBatchParams
@@ -116,6 +117,10 @@ class ContinuousBatchEngine:
 
     def stats(self) -> EngineStats:
         return self._status.counters.snapshot(self._status.state.value, self.settings.slots)
+
+    def slot_activity(self) -> tuple[SlotActivity, ...]:
+        """What each generation slot is doing, as of the engine's last step."""
+        return self._status.slot_activity
 
     def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = True) -> list[int]:
         """Raises EngineUnavailableError unless the engine serves (or is recovering)."""

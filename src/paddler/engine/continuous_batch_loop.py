@@ -67,6 +67,7 @@ class ContinuousBatchLoop:
         self._generation_jobs = GenerationJobs(settings, runner, status, self._occupancy_changed)
         self._embedding_jobs = EmbeddingJobs(settings, runner, self._counters)
         self._admission = Admission(settings, buffer, self._counters, self._generation_jobs, self._embedding_jobs)
+        self._publish_slot_activity()
 
     def serve(self) -> EngineFault | None:
         """Serve until stopped (None) or until a fault, which ends every running request with
@@ -84,6 +85,10 @@ class ContinuousBatchLoop:
 
     def _occupancy_changed(self) -> None:
         self._admission.update_occupancy()
+        self._publish_slot_activity()
+
+    def _publish_slot_activity(self) -> None:
+        self._status.slot_activity = self._generation_jobs.describe()
 
     @property
     def stopping(self) -> bool:
@@ -102,6 +107,7 @@ class ContinuousBatchLoop:
                     return
             self._admission.expire_waiting(now)
             self._admission.admit_waiting()
+            self._publish_slot_activity()
             if self._can_step():
                 self._step()
 

@@ -11,6 +11,7 @@ from paddler.engine.engine_state import EngineState
 from paddler.engine.engine_stats import EngineCounters
 from paddler.engine.model_info import ModelInfo
 from paddler.engine.running_step import RunningStep
+from paddler.engine.slot_activity import SlotActivity
 from paddler.engine.tokenizer import Tokenizer
 
 
@@ -36,6 +37,8 @@ class EngineStatus:
     # model is loaded.
     abort_decode: Callable[[], None] | None = None
     running_step: RunningStep = field(default_factory=RunningStep)
+    # Replaced whole by the engine thread whenever a slot's occupancy changes and before each step.
+    slot_activity: tuple[SlotActivity, ...] = ()
 
     def __post_init__(self) -> None:
         self.tokenizer = Tokenizer(lambda: self.state)

@@ -16,6 +16,7 @@ from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, 
 from paddler.engine.request_phase import RequestPhase
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
 from paddler.engine.scheduler_command import GenerateTokensCommand
+from paddler.engine.slot_activity import SlotActivity, describe_slots
 from paddler.engine.slot_cache import SlotCache
 from paddler.engine.token_classifier import TokenClassifier
 from paddler.messages.generated_token_result import (
@@ -48,6 +49,10 @@ class GenerationJobs:
 
     def __len__(self) -> int:
         return len(self._active)
+
+    def describe(self) -> tuple[SlotActivity, ...]:
+        """What each slot is doing now, for the engine to publish to other threads."""
+        return describe_slots(self._slot_cache.slots, self._active.values())
 
     def start(self, command: GenerateTokensCommand) -> None:
         if self._runner.generation_context is None:

@@ -13,7 +13,13 @@ from types import FrameType
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from paddler.web.create_app import create_inference_app, create_management_app, create_openai_app
+from paddler.web.admin_panel.panel_pages import PanelAddresses
+from paddler.web.create_app import (
+    create_admin_panel_app,
+    create_inference_app,
+    create_management_app,
+    create_openai_app,
+)
 from paddler.web.shared.paddler_services import PaddlerServices
 
 logger = logging.getLogger(__name__)
@@ -34,6 +40,7 @@ class DevServers:
         inference_address: str,
         management_address: str,
         openai_address: str | None = None,
+        admin_panel_address: str | None = None,
     ) -> None:
         self.services = services
         self._servers: list[tuple[str, BaseWSGIServer]] = []
@@ -43,6 +50,9 @@ class DevServers:
         ]
         if openai_address is not None:
             services_by_address.append(("openai", openai_address, create_openai_app(services)))
+        if admin_panel_address is not None:
+            addresses = PanelAddresses(management_address, inference_address, openai_address)
+            services_by_address.append(("admin panel", admin_panel_address, create_admin_panel_app(addresses)))
         for name, address, app in services_by_address:
             host, port = parse_address(address)
             self._servers.append((name, make_server(host, port, app, threaded=True)))

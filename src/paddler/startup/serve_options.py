@@ -20,6 +20,7 @@ from paddler.web.shared.paddler_services import PaddlerServices
 from paddler.web.shared.thread_reserve import DEFAULT_THREADS, Occupancy, websocket_limit
 
 logger = logging.getLogger(__name__)
+LOOPBACK_OR_ANY = frozenset({"127.0.0.1", "localhost", "0.0.0.0", "::", "[::]", "::1", "[::1]"})
 
 
 _SAMPLING_HELP = {
@@ -59,6 +60,10 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         "--openai-addr",
         "--compat-openai-addr",
         help="also serve the OpenAI API (/v1/…) alone on this host:port; it is always on the inference address too",
+    )
+    parser.add_argument(
+        "--web-admin-panel-addr",
+        help="serve the web admin panel on this host:port (its origin is allowed on both services)",
     )
     parser.add_argument("--name", help="server name, reported as generated_by and as the agent name")
     parser.add_argument(
@@ -203,6 +208,22 @@ def _chat_template_override(path: Path | None) -> str | None:
     return template
 
 
+def admin_panel_origins(address: str | None) -> tuple[str, ...]:
+    """The browser origins the admin panel's page has when served on `address`: the name it is bound to,
+    and both loopback names when bound to loopback or to every interface. Other names a page is opened
+    under (a public host name) are added with the --*-cors-allowed-origin options."""
+    if address is None:
+        return ()
+    host, port = parse_address(address)
+    names = {host.strip("[]")}
+    if host in LOOPBACK_OR_ANY:
+        names |= {"127.0.0.1", "localhost"}
+    names.discard("0.0.0.0")
+    names.discard("::")
+    bracketed = [f"[{name}]" if ":" in name else name for name in sorted(names)]
+    return tuple(f"{scheme}://{name}:{port}" for name in bracketed for scheme in ("http", "https"))
+
+
 def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine) -> PaddlerServices:
     """The services over an engine (started or not); raises ValueError for an unusable template file or
     connection bound."""
@@ -210,6 +231,7 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         raise ValueError("--max-websockets must be at least 1")
     if not arguments.websocket_send_timeout > 0:
         raise ValueError("--websocket-send-timeout must be greater than 0")
+    panel_origins = admin_panel_origins(arguments.web_admin_panel_addr)
     allowed = [*arguments.allowed_model_dir, engine.settings.model_path.parent, default_model_path().parent]
     services = PaddlerServices(
         engine,
@@ -221,8 +243,8 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         management_host_names=(parse_address(arguments.management_addr)[0], *arguments.management_allowed_host),
         inference_api_keys=_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
         management_api_keys=_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
-        inference_cors_origins=tuple(arguments.inference_cors_allowed_origin),
-        management_cors_origins=tuple(arguments.management_cors_allowed_origin),
+        inference_cors_origins=(*arguments.inference_cors_allowed_origin, *panel_origins),
+        management_cors_origins=(*arguments.management_cors_allowed_origin, *panel_origins),
         open_websockets=Occupancy(arguments.max_websockets or websocket_limit(DEFAULT_THREADS)),
         websocket_send_timeout=arguments.websocket_send_timeout,
     )

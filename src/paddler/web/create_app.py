@@ -1,5 +1,6 @@
 """The Flask applications, each built from its rooms: the inference service (Paddler's inference API and
-the OpenAI API), the OpenAI API alone, and the management service, all sharing one PaddlerServices."""
+the OpenAI API), the OpenAI API alone, and the management service, all sharing one PaddlerServices; and
+the web admin panel, which only serves the pages that call them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 
 from flask import Flask, Response, request
 
+from paddler.web.admin_panel.panel_pages import PanelAddresses, panel_blueprint
 from paddler.web.inference import (
     post_continue_from_conversation_history,
     post_continue_from_raw_prompt,
@@ -19,6 +21,8 @@ from paddler.web.management import (
     get_agents,
     get_buffered_requests,
     get_metrics,
+    get_metrics_history,
+    get_slots,
 )
 from paddler.web.openai import (
     get_v1_models,
@@ -108,6 +112,22 @@ def create_management_app(services: PaddlerServices) -> Flask:
         cors_origins=services.management_cors_origins,
         host_names=services.management_host_names,
     )
-    for module in (get_agents, get_buffered_requests, get_agent_details, get_metrics, balancer_desired_state):
+    for module in (
+        get_agents,
+        get_buffered_requests,
+        get_agent_details,
+        get_metrics,
+        get_metrics_history,
+        get_slots,
+        balancer_desired_state,
+    ):
         app.register_blueprint(module.blueprint)
+    get_metrics_history.keep_metrics_history(app, services)
+    return app
+
+
+def create_admin_panel_app(addresses: PanelAddresses) -> Flask:
+    """The web admin panel (Paddler's --web-admin-panel-addr): static pages that call the services."""
+    app = Flask("paddler.admin_panel")
+    app.register_blueprint(panel_blueprint(addresses))
     return app

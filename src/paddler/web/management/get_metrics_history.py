@@ -1,0 +1,25 @@
+"""GET /api/v1/metrics/history: the last minutes of the engine's metrics, one sample a second, for the
+admin panel's charts (ours; Paddler has none)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, current_app, jsonify
+
+from paddler.web.management.metrics_history import SAMPLE_SECONDS, MetricsHistory
+from paddler.web.shared.paddler_services import PaddlerServices
+
+blueprint = Blueprint("metrics_history", __name__)
+EXTENSION_KEY = "paddler_metrics_history"
+
+
+def keep_metrics_history(app: Flask, services: PaddlerServices) -> None:
+    """Start sampling for this app's history route."""
+    history = MetricsHistory(services)
+    history.start()
+    app.extensions[EXTENSION_KEY] = history
+
+
+@blueprint.get("/api/v1/metrics/history")
+def get_metrics_history() -> Response:
+    history: MetricsHistory = current_app.extensions[EXTENSION_KEY]
+    return jsonify({"interval_seconds": SAMPLE_SECONDS, "samples": history.samples()})
