@@ -15,7 +15,13 @@ from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.engine.engine_errors import EngineStartError
 from paddler.engine.model_runner import LlamaError, describe_model_file, set_log_level, system_info, version
 from paddler.startup.dev_server import DevServers
-from paddler.startup.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
+from paddler.startup.serve_options import (
+    add_serve_options,
+    admin_panel_settings,
+    build_services,
+    restore_saved_state,
+    serve_settings,
+)
 
 
 def _fetch_model_command(arguments: argparse.Namespace) -> int:
@@ -62,7 +68,7 @@ def _serve_command(arguments: argparse.Namespace) -> int:
         arguments.inference_addr,
         arguments.management_addr,
         arguments.openai_addr,
-        arguments.web_admin_panel_addr,
+        admin_panel_settings(arguments),
     )
     servers.start()
     with tqdm(total=100, desc=f"loading {settings.model_path.name}", unit="%", disable=arguments.quiet) as progress:

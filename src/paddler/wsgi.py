@@ -16,8 +16,13 @@ import shlex
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.startup.dev_server import parse_address
 from paddler.startup.port_dispatcher import PortDispatcher
-from paddler.startup.serve_options import add_serve_options, build_services, restore_saved_state, serve_settings
-from paddler.web.admin_panel.panel_pages import PanelAddresses
+from paddler.startup.serve_options import (
+    add_serve_options,
+    admin_panel_settings,
+    build_services,
+    restore_saved_state,
+    serve_settings,
+)
 from paddler.web.create_app import (
     busy_body,
     create_admin_panel_app,
@@ -48,9 +53,9 @@ def _build(arguments: argparse.Namespace) -> tuple[ThreadReserve, PaddlerService
     apps_by_port: dict[int, WsgiApp] = {management_port: create_management_app(services)}
     if arguments.openai_addr:
         apps_by_port[parse_address(arguments.openai_addr)[1]] = create_openai_app(services)
-    if arguments.web_admin_panel_addr:
-        addresses = PanelAddresses(arguments.management_addr, arguments.inference_addr, arguments.openai_addr)
-        apps_by_port[parse_address(arguments.web_admin_panel_addr)[1]] = create_admin_panel_app(addresses)
+    panel = admin_panel_settings(arguments)
+    if panel is not None:
+        apps_by_port[parse_address(panel.address)[1]] = create_admin_panel_app(panel)
     logger.info("engine ready; management on port %d, inference on the other bound address", management_port)
     return ThreadReserve(PortDispatcher(inference, apps_by_port), busy_body), services
 

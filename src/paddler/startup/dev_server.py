@@ -13,7 +13,7 @@ from types import FrameType
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from paddler.web.admin_panel.panel_pages import PanelAddresses
+from paddler.web.admin_panel.panel_pages import PanelSettings
 from paddler.web.create_app import (
     create_admin_panel_app,
     create_inference_app,
@@ -40,7 +40,7 @@ class DevServers:
         inference_address: str,
         management_address: str,
         openai_address: str | None = None,
-        admin_panel_address: str | None = None,
+        admin_panel: PanelSettings | None = None,
     ) -> None:
         self.services = services
         self._servers: list[tuple[str, BaseWSGIServer]] = []
@@ -50,9 +50,8 @@ class DevServers:
         ]
         if openai_address is not None:
             services_by_address.append(("openai", openai_address, create_openai_app(services)))
-        if admin_panel_address is not None:
-            addresses = PanelAddresses(management_address, inference_address, openai_address)
-            services_by_address.append(("admin panel", admin_panel_address, create_admin_panel_app(addresses)))
+        if admin_panel is not None:
+            services_by_address.append(("admin panel", admin_panel.address, create_admin_panel_app(admin_panel)))
         for name, address, app in services_by_address:
             host, port = parse_address(address)
             self._servers.append((name, make_server(host, port, app, threaded=True)))

@@ -13,6 +13,7 @@ from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, Engine
 from paddler.engine.injected_fault import INJECTED_FAULTS_VARIABLE, parse_injected_faults
 from paddler.messages.sampling_params import SERVER_FIELDS, SamplingParams, sampling_from
 from paddler.startup.dev_server import parse_address
+from paddler.web.admin_panel.panel_pages import PanelSettings
 from paddler.web.management.state_application import restore_state
 from paddler.web.management.state_file import load_state
 from paddler.web.shared.chat_template import ChatTemplateError, check_chat_template
@@ -222,6 +223,19 @@ def admin_panel_origins(address: str | None) -> tuple[str, ...]:
     names.discard("::")
     bracketed = [f"[{name}]" if ":" in name else name for name in sorted(names)]
     return tuple(f"{scheme}://{name}:{port}" for name in bracketed for scheme in ("http", "https"))
+
+
+def admin_panel_settings(arguments: argparse.Namespace) -> PanelSettings | None:
+    if arguments.web_admin_panel_addr is None:
+        return None
+    return PanelSettings(
+        address=arguments.web_admin_panel_addr,
+        management=arguments.management_addr,
+        inference=arguments.inference_addr,
+        openai=arguments.openai_addr,
+        max_buffered_requests=arguments.max_buffered_requests,
+        buffered_request_timeout_ms=arguments.buffered_request_timeout,
+    )
 
 
 def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine) -> PaddlerServices:

@@ -8,7 +8,7 @@ import json
 
 from flask import Flask, Response, request
 
-from paddler.web.admin_panel.panel_pages import PanelAddresses, panel_blueprint
+from paddler.web.admin_panel.panel_pages import PanelSettings, panel_blueprint
 from paddler.web.inference import (
     post_continue_from_conversation_history,
     post_continue_from_raw_prompt,
@@ -126,8 +126,8 @@ def create_management_app(services: PaddlerServices) -> Flask:
     return app
 
 
-def create_admin_panel_app(addresses: PanelAddresses) -> Flask:
+def create_admin_panel_app(settings: PanelSettings) -> Flask:
     """The web admin panel (Paddler's --web-admin-panel-addr): static pages that call the services."""
     app = Flask("paddler.admin_panel")
-    app.register_blueprint(panel_blueprint(addresses))
+    app.register_blueprint(panel_blueprint(settings))
     return app

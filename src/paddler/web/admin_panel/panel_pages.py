@@ -18,15 +18,19 @@ CONTENT_SECURITY_POLICY = (
 
 
 @dataclass(frozen=True, slots=True)
-class PanelAddresses:
-    """host:port of each service, as given on the command line."""
+class PanelSettings:
+    """The panel's own host:port, each service's, and the buffer limits the dashboard shows beside the
+    buffered requests, as given on the command line."""
 
+    address: str
     management: str
     inference: str
-    openai: str | None = None
+    openai: str | None
+    max_buffered_requests: int
+    buffered_request_timeout_ms: int
 
 
-def panel_blueprint(addresses: PanelAddresses) -> Blueprint:
+def panel_blueprint(settings: PanelSettings) -> Blueprint:
     blueprint = Blueprint("admin_panel", __name__)
 
     @blueprint.get("/")
@@ -39,7 +43,7 @@ def panel_blueprint(addresses: PanelAddresses) -> Blueprint:
 
     @blueprint.get("/config.json")
     def get_config() -> Response:
-        return jsonify(asdict(addresses))
+        return jsonify(asdict(settings))
 
     @blueprint.after_app_request
     def add_security_headers(response: Response) -> Response:

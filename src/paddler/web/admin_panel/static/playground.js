@@ -1,0 +1,134 @@
+// A multi-turn chat over the OpenAI API's streamed chat completions: editable system prompt and
+// sampling, a JSON-schema mode, a stop button, Markdown answers with reasoning shown apart, and the
+// usage of each answer.
+import { AuthError, postJson, readLines } from "./api.js";
+import { field, formatNumber, h } from "./dom.js";
+import { keyForm } from "./key_form.js";
+import { renderMarkdown } from "./markdown.js";
+
+const history = [];
+
+function settingsForm() {
+  const number = (name, value, step) => h("input", { type: "number", name, value, step, inputmode: "decimal" });
+  return h("form", { class: "card settings", id: "playground-settings" },
+    field("System prompt", h("textarea", { name: "system", rows: 3 }, "You are a helpful assistant.")),
+    h("div", { class: "parameters" },
+      field("Temperature", number("temperature", "0.7", "0.05")),
+      field("Top p", number("top_p", "1", "0.05")),
+      field("Max tokens", number("max_tokens", "256", "1")),
+      field("Seed", h("input", { type: "number", name: "seed", placeholder: "random", step: 1 }))),
+    h("details", {}, h("summary", {}, "Answer as JSON (schema)"),
+      field("JSON Schema", h("textarea", { name: "schema", rows: 4, spellcheck: "false", placeholder: '{"type": "object", "properties": {"answer": {"type": "string"}}}' }), "leave empty for free text")));
+}
+
+function readSettings(form) {
+  const number = (name) => (form.elements[name].value === "" ? undefined : Number(form.elements[name].value));
+  const body = { temperature: number("temperature"), top_p: number("top_p"), max_tokens: number("max_tokens"), seed: number("seed") };
+  const schema = form.elements.schema.value.trim();
+  if (schema) body.response_format = { type: "json_schema", json_schema: { name: "answer", schema: JSON.parse(schema) } };
+  return { system: form.elements.system.value, body };
+}
+
+function usageLine(usage, seconds) {
+  const generated = usage.completion_tokens;
+  const reasoning = usage.completion_tokens_details?.reasoning_tokens ?? 0;
+  const cached = usage.prompt_tokens_details?.cached_tokens ?? 0;
+  return h("p", { class: "usage", "data-cached-tokens": cached, "data-prompt-tokens": usage.prompt_tokens },
+    `prompt ${usage.prompt_tokens} · cached ${cached} · reasoning ${reasoning} · content ${generated - reasoning} · ${formatNumber(seconds > 0 ? generated / seconds : null, 1)} tokens/s`);
+}
+
+function messageView(role, text) {
+  return h("div", { class: `message ${role}` }, h("span", { class: "role" }, role), h("div", { class: "content" }, role === "assistant" ? renderMarkdown(text) : h("p", { class: "plain" }, text)));
+}
+
+async function streamAnswer(messages, settings, view, signal) {
+  const reasoningBody = h("div", { class: "reasoning-text" });
+  const reasoning = h("details", { class: "reasoning", hidden: true }, h("summary", {}, "Reasoning"), reasoningBody);
+  const content = h("div", { class: "content answer" });
+  view.append(reasoning, content);
+  let text = "";
+  let thought = "";
+  let usage = null;
+  let firstAt = null;
+  const started = performance.now();
+  const response = await postJson("inference", "/v1/chat/completions", { ...settings.body, messages, stream: true, stream_options: { include_usage: true } }, signal);
+  if (!response.ok) throw new Error((await response.json().catch(() => null))?.error?.message ?? `HTTP ${response.status}`);
+  await readLines(response, (line) => {
+    if (!line.startsWith("data:") || line.includes("[DONE]")) return;
+    const chunk = JSON.parse(line.slice(5));
+    if (chunk.error) throw new Error(chunk.error.message);
+    if (chunk.usage) usage = chunk.usage;
+    const delta = chunk.choices?.[0]?.delta ?? {};
+    if (delta.content || delta.reasoning_content) firstAt ??= performance.now();
+    if (delta.reasoning_content) {
+      thought += delta.reasoning_content;
+      reasoning.hidden = false;
+      reasoningBody.replaceChildren(...renderMarkdown(thought));
+    }
+    if (delta.content) {
+      text += delta.content;
+      content.replaceChildren(...renderMarkdown(text));
+    }
+  });
+  view.dataset.done = "true";
+  if (usage) view.append(usageLine(usage, ((performance.now() - (firstAt ?? started)) / 1000)));
+  return text;
+}
+
+export function showPlayground(main, signal) {
+  const settings = settingsForm();
+  const log = h("div", { class: "chat-log", "aria-live": "polite", id: "chat-log" }, history.map((message) => messageView(message.role, message.content)));
+  const prompt = h("textarea", { name: "prompt", rows: 3, placeholder: "Ask something… (Ctrl+Enter sends)", "aria-label": "Message" });
+  const send = h("button", { type: "submit" }, "Send");
+  const stop = h("button", { type: "button", disabled: true }, "Stop");
+  const clear = h("button", { type: "button", class: "secondary" }, "New chat");
+  const composer = h("form", { class: "composer" }, prompt, h("div", { class: "actions" }, send, stop, clear));
+  let running = null;
+  signal.addEventListener("abort", () => running?.abort());
+
+  async function ask(question) {
+    const chosen = readSettings(settings);
+    history.push({ role: "user", content: question });
+    log.append(messageView("user", question));
+    const answer = h("div", { class: "message assistant" }, h("span", { class: "role" }, "assistant"));
+    log.append(answer);
+    running = new AbortController();
+    send.disabled = true;
+    stop.disabled = false;
+    const messages = [...(chosen.system.trim() ? [{ role: "system", content: chosen.system }] : []), ...history];
+    try {
+      const text = await streamAnswer(messages, chosen, answer, running.signal);
+      history.push({ role: "assistant", content: text });
+    } catch (error) {
+      if (error instanceof AuthError) {
+        history.pop();
+        main.replaceChildren(keyForm("inference", "The inference service has an API key. Enter it to chat; it is kept in this tab only.", () => { main.replaceChildren(); showPlayground(main, signal); }));
+        return;
+      }
+      const stopped = running.signal.aborted;
+      answer.append(h("p", { class: stopped ? "muted" : "error", role: stopped ? null : "alert" }, stopped ? "Stopped." : `Error: ${error.message}`));
+      answer.dataset.done = "true";
+      const partial = answer.querySelector(".answer")?.textContent ?? "";
+      if (partial) history.push({ role: "assistant", content: partial });
+      else history.pop();
+    } finally {
+      send.disabled = false;
+      stop.disabled = true;
+      running = null;
+    }
+  }
+
+  composer.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const question = prompt.value.trim();
+    if (!question || running) return;
+    prompt.value = "";
+    ask(question);
+  });
+  prompt.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) composer.requestSubmit();
+  });
+  stop.addEventListener("click", () => running?.abort());
+  clear.addEventListener("click", () => { history.length = 0; log.replaceChildren(); });
+  main.append(h("h1", { class: "page-title" }, "Playground"), settings, h("section", { class: "card chat" }, log, composer));
+}
