@@ -31,6 +31,7 @@ SERVE_OPTIONS = [
     "--chat-template-file",
     "--openai-addr",
     "--compat-openai-addr",
+    "--web-admin-panel-addr",
 ]
 
 

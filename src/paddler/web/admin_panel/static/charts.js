@@ -3,7 +3,7 @@ import { formatNumber, h, svg } from "./dom.js";
 
 const WIDTH = 320;
 const HEIGHT = 120;
-const PAD = { left: 36, right: 6, top: 8, bottom: 18 };
+const PAD = { left: 46, right: 6, top: 8, bottom: 18 };
 
 function segments(points) {
   // A missing value breaks the line instead of drawing it down to zero.

@@ -1,7 +1,7 @@
 // A multi-turn chat over the OpenAI API's streamed chat completions: editable system prompt and
 // sampling, a JSON-schema mode, a stop button, Markdown answers with reasoning shown apart, and the
 // usage of each answer.
-import { AuthError, postJson, readLines } from "./api.js";
+import { AuthError, getJson, postJson, readLines } from "./api.js";
 import { field, formatNumber, h } from "./dom.js";
 import { keyForm } from "./key_form.js";
 import { renderMarkdown } from "./markdown.js";
@@ -51,7 +51,9 @@ async function streamAnswer(messages, settings, view, signal) {
   let usage = null;
   let firstAt = null;
   const started = performance.now();
-  const response = await postJson("inference", "/v1/chat/completions", { ...settings.body, messages, stream: true, stream_options: { include_usage: true } }, signal);
+  // The OpenAI API names the served model; it is asked each time, as a desired state may change it.
+  const model = (await getJson("inference", "/v1/models", { signal })).data[0].id;
+  const response = await postJson("inference", "/v1/chat/completions", { ...settings.body, model, messages, stream: true, stream_options: { include_usage: true } }, signal);
   if (!response.ok) throw new Error((await response.json().catch(() => null))?.error?.message ?? `HTTP ${response.status}`);
   await readLines(response, (line) => {
     if (!line.startsWith("data:") || line.includes("[DONE]")) return;

@@ -1,0 +1,207 @@
+"""The web admin panel in a real browser (the system's Chromium, driven by Playwright) against a real
+`paddler serve --web-admin-panel-addr`: every page does its job, and with a management key nothing shows
+before sign-in. Screenshots of each page are taken; PADDLER_UPDATE_SCREENSHOTS=1 copies them into
+docs/admin-panel/ (the README shows one)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.web.conftest import RunningServer, free_port, start_server, stop_server, wait_for
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "admin-panel"
+WAIT_MS = 20_000
+
+
+def _chromium() -> str:
+    """Debian's chromium (installed by .ci/run); no browser is downloaded."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert found is not None, "the admin panel tests need the system's chromium (apt-get install chromium)"
+    return found
+
+
+def _screenshot(page: Page, name: str, folder: Path) -> None:
+    path = folder / f"{name}.png"
+    page.screenshot(path=path, full_page=True)
+    assert path.stat().st_size > 1000
+    if os.environ.get("PADDLER_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOCS / path.name)
+
+
+def _start_with_panel(model_path: Path, *extra: str) -> tuple[RunningServer, str]:
+    panel_port = free_port()
+    running = start_server(model_path, "--web-admin-panel-addr", f"127.0.0.1:{panel_port}", *extra)
+    return running, f"http://127.0.0.1:{panel_port}"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def panel_server(default_model_path: Path) -> Iterator[tuple[RunningServer, str]]:
+    running, panel = _start_with_panel(default_model_path, "--enable-embeddings", "--slots", "2")
+    yield running, panel
+    stop_server(running)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    yield opened
+    context.close()
+    assert errors == []
+
+
+def _generate_until(server: RunningServer, done: threading.Event) -> threading.Thread:
+    """A long streamed completion whose client leaves once `done` is set (its slot is then freed)."""
+
+    def generate() -> None:
+        body = {
+            "model": "agent-1",
+            "prompt": "Once upon a time",
+            "max_tokens": 2000,
+            "ignore_eos": True,
+            "stream": True,
+        }
+        with httpx.stream("POST", f"{server.inference_url}/v1/completions", json=body, timeout=60) as response:
+            for _ in response.iter_lines():
+                if done.is_set():
+                    return
+
+    thread = threading.Thread(target=generate)
+    thread.start()
+    return thread
+
+
+def test_the_dashboard_shows_the_agent_and_a_request_as_a_busy_slot_then_idle(
+    panel_server: tuple[RunningServer, str], page: Page, tmp_path: Path
+) -> None:
+    server, panel = panel_server
+    page.goto(f"{panel}/#/dashboard")
+    agent = page.locator(".agent")
+    expect(agent.locator("h3")).to_have_text("agent-1", timeout=WAIT_MS)
+    expect(agent.locator(".badge.ok")).to_have_text("OK")
+    expect(agent.locator(".model-file")).to_contain_text(".gguf")
+    expect(page.locator(".slot")).to_have_count(2)
+    expect(page.locator(".slot[data-phase=idle]")).to_have_count(2)
+
+    seen = threading.Event()
+    request = _generate_until(server, seen)
+    expect(page.locator(".slot[data-phase=generating]")).to_have_count(1, timeout=WAIT_MS)
+    expect(agent.locator(".slots-count")).to_have_attribute("data-processing", "1")
+    # The tokens/s chart rises off its baseline while the slot generates.
+    risen = "() => [...document.querySelectorAll('[data-chart=tokens_per_second] polyline')].some((line) =>"
+    risen += " line.getAttribute('points').split(' ').some((point) => Number(point.split(',')[1]) < 100))"
+    page.wait_for_function(risen, timeout=WAIT_MS)
+    _screenshot(page, "dashboard", tmp_path)
+    seen.set()
+    request.join()
+    expect(page.locator(".slot[data-phase=idle]")).to_have_count(2, timeout=WAIT_MS)
+    expect(page.locator(".slot[data-phase=idle]").first).to_contain_text("tokens cached")
+
+
+def test_the_playground_streams_an_answer_and_the_second_turn_reuses_the_first(
+    panel_server: tuple[RunningServer, str], page: Page, tmp_path: Path
+) -> None:
+    _, panel = panel_server
+    page.goto(f"{panel}/#/playground")
+    page.locator("input[name=temperature]").fill("0")
+    page.locator("input[name=max_tokens]").fill("16")
+    prompt = page.get_by_label("Message")
+    prompt.fill("What is the capital of France?")
+    prompt.press("Control+Enter")
+    answers = page.locator(".message.assistant[data-done=true]")
+    expect(answers).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator(".message .error")).to_have_count(0)
+    assert page.locator(".message.assistant .answer").first.inner_text().strip() != ""
+    page.get_by_label("Message").fill("And of Italy?")
+    page.get_by_role("button", name="Send").click()
+    expect(answers).to_have_count(2, timeout=WAIT_MS)
+    second_usage = page.locator(".usage").nth(1)
+    assert int(second_usage.get_attribute("data-cached-tokens") or 0) > 0
+    expect(second_usage).to_contain_text("tokens/s")
+    _screenshot(page, "playground", tmp_path)
+
+
+def test_the_embeddings_tester_draws_a_heatmap_of_three_documents(
+    panel_server: tuple[RunningServer, str], page: Page, tmp_path: Path
+) -> None:
+    _, panel = panel_server
+    page.goto(f"{panel}/#/embeddings")
+    expect(page.locator(".document")).to_have_count(3, timeout=WAIT_MS)
+    page.get_by_role("button", name="Embed and compare").click()
+    cells = page.locator("svg.heatmap rect.cell")
+    expect(cells).to_have_count(9, timeout=WAIT_MS)
+    similarities = [float(cells.nth(index).get_attribute("data-similarity") or "nan") for index in range(9)]
+    assert all(abs(similarities[index * 4] - 1.0) < 1e-3 for index in range(3))  # each document with itself
+    assert all(-1.0 <= similarity <= 1.0 + 1e-6 for similarity in similarities)
+    _screenshot(page, "embeddings", tmp_path)
+
+
+def test_the_dashboard_fits_a_narrow_dark_screen(
+    panel_server: tuple[RunningServer, str], browser: Browser, tmp_path: Path
+) -> None:
+    _, panel = panel_server
+    context = browser.new_context(viewport={"width": 360, "height": 800}, color_scheme="dark")
+    narrow = context.new_page()
+    narrow.goto(f"{panel}/#/dashboard")
+    expect(narrow.locator(".agent h3")).to_have_text("agent-1", timeout=WAIT_MS)
+    assert narrow.evaluate("document.documentElement.scrollWidth") <= 360
+    background = narrow.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(15, 18, 22)"
+    _screenshot(narrow, "dashboard-narrow-dark", tmp_path)
+    context.close()
+
+
+def test_the_model_page_applies_a_changed_context_size(
+    panel_server: tuple[RunningServer, str], page: Page, tmp_path: Path
+) -> None:
+    server, panel = panel_server
+    page.goto(f"{panel}/#/model")
+    context_size = page.locator("input[name=context_size]")
+    expect(context_size).to_have_value("4096", timeout=WAIT_MS)
+    context_size.fill("2048")
+    _screenshot(page, "model", tmp_path)
+    page.get_by_role("button", name="Apply changes").click()
+    expect(page.locator(".agent h3")).to_have_text("agent-1", timeout=WAIT_MS)  # back on the dashboard
+    assert server.desired_state()["inference_parameters"]["context_size"] == 2048
+    assert wait_for(lambda: server.agent()["state_application_status"] == "Applied", timeout=30)
+    assert httpx.get(f"{server.inference_url}/ready").status_code == 200
+
+
+def test_with_a_management_key_the_panel_shows_nothing_before_sign_in(
+    default_model_path: Path, page: Page, tmp_path: Path
+) -> None:
+    server, panel = _start_with_panel(default_model_path, "--management-api-key", "panel-secret", "--slots", "1")
+    try:
+        page.goto(f"{panel}/#/dashboard")
+        form = page.locator("#management-sign-in")
+        expect(form).to_be_visible(timeout=WAIT_MS)
+        _screenshot(page, "sign-in", tmp_path)
+        assert page.locator(".agent, .slot, .chart").count() == 0
+        assert "agent-1" not in page.content()
+        page.get_by_label("Management API key").fill("panel-secret")
+        page.get_by_role("button", name="Continue").click()
+        expect(page.locator(".agent h3")).to_have_text("agent-1", timeout=WAIT_MS)
+        expect(page.locator(".slot")).to_have_count(1)
+        assert "panel-secret" not in page.url
+    finally:
+        log = stop_server(server)
+    assert "panel-secret" not in log
