@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,8 +55,14 @@ class RunningServer:
         return int(httpx.get(f"{self.management_url}/api/v1/buffered_requests").json()["buffered_requests_current"])
 
 
-def start_server(model_path: Path, *extra: str, environment: dict[str, str] | None = None) -> RunningServer:
-    inference, management = free_port(), free_port()
+def start_server(
+    model_path: Path,
+    *extra: str,
+    environment: dict[str, str] | None = None,
+    ports: tuple[int, int] | None = None,
+) -> RunningServer:
+    """`ports`: the inference and management ports (to start again where a stopped server was)."""
+    inference, management = ports or (free_port(), free_port())
     command = [
         sys.executable,
         "-m",
@@ -141,6 +148,22 @@ def server_factory(default_model_path: Path) -> Iterator[ServerFactory]:
     yield build
     for running in started:
         stop_server(running)
+
+
+def stream_completion_until(server: RunningServer, leave: threading.Event, prompt: str) -> threading.Thread:
+    """A long streamed completion, on a thread, whose client leaves once `leave` is set (its slot is
+    then freed): a slot kept busy for as long as a test needs."""
+
+    def generate() -> None:
+        body = {"model": "agent-1", "prompt": prompt, "max_tokens": 2000, "ignore_eos": True, "stream": True}
+        with httpx.stream("POST", f"{server.inference_url}/v1/completions", json=body, timeout=60) as response:
+            for _ in response.iter_lines():
+                if leave.is_set():
+                    return
+
+    thread = threading.Thread(target=generate)
+    thread.start()
+    return thread
 
 
 def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -15,7 +15,14 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.web.conftest import RunningServer, free_port, start_server, stop_server, wait_for
+from tests.web.conftest import (
+    RunningServer,
+    free_port,
+    start_server,
+    stop_server,
+    stream_completion_until,
+    wait_for,
+)
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "admin-panel"
 WAIT_MS = 20_000
@@ -37,9 +44,14 @@ def _screenshot(page: Page, name: str, folder: Path) -> None:
         shutil.copyfile(path, DOCS / path.name)
 
 
-def _start_with_panel(model_path: Path, *extra: str) -> tuple[RunningServer, str]:
-    panel_port = free_port()
-    running = start_server(model_path, "--web-admin-panel-addr", f"127.0.0.1:{panel_port}", *extra)
+def _start_with_panel(
+    model_path: Path, *extra: str, ports: tuple[int, int, int] | None = None
+) -> tuple[RunningServer, str]:
+    """`ports`: inference, management and panel ports (default: free ones)."""
+    inference, management, panel_port = ports or (free_port(), free_port(), free_port())
+    running = start_server(
+        model_path, "--web-admin-panel-addr", f"127.0.0.1:{panel_port}", *extra, ports=(inference, management)
+    )
     return running, f"http://127.0.0.1:{panel_port}"
 
 
@@ -69,27 +81,6 @@ def page(browser: Browser) -> Iterator[Page]:
     assert errors == []
 
 
-def _generate_until(server: RunningServer, done: threading.Event) -> threading.Thread:
-    """A long streamed completion whose client leaves once `done` is set (its slot is then freed)."""
-
-    def generate() -> None:
-        body = {
-            "model": "agent-1",
-            "prompt": "Once upon a time",
-            "max_tokens": 2000,
-            "ignore_eos": True,
-            "stream": True,
-        }
-        with httpx.stream("POST", f"{server.inference_url}/v1/completions", json=body, timeout=60) as response:
-            for _ in response.iter_lines():
-                if done.is_set():
-                    return
-
-    thread = threading.Thread(target=generate)
-    thread.start()
-    return thread
-
-
 def test_the_dashboard_shows_the_agent_and_a_request_as_a_busy_slot_then_idle(
     panel_server: tuple[RunningServer, str], page: Page, tmp_path: Path
 ) -> None:
@@ -103,7 +94,7 @@ def test_the_dashboard_shows_the_agent_and_a_request_as_a_busy_slot_then_idle(
     expect(page.locator(".slot[data-phase=idle]")).to_have_count(2)
 
     seen = threading.Event()
-    request = _generate_until(server, seen)
+    request = stream_completion_until(server, seen, "Once upon a time")
     expect(page.locator(".slot[data-phase=generating]")).to_have_count(1, timeout=WAIT_MS)
     expect(agent.locator(".slots-count")).to_have_attribute("data-processing", "1")
     # The tokens/s chart rises off its baseline while the slot generates.
@@ -205,3 +196,21 @@ def test_with_a_management_key_the_panel_shows_nothing_before_sign_in(
     finally:
         log = stop_server(server)
     assert "panel-secret" not in log
+
+
+def test_live_views_recover_by_themselves_after_the_server_restarts(default_model_path: Path, page: Page) -> None:
+    ports = (free_port(), free_port(), free_port())
+    first, panel = _start_with_panel(default_model_path, "--slots", "1", ports=ports)
+    try:
+        page.goto(f"{panel}/#/dashboard")
+        expect(page.locator(".slot")).to_have_count(1, timeout=WAIT_MS)
+    finally:
+        stop_server(first)
+    expect(page.locator(".connection[data-state=reconnecting]").first).to_be_visible(timeout=WAIT_MS)
+    second, _ = _start_with_panel(default_model_path, "--slots", "2", ports=ports)
+    try:
+        # The same page, never reloaded, now shows the new server's two slots.
+        expect(page.locator(".slot")).to_have_count(2, timeout=WAIT_MS)
+        expect(page.locator(".connection[data-state=reconnecting]")).to_have_count(0, timeout=WAIT_MS)
+    finally:
+        stop_server(second)

@@ -13,7 +13,7 @@ import httpx
 from paddler.startup.serve_options import admin_panel_origins
 from paddler.web.management.metrics_history import histogram_quantile
 
-from .conftest import RunningServer, ServerFactory, wait_for
+from .conftest import RunningServer, ServerFactory, stream_completion_until, wait_for
 
 PROMPT = "Write a long story about a lighthouse keeper and the sea."
 
@@ -21,19 +21,6 @@ PROMPT = "Write a long story about a lighthouse keeper and the sea."
 def _slots(server: RunningServer) -> list[dict[str, Any]]:
     slots: list[dict[str, Any]] = httpx.get(f"{server.management_url}/api/v1/slots").json()["slots"]
     return slots
-
-
-def _stream_until(server: RunningServer, leave: threading.Event) -> threading.Thread:
-    def generate() -> None:
-        body = {"model": "agent-1", "prompt": PROMPT, "max_tokens": 2000, "ignore_eos": True, "stream": True}
-        with httpx.stream("POST", f"{server.inference_url}/v1/completions", json=body, timeout=60) as response:
-            for _ in response.iter_lines():
-                if leave.is_set():
-                    return
-
-    thread = threading.Thread(target=generate)
-    thread.start()
-    return thread
 
 
 def _busy(server: RunningServer) -> dict[str, Any] | None:
@@ -47,17 +34,18 @@ def test_slots_show_a_generation_then_its_cached_prefix_and_the_history_charts_i
     assert [slot["phase"] for slot in _slots(server)] == ["idle", "idle"]
     for round_number in range(2):
         leave = threading.Event()
-        client = _stream_until(server, leave)
+        client = stream_completion_until(server, leave, PROMPT)
         assert wait_for(lambda: (_busy(server) or {}).get("generated_tokens", 0) >= 3, timeout=30)
         busy = _busy(server)
         assert busy is not None
         assert busy["prompt_processed"] == busy["prompt_tokens"] > 5
         # The second time, the same prompt is read from the cache the first one left.
         assert (busy["cached_prefix"] > 0) == (round_number == 1)
+        prompt_tokens = busy["prompt_tokens"]
         leave.set()
         client.join()
         assert wait_for(lambda: all(slot["phase"] == "idle" for slot in _slots(server)))
-    assert max(slot["cached_prefix"] for slot in _slots(server)) > busy["prompt_tokens"]
+    assert max(slot["cached_prefix"] for slot in _slots(server)) > prompt_tokens
 
     def charted() -> list[dict[str, Any]]:
         history = httpx.get(f"{server.management_url}/api/v1/metrics/history").json()
