@@ -25,6 +25,7 @@ from tests.web.conftest import (
 )
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "admin-panel"
+TOOLS_TEMPLATE = Path(__file__).parent / "templates" / "qwen3_style_tools.jinja"
 WAIT_MS = 20_000
 
 
@@ -65,7 +66,10 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="module")
 def panel_server(default_model_path: Path) -> Iterator[tuple[RunningServer, str]]:
-    running, panel = _start_with_panel(default_model_path, "--enable-embeddings", "--slots", "2")
+    # A template that writes tool calls (SmolLM2's own has none), so the playground can offer tools.
+    running, panel = _start_with_panel(
+        default_model_path, "--enable-embeddings", "--slots", "2", "--chat-template-file", str(TOOLS_TEMPLATE)
+    )
     yield running, panel
     stop_server(running)
 
@@ -129,6 +133,30 @@ def test_the_playground_streams_an_answer_and_the_second_turn_reuses_the_first(
     assert int(second_usage.get_attribute("data-cached-tokens") or 0) > 0
     expect(second_usage).to_contain_text("tokens/s")
     _screenshot(page, "playground", tmp_path)
+
+
+def test_the_playground_offers_tools_and_turns_thinking_off(
+    panel_server: tuple[RunningServer, str], page: Page
+) -> None:
+    _, panel = panel_server
+    page.goto(f"{panel}/#/playground")
+    page.locator("button", has_text="New chat").click()
+    page.locator("input[name=max_tokens]").fill("40")
+    page.locator("input[name=thinking]").uncheck()
+    page.locator("summary", has_text="Offer tools").click()
+    page.locator("textarea[name=tools]").fill(page.locator("textarea[name=tools]").get_attribute("placeholder") or "")
+    page.locator("select[name=tool_choice]").select_option("required")
+    page.get_by_label("Message").fill("What is the weather in Paris?")
+    with page.expect_request("**/v1/chat/completions") as sent:
+        page.get_by_role("button", name="Send").click()
+    body = sent.value.post_data_json
+    assert body["chat_template_kwargs"] == {"enable_thinking": False}
+    assert body["tool_choice"] == "required"
+    assert body["tools"][0]["function"]["name"] == "get_weather"
+    expect(page.locator(".message.assistant[data-done=true]")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator(".message .error")).to_have_count(0)
+    expect(page.locator(".tool-call[data-name=get_weather]")).to_have_count(1)
+    expect(page.locator(".tool-call")).to_contain_text("get_weather(")
 
 
 def test_the_embeddings_tester_draws_a_heatmap_of_three_documents(

@@ -71,3 +71,19 @@ def test_responses_give_a_reasoning_item_unless_effort_is_none(client: openai.Op
     assert "4" in answered.output_text
     assert answered.usage is not None
     assert answered.usage.output_tokens_details.reasoning_tokens == 0
+
+
+@pytest.mark.parametrize(
+    "turn_off",
+    [{"reasoning_effort": "none"}, {"chat_template_kwargs": {"enable_thinking": False}}],
+    ids=["reasoning_effort", "chat_template_kwargs"],
+)
+def test_chat_answers_without_thinking_when_asked(client: openai.OpenAI, turn_off: dict[str, object]) -> None:
+    messages: list[openai.types.chat.ChatCompletionMessageParam] = [{"role": "user", "content": QUESTION}]
+    answered = client.chat.completions.create(model=MODEL, messages=messages, max_tokens=30, extra_body=turn_off)
+    message = answered.model_dump()["choices"][0]["message"]
+    assert "4" in message["content"]
+    assert not message.get("reasoning_content")
+    assert answered.usage is not None
+    assert answered.usage.completion_tokens_details is not None
+    assert answered.usage.completion_tokens_details.reasoning_tokens == 0

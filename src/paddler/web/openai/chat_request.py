@@ -62,6 +62,12 @@ class ResponseFormat(Lenient):
     json_schema: JsonSchemaFormat | None = None
 
 
+class ChatTemplateKwargs(Lenient):
+    """The one template variable this server lets a request set; others are ignored."""
+
+    enable_thinking: bool = True
+
+
 class OpenAISampling(SamplingFields):
     """What the chat and text completion requests share."""
 
@@ -90,6 +96,15 @@ class ChatCompletionRequest(OpenAISampling):
     tool_choice: ToolChoice | None = None
     logprobs: bool = False
     top_logprobs: Annotated[int, Field(ge=0, le=MAX_TOP_LOGPROBS)] | None = None
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high"] | None = None
+    # llama-server's extension: variables for the chat template; `enable_thinking: false` turns thinking off.
+    chat_template_kwargs: ChatTemplateKwargs | None = None
+
+    @property
+    def thinking(self) -> bool:
+        if self.reasoning_effort == "none":
+            return False
+        return self.chat_template_kwargs is None or self.chat_template_kwargs.enable_thinking
 
     @property
     def token_limit(self) -> int | None:
@@ -139,5 +154,6 @@ def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -
         grammar=_response_format_grammar(request.response_format),
         max_tokens=request.token_limit,
         top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
+        thinking=request.thinking,
     )
     return conversation_generation(conversation, request, services)

@@ -1,6 +1,6 @@
 // A multi-turn chat over the OpenAI API's streamed chat completions: editable system prompt and
-// sampling, a JSON-schema mode, a stop button, Markdown answers with reasoning shown apart, and the
-// usage of each answer.
+// sampling, a thinking switch, a JSON-schema mode, a tool-call mode, a stop button, Markdown answers
+// with reasoning and tool calls shown apart, and the usage of each answer.
 import { AuthError, getJson, postJson, readLines } from "./api.js";
 import { field, formatNumber, h } from "./dom.js";
 import { keyForm } from "./key_form.js";
@@ -17,15 +17,27 @@ function settingsForm() {
       field("Top p", number("top_p", "1", "0.05")),
       field("Max tokens", number("max_tokens", "256", "1")),
       field("Seed", h("input", { type: "number", name: "seed", placeholder: "random", step: 1 }))),
+    h("label", { class: "check" }, h("input", { type: "checkbox", name: "thinking", checked: true }), " Think before answering (for models that reason)"),
     h("details", {}, h("summary", {}, "Answer as JSON (schema)"),
-      field("JSON Schema", h("textarea", { name: "schema", rows: 4, spellcheck: "false", placeholder: '{"type": "object", "properties": {"answer": {"type": "string"}}}' }), "leave empty for free text")));
+      field("JSON Schema", h("textarea", { name: "schema", rows: 4, spellcheck: "false", placeholder: '{"type": "object", "properties": {"answer": {"type": "string"}}}' }), "leave empty for free text")),
+    h("details", {}, h("summary", {}, "Offer tools (calls)"),
+      field("Tools (OpenAI's tools array)", h("textarea", { name: "tools", rows: 5, spellcheck: "false", placeholder: TOOLS_EXAMPLE }), "leave empty for no tools"),
+      field("Tool choice", h("select", { name: "tool_choice" }, h("option", { value: "auto" }, "auto: the model decides"), h("option", { value: "required" }, "required: always call a tool")))));
 }
+
+const TOOLS_EXAMPLE = '[{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]';
 
 function readSettings(form) {
   const number = (name) => (form.elements[name].value === "" ? undefined : Number(form.elements[name].value));
   const body = { temperature: number("temperature"), top_p: number("top_p"), max_tokens: number("max_tokens"), seed: number("seed") };
   const schema = form.elements.schema.value.trim();
   if (schema) body.response_format = { type: "json_schema", json_schema: { name: "answer", schema: JSON.parse(schema) } };
+  const tools = form.elements.tools.value.trim();
+  if (tools) {
+    body.tools = JSON.parse(tools);
+    body.tool_choice = form.elements.tool_choice.value;
+  }
+  body.chat_template_kwargs = { enable_thinking: form.elements.thinking.checked };
   return { system: form.elements.system.value, body };
 }
 
@@ -45,7 +57,9 @@ async function streamAnswer(messages, settings, view, signal) {
   const reasoningBody = h("div", { class: "reasoning-text" });
   const reasoning = h("details", { class: "reasoning", hidden: true }, h("summary", {}, "Reasoning"), reasoningBody);
   const content = h("div", { class: "content answer" });
-  view.append(reasoning, content);
+  const calls = h("ul", { class: "tool-calls", hidden: true });
+  view.append(reasoning, content, calls);
+  const called = [];
   let text = "";
   let thought = "";
   let usage = null;
@@ -71,10 +85,17 @@ async function streamAnswer(messages, settings, view, signal) {
       text += delta.content;
       content.replaceChildren(...renderMarkdown(text));
     }
+    for (const part of delta.tool_calls ?? []) {
+      const call = (called[part.index] ??= { id: part.id, type: "function", function: { name: "", arguments: "" } });
+      call.function.name += part.function?.name ?? "";
+      call.function.arguments += part.function?.arguments ?? "";
+      calls.hidden = false;
+      calls.replaceChildren(...called.map((one) => h("li", { class: "tool-call", "data-name": one.function.name }, h("code", {}, `${one.function.name}(${one.function.arguments})`))));
+    }
   });
   view.dataset.done = "true";
   if (usage) view.append(usageLine(usage, ((performance.now() - (firstAt ?? started)) / 1000)));
-  return text;
+  return { text, calls: called };
 }
 
 export function showPlayground(main, signal) {
@@ -99,8 +120,9 @@ export function showPlayground(main, signal) {
     stop.disabled = false;
     const messages = [...(chosen.system.trim() ? [{ role: "system", content: chosen.system }] : []), ...history];
     try {
-      const text = await streamAnswer(messages, chosen, answer, running.signal);
-      history.push({ role: "assistant", content: text });
+      const { text, calls } = await streamAnswer(messages, chosen, answer, running.signal);
+      // A call stays in the conversation as the model made it; the next turn may answer it.
+      history.push(calls.length ? { role: "assistant", content: text, tool_calls: calls } : { role: "assistant", content: text });
     } catch (error) {
       if (error instanceof AuthError) {
         history.pop();
