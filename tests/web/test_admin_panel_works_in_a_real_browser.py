@@ -150,6 +150,7 @@ def test_the_playground_offers_tools_and_turns_thinking_off(
     with page.expect_request("**/v1/chat/completions") as sent:
         page.get_by_role("button", name="Send").click()
     body = sent.value.post_data_json
+    assert body is not None
     assert body["chat_template_kwargs"] == {"enable_thinking": False}
     assert body["tool_choice"] == "required"
     assert body["tools"][0]["function"]["name"] == "get_weather"
