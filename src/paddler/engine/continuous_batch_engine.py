@@ -126,6 +126,14 @@ class ContinuousBatchEngine:
         """Raises EngineUnavailableError unless the engine serves (or is recovering)."""
         return self._status.tokenizer.tokenize(text, add_special=add_special, parse_special=parse_special)
 
+    def detokenize(self, tokens: list[int]) -> str:
+        """Raises InvalidRequestError for an id outside the vocabulary, EngineUnavailableError as tokenize."""
+        return self._status.tokenizer.detokenize(tokens)
+
+    def token_pieces(self, tokens: list[int]) -> list[bytes]:
+        """Each token's bytes; raises as detokenize."""
+        return self._status.tokenizer.pieces(tokens)
+
     def submit_generation(self, params: GenerateTokensParams) -> ResultStream[GeneratedTokenResult]:
         """Queue a generation. Raises EngineUnavailableError, RequestTooLargeError, InvalidRequestError or
         ToolChoiceUnsupportedError at once; every later outcome arrives on the returned stream."""

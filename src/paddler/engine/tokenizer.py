@@ -1,4 +1,4 @@
-"""Request threads' one door into llama.cpp: tokenizing with the loaded model's vocabulary, and llama.cpp's
+"""Request threads' one door into llama.cpp: tokenizing (and back) with the loaded model's vocabulary, and llama.cpp's
 JSON schema -> grammar conversion. Everything else of llama.cpp belongs to the engine thread (model_runner).
 
 Tokenizing is thread-safe in llama.cpp, but the vocabulary dies with its model: the engine thread attaches
@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from paddler.engine.engine_errors import EngineUnavailableError, GrammarConversionError
+from paddler.engine.engine_errors import EngineUnavailableError, GrammarConversionError, InvalidRequestError
 from paddler.engine.engine_state import EngineState
 from paddler.llama import GrammarError, LlamaVocab, json_schema_to_grammar
 from paddler.messages.generate_tokens_params import GrammarConstraint
@@ -23,6 +23,12 @@ _TOKENIZING_STATES = (EngineState.READY, EngineState.RECOVERING)
 
 def _unavailable(state: EngineState) -> EngineUnavailableError:
     return EngineUnavailableError(f"the engine is {state.value}")
+
+
+def _check_ids(tokens: list[int], n_tokens: int) -> None:
+    for token in tokens:
+        if not 0 <= token < n_tokens:
+            raise InvalidRequestError(f"token id {token} is not in the vocabulary (0 to {n_tokens - 1})")
 
 
 class Tokenizer:
@@ -44,13 +50,33 @@ class Tokenizer:
             self._vocab = None
             yield
 
-    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
-        """Raises EngineUnavailableError unless the engine serves (or is recovering)."""
+    @contextmanager
+    def _serving_vocab(self) -> Iterator[LlamaVocab]:
+        """The vocabulary, held under the lock. Raises EngineUnavailableError unless the engine serves (or
+        is recovering)."""
         with self._lock:
             state = self._engine_state()
             if self._vocab is None or state not in _TOKENIZING_STATES:
                 raise _unavailable(state)
-            return self._vocab.tokenize(text, add_special=add_special, parse_special=parse_special)
+            yield self._vocab
+
+    def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
+        """Raises EngineUnavailableError unless the engine serves (or is recovering)."""
+        with self._serving_vocab() as vocab:
+            return vocab.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def detokenize(self, tokens: list[int]) -> str:
+        """The text of `tokens`, special tokens written out. Raises InvalidRequestError for an id outside
+        the vocabulary, EngineUnavailableError as tokenize."""
+        with self._serving_vocab() as vocab:
+            _check_ids(tokens, vocab.n_tokens)
+            return vocab.detokenize(tokens, unparse_special=True)
+
+    def pieces(self, tokens: list[int]) -> list[bytes]:
+        """Each token's bytes (a piece may be part of a UTF-8 character). Raises as detokenize."""
+        with self._serving_vocab() as vocab:
+            _check_ids(tokens, vocab.n_tokens)
+            return [vocab.token_to_piece(token, special=True) for token in tokens]
 
     def stand_in_token(self) -> int | None:
         """What a BOS-adding model sees for an empty text: its BOS token, else its EOS token."""

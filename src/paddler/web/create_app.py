@@ -25,7 +25,10 @@ from paddler.web.management import (
     get_slots,
 )
 from paddler.web.openai import (
+    get_props,
     get_v1_models,
+    post_apply_template,
+    post_tokenize,
     post_v1_chat_completions,
     post_v1_completions,
     post_v1_embeddings,
@@ -39,7 +42,17 @@ from paddler.web.shared.compact_json_provider import CompactJsonProvider
 from paddler.web.shared.paddler_services import EXTENSION_KEY, PaddlerServices
 from paddler.web.shared.thread_reserve import BUSY, plain_text_busy
 
-OPENAI_ROUTES = (get_v1_models, post_v1_chat_completions, post_v1_completions, post_v1_embeddings, post_v1_responses)
+OPENAI_ROUTES = (
+    get_v1_models,
+    post_v1_chat_completions,
+    post_v1_completions,
+    post_v1_embeddings,
+    post_v1_responses,
+    # llama-server's utility endpoints
+    post_tokenize,
+    post_apply_template,
+    get_props,
+)
 
 
 def _error_by_route(status: int, message: str) -> Response:

@@ -1,2 +1,3 @@
-"""The OpenAI-compatible API: chat completions, completions, the Responses API, embeddings and models,
-with OpenAI's request and error shapes."""
+"""The OpenAI-compatible API as llama-server extends it: chat completions, completions, the Responses API,
+embeddings and models, with OpenAI's request and error shapes, and llama-server's utility endpoints
+(tokenize, detokenize, apply-template, props)."""

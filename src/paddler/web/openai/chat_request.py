@@ -137,16 +137,15 @@ def _chat_message(message: ChatMessage, index: int) -> dict[str, Any]:
     return rendered
 
 
-def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -> GenerateTokensParams:
-    """Raises OpenAIError for what OpenAI refuses (400, 404) and while the model loads (503)."""
-    check_one_choice(request, services)
+def chat_conversation(request: ChatCompletionRequest) -> Conversation:
+    """The request's conversation for the template; raises OpenAIError 400 for tools it cannot offer."""
     if request.top_logprobs is not None and not request.logprobs:
         raise OpenAIError(400, "top_logprobs needs logprobs set to true", param="top_logprobs")
     offered = [tool.function for tool in request.tools]
     check_tool_schemas(offered)
     choice = request.tool_choice
     functions, force = chosen_functions(offered, choice if isinstance(choice, str | None) else choice.function.name)
-    conversation = Conversation(
+    return Conversation(
         messages=[_chat_message(message, index) for index, message in enumerate(request.messages)],
         template_tools=template_tools(functions),
         tools=tool_definitions(functions),
@@ -156,4 +155,9 @@ def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -
         top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         thinking=request.thinking,
     )
-    return conversation_generation(conversation, request, services)
+
+
+def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -> GenerateTokensParams:
+    """Raises OpenAIError for what OpenAI refuses (400, 404) and while the model loads (503)."""
+    check_one_choice(request, services)
+    return conversation_generation(chat_conversation(request), request, services)

@@ -155,19 +155,15 @@ class Conversation:
     top_logprobs: int | None = None
 
 
-def conversation_generation(
-    conversation: Conversation, fields: SamplingFields, services: PaddlerServices
-) -> GenerateTokensParams:
-    """Raises OpenAIError: 400 for a conversation the template refuses, 503 while the model loads."""
-    if conversation.force_tool_call and conversation.grammar is not None:
-        raise OpenAIError(400, "a required tool call cannot be combined with a response format", param="tool_choice")
-    engine = services.serving_engine()
-    info = engine.model_info
+def render_conversation(conversation: Conversation, services: PaddlerServices) -> str:
+    """The prompt the chat template makes of the conversation. Raises OpenAIError: 400 for a conversation
+    the template refuses, 503 while the model loads."""
+    info = services.serving_engine().model_info
     template = services.chat_template
     if info is None or template is None:
         raise OpenAIError(503, "the model is loading or has no chat template")
     try:
-        prompt = render_chat_prompt(
+        return render_chat_prompt(
             template,
             conversation.messages,
             add_generation_prompt=True,
@@ -179,13 +175,22 @@ def conversation_generation(
         )
     except ChatTemplateError as error:
         raise OpenAIError(400, str(error), param="messages") from None
+
+
+def conversation_generation(
+    conversation: Conversation, fields: SamplingFields, services: PaddlerServices
+) -> GenerateTokensParams:
+    """Raises OpenAIError as render_conversation, and 400 for a required call with a response format."""
+    if conversation.force_tool_call and conversation.grammar is not None:
+        raise OpenAIError(400, "a required tool call cannot be combined with a response format", param="tool_choice")
+    prompt = render_conversation(conversation, services)
     return GenerateTokensParams(
         prompt=prompt,
         max_tokens=conversation.max_tokens,
-        sampling=sampling_for(fields, engine.settings.sampling),
+        sampling=sampling_for(fields, services.engine.settings.sampling),
         grammar=conversation.grammar,
         ignore_eog=fields.ignore_eos,
-        chat_template=template,
+        chat_template=services.chat_template,
         tools=conversation.tools,
         parse_tool_calls=bool(conversation.tools),
         force_tool_call=conversation.force_tool_call,
