@@ -30,6 +30,7 @@ from paddler.web.create_app import (
     create_management_app,
     create_openai_app,
 )
+from paddler.web.management.get_metrics_history import start_metrics_history
 from paddler.web.shared.paddler_services import PaddlerServices
 from paddler.web.shared.thread_reserve import ThreadReserve, WsgiApp, websocket_limit
 
@@ -50,7 +51,9 @@ def _build(arguments: argparse.Namespace) -> tuple[ThreadReserve, PaddlerService
     restore_saved_state(services)
     inference = create_inference_app(services)
     _, management_port = parse_address(arguments.management_addr)
-    apps_by_port: dict[int, WsgiApp] = {management_port: create_management_app(services)}
+    management = create_management_app(services)
+    start_metrics_history(management)
+    apps_by_port: dict[int, WsgiApp] = {management_port: management}
     if arguments.openai_addr:
         apps_by_port[parse_address(arguments.openai_addr)[1]] = create_openai_app(services)
     panel = admin_panel_settings(arguments)

@@ -20,6 +20,7 @@ from paddler.web.create_app import (
     create_management_app,
     create_openai_app,
 )
+from paddler.web.management.get_metrics_history import start_metrics_history
 from paddler.web.shared.paddler_services import PaddlerServices
 
 logger = logging.getLogger(__name__)
@@ -44,9 +45,11 @@ class DevServers:
     ) -> None:
         self.services = services
         self._servers: list[tuple[str, BaseWSGIServer]] = []
+        management = create_management_app(services)
+        start_metrics_history(management)
         services_by_address = [
             ("inference", inference_address, create_inference_app(services)),
-            ("management", management_address, create_management_app(services)),
+            ("management", management_address, management),
         ]
         if openai_address is not None:
             services_by_address.append(("openai", openai_address, create_openai_app(services)))

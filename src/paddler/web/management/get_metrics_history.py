@@ -13,10 +13,14 @@ EXTENSION_KEY = "paddler_metrics_history"
 
 
 def keep_metrics_history(app: Flask, services: PaddlerServices) -> None:
-    """Start sampling for this app's history route."""
-    history = MetricsHistory(services)
+    """Give this app's history route its history; sampling starts with the server (start_metrics_history),
+    not when an app is built."""
+    app.extensions[EXTENSION_KEY] = MetricsHistory(services)
+
+
+def start_metrics_history(app: Flask) -> None:
+    history: MetricsHistory = app.extensions[EXTENSION_KEY]
     history.start()
-    app.extensions[EXTENSION_KEY] = history
 
 
 @blueprint.get("/api/v1/metrics/history")
