@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 
 from paddler.engine.engine_settings import EngineSettings
-from paddler.web.management.desired_state import (
+from paddler.web.shared.desired_state import (
     HuggingFaceModelReference,
     huggingface_reference_problem,
     parameters_from_settings,

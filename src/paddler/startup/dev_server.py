@@ -9,6 +9,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -82,7 +83,8 @@ class DevServers:
         for _, server in self._servers:
             server.shutdown()
 
-    def serve_until_signalled(self, drain_seconds: float) -> None:
+    def serve_until_signalled(self, drain_seconds: float, before_stop: Callable[[], None] | None = None) -> None:
+        """`before_stop` runs once a signal came, before the drain (an agent leaving its fleet)."""
         finished = threading.Event()
 
         def on_signal(signal_number: int, frame: FrameType | None) -> None:
@@ -93,4 +95,6 @@ class DevServers:
         signal.signal(signal.SIGTERM, on_signal)
         self.start()
         finished.wait()
+        if before_stop is not None:
+            before_stop()
         self.stop(drain_seconds)

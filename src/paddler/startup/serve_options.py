@@ -189,7 +189,7 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
     )
 
 
-def _keys(given: list[str], variable: str) -> tuple[str, ...]:
+def api_keys(given: list[str], variable: str) -> tuple[str, ...]:
     from_environment = [key.strip() for key in os.environ.get(variable, "").split(",") if key.strip()]
     return tuple(dict.fromkeys([*given, *from_environment]))
 
@@ -255,8 +255,8 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         allowed_model_dirs=tuple(Path(os.path.realpath(directory)) for directory in allowed),
         model_url_hosts=tuple(arguments.model_url_hosts),
         management_host_names=(parse_address(arguments.management_addr)[0], *arguments.management_allowed_host),
-        inference_api_keys=_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
-        management_api_keys=_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
+        inference_api_keys=api_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
+        management_api_keys=api_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
         inference_cors_origins=(*arguments.inference_cors_allowed_origin, *panel_origins),
         management_cors_origins=(*arguments.management_cors_allowed_origin, *panel_origins),
         open_websockets=Occupancy(arguments.max_websockets or websocket_limit(DEFAULT_THREADS)),
