@@ -62,7 +62,7 @@ class HaproxyRuntime:
         """Add an agent, checked on /ready; it takes traffic once set ready."""
         self._checked(
             f"add server {BACKEND}/{name} {host}:{port} maxconn {maxconn} "
-            f"check inter {check_interval_ms}ms fall 1 rise 1",
+            f"check inter {check_interval_ms}ms fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down",
             "New server registered",
         )
         self._checked(f"enable health {BACKEND}/{name}")
