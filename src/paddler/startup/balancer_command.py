@@ -7,19 +7,17 @@ import argparse
 import logging
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
 from pathlib import Path
-from types import FrameType
 
 from werkzeug.serving import make_server
 
-from paddler.startup.dev_server import parse_address
+from paddler.startup.dev_server import parse_address, wait_for_signal
 from paddler.startup.haproxy_config import HaproxySettings
 from paddler.startup.haproxy_process import HaproxyError, HaproxyProcess
-from paddler.startup.serve_options import api_keys
+from paddler.startup.serve_options import add_buffer_options, api_keys
 from paddler.web.balancer.fleet import Fleet
 from paddler.web.balancer.fleet_services import FleetServices
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime
@@ -35,18 +33,7 @@ def add_balancer_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--management-addr", default="127.0.0.1:8060", help="host:port of the management service (agents report here)"
     )
-    parser.add_argument(
-        "--max-buffered-requests",
-        type=int,
-        default=30,
-        help="requests that may wait in HAProxy's queue for a slot; 0 disables waiting (default: 30)",
-    )
-    parser.add_argument(
-        "--buffered-request-timeout",
-        type=int,
-        default=10000,
-        help="milliseconds a request may wait for a slot (default: 10000)",
-    )
+    add_buffer_options(parser)
     parser.add_argument(
         "--management-api-key",
         action="append",
@@ -89,18 +76,6 @@ def _fleet_services(arguments: argparse.Namespace, runtime: HaproxyRuntime) -> F
     )
 
 
-def _wait_for_signal() -> None:
-    finished = threading.Event()
-
-    def on_signal(signal_number: int, frame: FrameType | None) -> None:
-        logger.info("received %s, stopping", signal.Signals(signal_number).name)
-        finished.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    finished.wait()
-
-
 def run_balancer(arguments: argparse.Namespace) -> int:
     if arguments.max_buffered_requests < 0 or arguments.buffered_request_timeout < 0:
         print("paddler balancer: buffer size and timeout must not be negative", file=sys.stderr)
@@ -129,7 +104,7 @@ def run_balancer(arguments: argparse.Namespace) -> int:
         arguments.management_addr,
     )
     try:
-        _wait_for_signal()
+        wait_for_signal()
     finally:
         services.stopped.set()
         server.shutdown()

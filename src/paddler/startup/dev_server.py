@@ -34,6 +34,19 @@ def parse_address(address: str) -> tuple[str, int]:
     return host or "127.0.0.1", int(port)
 
 
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    finished = threading.Event()
+
+    def on_signal(signal_number: int, frame: FrameType | None) -> None:
+        logger.info("received %s, stopping", signal.Signals(signal_number).name)
+        finished.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    finished.wait()
+
+
 class DevServers:
     def __init__(
         self,
@@ -85,16 +98,8 @@ class DevServers:
 
     def serve_until_signalled(self, drain_seconds: float, before_stop: Callable[[], None] | None = None) -> None:
         """`before_stop` runs once a signal came, before the drain (an agent leaving its fleet)."""
-        finished = threading.Event()
-
-        def on_signal(signal_number: int, frame: FrameType | None) -> None:
-            logger.info("received %s, draining", signal.Signals(signal_number).name)
-            finished.set()
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
         self.start()
-        finished.wait()
+        wait_for_signal()
         if before_stop is not None:
             before_stop()
         self.stop(drain_seconds)

@@ -36,6 +36,22 @@ _SAMPLING_HELP = {
 }
 
 
+def add_buffer_options(parser: argparse.ArgumentParser) -> None:
+    """Paddler's request buffer: a server's, or a balancer's (HAProxy's queue)."""
+    parser.add_argument(
+        "--max-buffered-requests",
+        type=int,
+        default=30,
+        help="requests that may wait for a slot; 0 disables waiting (default: 30)",
+    )
+    parser.add_argument(
+        "--buffered-request-timeout",
+        type=int,
+        default=10000,
+        help="milliseconds a request may wait for a slot (default: 10000)",
+    )
+
+
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="GGUF file to serve (default: SmolLM2-135M-Instruct, fetched once)")
     parser.add_argument("--slots", type=int, default=4, help="requests served at once (default: 4)")
@@ -72,18 +88,7 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="Jinja chat template used instead of the model's own (a desired state may replace it later)",
     )
-    parser.add_argument(
-        "--max-buffered-requests",
-        type=int,
-        default=30,
-        help="requests that may wait for a slot; 0 disables waiting (default: 30)",
-    )
-    parser.add_argument(
-        "--buffered-request-timeout",
-        type=int,
-        default=10000,
-        help="milliseconds a request may wait for a slot (default: 10000)",
-    )
+    add_buffer_options(parser)
     parser.add_argument(
         "--max-websockets",
         type=int,

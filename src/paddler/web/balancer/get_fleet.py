@@ -26,7 +26,7 @@ def buffered_requests(services: FleetServices) -> int:
         return 0
 
 
-def _buffered(services: FleetServices) -> dict[str, int]:
+def _fleet_buffered(services: FleetServices) -> dict[str, int]:
     return {"buffered_requests_current": buffered_requests(services)}
 
 
@@ -43,13 +43,13 @@ def get_fleet_agents_stream() -> Response:
 
 @blueprint.get("/api/v1/buffered_requests")
 def get_fleet_buffered_requests() -> Response:
-    return jsonify(_buffered(current_fleet()))
+    return jsonify(_fleet_buffered(current_fleet()))
 
 
 @blueprint.get("/api/v1/buffered_requests/stream")
 def get_fleet_buffered_requests_stream() -> Response:
     services = current_fleet()
-    return sse_response(lambda: _buffered(services), lambda: not services.stopped.is_set())
+    return sse_response(lambda: _fleet_buffered(services), lambda: not services.stopped.is_set())
 
 
 @blueprint.get("/health")
