@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -14,7 +15,9 @@ from paddler.default_model import DefaultModelError, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.engine.engine_errors import EngineStartError
 from paddler.engine.model_runner import LlamaError, describe_model_file, set_log_level, system_info, version
+from paddler.startup.balancer_command import add_balancer_options, run_balancer
 from paddler.startup.dev_server import DevServers
+from paddler.startup.fleet_membership import FleetMembership
 from paddler.startup.serve_options import (
     add_serve_options,
     admin_panel_settings,
@@ -84,8 +87,24 @@ def _serve_command(arguments: argparse.Namespace) -> int:
             servers.stop(drain_seconds=0)
             return 1
     restore_saved_state(services)
-    servers.serve_until_signalled(arguments.drain_timeout)
+    if arguments.balancer_addr is None:
+        servers.serve_until_signalled(arguments.drain_timeout)
+        return 0
+    # In a fleet: registered only now that the engine is ready; on a signal, drained then gone.
+    membership = FleetMembership(
+        services,
+        arguments.balancer_addr,
+        (servers.addresses["inference"], servers.addresses["management"]),
+        arguments.balancer_api_key or os.environ.get("PADDLER_BALANCER_API_KEY"),
+    )
+    membership.start()
+    servers.serve_until_signalled(arguments.drain_timeout, before_stop=membership.drain)
+    membership.leave()
     return 0
+
+
+def _balancer_command(arguments: argparse.Namespace) -> int:
+    return run_balancer(arguments)
 
 
 def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -111,7 +130,29 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
         help="seconds running requests may take to finish on shutdown (default: 30)",
     )
     serve.add_argument("--quiet", action="store_true", help="no progress bars")
+    fleet = serve.add_argument_group("fleet (an agent behind `paddler balancer`)")
+    fleet.add_argument(
+        "--balancer-addr",
+        metavar="HOST:PORT",
+        help="join the fleet of the balancer whose management service is here, once the model is ready",
+    )
+    fleet.add_argument(
+        "--balancer-api-key",
+        help="the balancer's management key, if it has one (also $PADDLER_BALANCER_API_KEY)",
+    )
     serve.set_defaults(handler=_serve_command)
+
+
+def _add_balancer_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    balancer = commands.add_parser(
+        "balancer",
+        help="balance a fleet of agents (`paddler serve --balancer-addr`) with HAProxy",
+        description="Run HAProxy (a supervised child process) on the inference address for the agents' "
+        "inference traffic, and Paddler's management API for the whole fleet on the management address. "
+        "Agents join with `paddler serve --balancer-addr <management address>`. Needs haproxy 2.6+.",
+    )
+    add_balancer_options(balancer)
+    balancer.set_defaults(handler=_balancer_command)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -148,6 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("--vocab-only", action="store_true", help="load only the vocabulary (fast)")
     info.set_defaults(handler=_info_command)
     _add_serve_command(commands)
+    _add_balancer_command(commands)
     return parser
 
 

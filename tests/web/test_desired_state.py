@@ -9,13 +9,13 @@ from typing import Any, cast
 import pytest
 
 from paddler.engine.engine_settings import EngineSettings
-from paddler.web.management.desired_state import (
+from paddler.web.management.state_application import prepare
+from paddler.web.shared.desired_state import (
     HuggingFaceModelReference,
     huggingface_reference_problem,
     parameters_from_settings,
     state_from_settings,
 )
-from paddler.web.management.state_application import prepare
 from paddler.web.shared.paddler_services import PaddlerServices
 
 

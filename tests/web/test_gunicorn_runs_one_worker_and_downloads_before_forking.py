@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from paddler.engine.engine_settings import EngineSettings
-from paddler.web.management.desired_state import UrlModel, UrlModelReference, state_from_settings
+from paddler.web.shared.desired_state import UrlModel, UrlModelReference, state_from_settings
 from tests.conftest import REPOSITORY
 
 from .conftest import free_port

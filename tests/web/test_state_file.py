@@ -9,8 +9,8 @@ import pytest
 
 from paddler.engine.engine_settings import EngineSettings
 from paddler.messages.sampling_params import SamplingParams
-from paddler.web.management.desired_state import BalancerDesiredState, state_from_settings
 from paddler.web.management.state_file import load_state, save_state
+from paddler.web.shared.desired_state import BalancerDesiredState, state_from_settings
 
 
 def _state(top_k: int) -> BalancerDesiredState:

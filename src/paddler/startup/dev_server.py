@@ -9,6 +9,7 @@ import logging
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -32,6 +33,19 @@ def parse_address(address: str) -> tuple[str, int]:
     if not separator or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"address must be host:port, got {address!r}")
     return host or "127.0.0.1", int(port)
+
+
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    finished = threading.Event()
+
+    def on_signal(signal_number: int, frame: FrameType | None) -> None:
+        logger.info("received %s, stopping", signal.Signals(signal_number).name)
+        finished.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    finished.wait()
 
 
 class DevServers:
@@ -85,15 +99,10 @@ class DevServers:
         for _, server in self._servers:
             server.shutdown()
 
-    def serve_until_signalled(self, drain_seconds: float) -> None:
-        finished = threading.Event()
-
-        def on_signal(signal_number: int, frame: FrameType | None) -> None:
-            logger.info("received %s, draining", signal.Signals(signal_number).name)
-            finished.set()
-
-        signal.signal(signal.SIGINT, on_signal)
-        signal.signal(signal.SIGTERM, on_signal)
+    def serve_until_signalled(self, drain_seconds: float, before_stop: Callable[[], None] | None = None) -> None:
+        """`before_stop` runs once a signal came, before the drain (an agent leaving its fleet)."""
         self.start()
-        finished.wait()
+        wait_for_signal()
+        if before_stop is not None:
+            before_stop()
         self.stop(drain_seconds)

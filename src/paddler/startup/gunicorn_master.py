@@ -18,13 +18,13 @@ import shlex
 from pathlib import Path
 
 from paddler.default_model import fetch_default_model
-from paddler.web.management.desired_state import (
+from paddler.web.management.model_download import check_url, huggingface_model_path, url_model_path
+from paddler.web.shared.desired_state import (
     BalancerDesiredState,
     HuggingFaceModel,
     UrlModel,
     huggingface_reference_problem,
 )
-from paddler.web.management.model_download import check_url, huggingface_model_path, url_model_path
 from paddler.web.shared.download_progress import DownloadProgress
 
 logger = logging.getLogger(__name__)

@@ -36,6 +36,22 @@ _SAMPLING_HELP = {
 }
 
 
+def add_buffer_options(parser: argparse.ArgumentParser) -> None:
+    """Paddler's request buffer: a server's, or a balancer's (HAProxy's queue)."""
+    parser.add_argument(
+        "--max-buffered-requests",
+        type=int,
+        default=30,
+        help="requests that may wait for a slot; 0 disables waiting (default: 30)",
+    )
+    parser.add_argument(
+        "--buffered-request-timeout",
+        type=int,
+        default=10000,
+        help="milliseconds a request may wait for a slot (default: 10000)",
+    )
+
+
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="GGUF file to serve (default: SmolLM2-135M-Instruct, fetched once)")
     parser.add_argument("--slots", type=int, default=4, help="requests served at once (default: 4)")
@@ -72,18 +88,7 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         type=Path,
         help="Jinja chat template used instead of the model's own (a desired state may replace it later)",
     )
-    parser.add_argument(
-        "--max-buffered-requests",
-        type=int,
-        default=30,
-        help="requests that may wait for a slot; 0 disables waiting (default: 30)",
-    )
-    parser.add_argument(
-        "--buffered-request-timeout",
-        type=int,
-        default=10000,
-        help="milliseconds a request may wait for a slot (default: 10000)",
-    )
+    add_buffer_options(parser)
     parser.add_argument(
         "--max-websockets",
         type=int,
@@ -189,7 +194,7 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
     )
 
 
-def _keys(given: list[str], variable: str) -> tuple[str, ...]:
+def api_keys(given: list[str], variable: str) -> tuple[str, ...]:
     from_environment = [key.strip() for key in os.environ.get(variable, "").split(",") if key.strip()]
     return tuple(dict.fromkeys([*given, *from_environment]))
 
@@ -255,8 +260,8 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         allowed_model_dirs=tuple(Path(os.path.realpath(directory)) for directory in allowed),
         model_url_hosts=tuple(arguments.model_url_hosts),
         management_host_names=(parse_address(arguments.management_addr)[0], *arguments.management_allowed_host),
-        inference_api_keys=_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
-        management_api_keys=_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
+        inference_api_keys=api_keys(arguments.inference_api_key, "PADDLER_INFERENCE_API_KEYS"),
+        management_api_keys=api_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
         inference_cors_origins=(*arguments.inference_cors_allowed_origin, *panel_origins),
         management_cors_origins=(*arguments.management_cors_allowed_origin, *panel_origins),
         open_websockets=Occupancy(arguments.max_websockets or websocket_limit(DEFAULT_THREADS)),

@@ -9,6 +9,9 @@ import json
 from flask import Flask, Response, request
 
 from paddler.web.admin_panel.panel_pages import PanelSettings, panel_blueprint
+from paddler.web.balancer import agent_registration, fleet_desired_state, get_fleet, get_fleet_metrics
+from paddler.web.balancer.fleet_services import EXTENSION_KEY as FLEET_EXTENSION_KEY
+from paddler.web.balancer.fleet_services import FleetServices
 from paddler.web.inference import (
     post_continue_from_conversation_history,
     post_continue_from_raw_prompt,
@@ -136,6 +139,26 @@ def create_management_app(services: PaddlerServices) -> Flask:
     ):
         app.register_blueprint(module.blueprint)
     get_metrics_history.keep_metrics_history(app, services)
+    return app
+
+
+def create_balancer_app(services: FleetServices) -> Flask:
+    """The balancer's management service: Paddler's management API over a fleet of agents, and the
+    agents' reports."""
+    app = Flask("paddler.balancer")
+    app.json = CompactJsonProvider(app)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.extensions[FLEET_EXTENSION_KEY] = services
+    register_error_handlers(app)
+    install_access_control(
+        app,
+        api_keys=services.management_api_keys,
+        other_service_keys=(),
+        cors_origins=services.management_cors_origins,
+        host_names=services.management_host_names,
+    )
+    for module in (get_fleet, get_fleet_metrics, fleet_desired_state, agent_registration):
+        app.register_blueprint(module.blueprint)
     return app
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from paddler.web.management.desired_state import BalancerDesiredState, applicable_state
 from paddler.web.management.state_application import accept_state, current_desired_state
 from paddler.web.shared.api_error import parse_json_body
+from paddler.web.shared.desired_state import BalancerDesiredState, applicable_state
 from paddler.web.shared.paddler_services import current_services
 
 blueprint = Blueprint("balancer_desired_state", __name__)

@@ -23,7 +23,7 @@ from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, HfHubHTTP
 from tqdm import tqdm
 
 from paddler.default_model import cache_dir
-from paddler.web.management.desired_state import HuggingFaceModelReference
+from paddler.web.shared.desired_state import HuggingFaceModelReference
 from paddler.web.shared.download_progress import DownloadProgress
 
 MAX_DOWNLOAD_BYTES = 1 << 40

@@ -28,7 +28,16 @@ from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.engine.engine_errors import EngineStartError
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_state import EngineState
-from paddler.web.management.desired_state import (
+from paddler.web.management.model_download import (
+    ModelDownloadError,
+    check_url,
+    huggingface_model_path,
+    url_model_path,
+)
+from paddler.web.management.state_file import save_state
+from paddler.web.shared.api_error import ApiError
+from paddler.web.shared.chat_template import ChatTemplateError, check_chat_template
+from paddler.web.shared.desired_state import (
     AgentDesiredModel,
     BalancerDesiredState,
     HuggingFaceModel,
@@ -39,15 +48,6 @@ from paddler.web.management.desired_state import (
     settings_for,
     state_from_settings,
 )
-from paddler.web.management.model_download import (
-    ModelDownloadError,
-    check_url,
-    huggingface_model_path,
-    url_model_path,
-)
-from paddler.web.management.state_file import save_state
-from paddler.web.shared.api_error import ApiError
-from paddler.web.shared.chat_template import ChatTemplateError, check_chat_template
 from paddler.web.shared.paddler_services import PaddlerServices
 
 logger = logging.getLogger(__name__)
@@ -316,6 +316,8 @@ def accept_state(services: PaddlerServices, state: BalancerDesiredState) -> None
                 logger.error("cannot save the desired state to %s: %s", services.state_file, error)
                 raise ApiError(500, f"cannot store the desired state: {error.strerror or error}") from None
         services.desired_state = state
+        # As Paddler: a new state is Fresh until an attempt ends, so a caller can wait for it to apply.
+        services.state_application_status = "Fresh"
         services.state_applier.submit(StateApplication(services, state, settings, override))
 
 

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from paddler.web.management.desired_state import BalancerDesiredState
+from paddler.web.shared.desired_state import BalancerDesiredState
 
 
 def _fsync_directory(directory: Path) -> None:

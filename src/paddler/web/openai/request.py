@@ -104,9 +104,10 @@ def served_model_id(services: PaddlerServices) -> str:
 
 
 def check_model(model: str, services: PaddlerServices) -> None:
-    """OpenAI's 404 for a model this server does not serve."""
+    """OpenAI's 404 for a model this server does not serve. The model file's name is always taken too: in a
+    fleet, agents named apart serve one model under one id."""
     served = served_model_id(services)
-    if model != served:
+    if model not in (served, Path(services.engine.settings.model_path).stem):
         raise OpenAIError(
             404,
             f"The model `{model}` does not exist; this server serves `{served}` (see GET /v1/models)",

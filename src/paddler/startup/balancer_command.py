@@ -1,0 +1,113 @@
+"""`paddler balancer`: HAProxy for the inference traffic of a fleet of agents, and the fleet's
+management service (Paddler's management API, and the agents' reports), until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from werkzeug.serving import make_server
+
+from paddler.startup.dev_server import parse_address, wait_for_signal
+from paddler.startup.haproxy_config import HaproxySettings
+from paddler.startup.haproxy_process import HaproxyError, HaproxyProcess
+from paddler.startup.serve_options import add_buffer_options, api_keys
+from paddler.web.balancer.fleet import Fleet
+from paddler.web.balancer.fleet_services import FleetServices
+from paddler.web.balancer.haproxy_runtime import HaproxyRuntime
+from paddler.web.create_app import create_balancer_app
+
+logger = logging.getLogger(__name__)
+
+
+def add_balancer_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--inference-addr", default="127.0.0.1:8061", help="host:port HAProxy takes inference traffic on"
+    )
+    parser.add_argument(
+        "--management-addr", default="127.0.0.1:8060", help="host:port of the management service (agents report here)"
+    )
+    add_buffer_options(parser)
+    parser.add_argument(
+        "--management-api-key",
+        action="append",
+        default=[],
+        help="accept this Bearer key on the management service (repeatable; also $PADDLER_MANAGEMENT_API_KEYS); "
+        "agents present it with --balancer-api-key",
+    )
+    parser.add_argument(
+        "--agent-management-api-key",
+        help="the Bearer key the balancer presents to the agents' management APIs, when they have one "
+        "(also $PADDLER_AGENT_MANAGEMENT_API_KEY)",
+    )
+    parser.add_argument(
+        "--management-cors-allowed-origin",
+        action="append",
+        default=[],
+        help="browser origin allowed on the management service",
+    )
+    parser.add_argument(
+        "--management-allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="Host name the management service answers to without a key, besides loopback names and IP addresses",
+    )
+
+
+def _fleet_services(arguments: argparse.Namespace, runtime: HaproxyRuntime) -> FleetServices:
+    return FleetServices(
+        Fleet(runtime),
+        runtime,
+        max_buffered_requests=arguments.max_buffered_requests,
+        buffered_request_timeout_ms=arguments.buffered_request_timeout,
+        management_api_keys=api_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
+        management_cors_origins=tuple(arguments.management_cors_allowed_origin),
+        management_host_names=(parse_address(arguments.management_addr)[0], *arguments.management_allowed_host),
+        agent_management_key=arguments.agent_management_api_key
+        or os.environ.get("PADDLER_AGENT_MANAGEMENT_API_KEY")
+        or None,
+    )
+
+
+def run_balancer(arguments: argparse.Namespace) -> int:
+    if arguments.max_buffered_requests < 0 or arguments.buffered_request_timeout < 0:
+        print("paddler balancer: buffer size and timeout must not be negative", file=sys.stderr)
+        return 2
+    host, port = parse_address(arguments.inference_addr)
+    directory = Path(tempfile.mkdtemp(prefix="paddler-haproxy-"))
+    settings = HaproxySettings(
+        host, port, arguments.max_buffered_requests, arguments.buffered_request_timeout, directory
+    )
+    runtime = HaproxyRuntime(settings.admin_socket)
+    services = _fleet_services(arguments, runtime)
+    try:
+        haproxy = HaproxyProcess(settings, on_restart=services.fleet.haproxy_restarted)
+        haproxy.start()
+    except HaproxyError as error:
+        print(f"paddler balancer: {error}", file=sys.stderr)
+        shutil.rmtree(directory, ignore_errors=True)
+        return 1
+    management_host, management_port = parse_address(arguments.management_addr)
+    server = make_server(management_host, management_port, create_balancer_app(services), threaded=True)
+    threading.Thread(target=server.serve_forever, name="paddler-balancer", daemon=True).start()
+    threading.Thread(target=services.fleet.keep_reaping, args=(services.stopped,), daemon=True).start()
+    logger.info(
+        "balancer: inference through haproxy on http://%s, management on http://%s",
+        arguments.inference_addr,
+        arguments.management_addr,
+    )
+    try:
+        wait_for_signal()
+    finally:
+        services.stopped.set()
+        server.shutdown()
+        haproxy.stop()
+        shutil.rmtree(directory, ignore_errors=True)
+    return 0

@@ -1,0 +1,98 @@
+"""The configuration HAProxy runs with in a fleet: one frontend on the balancer's inference address, one
+backend whose servers (the agents) are added and removed at run time through the admin socket.
+
+docs/fleet.md explains every line. Slots are HAProxy's connection limits (each agent's `maxconn`), and
+the request buffer is the backend's queue: overflow and queue timeouts are answered with Paddler's
+Error envelope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+BACKEND = "agents"
+# How often HAProxy asks each agent's /ready, and how many answers change its mind.
+CHECK_INTERVAL_MS = 500
+_ENVELOPE = '{"Error":{"request_id":"%[uuid]","error":{"code":CODE,"description":"DESCRIPTION"}}}\n'
+
+
+@dataclass(frozen=True, slots=True)
+class HaproxySettings:
+    inference_host: str
+    inference_port: int
+    max_buffered_requests: int
+    buffered_request_timeout_ms: int
+    # Where the admin socket, the error bodies and the configuration itself are written.
+    directory: Path
+
+    @property
+    def admin_socket(self) -> Path:
+        return self.directory / "admin.sock"
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / "haproxy.cfg"
+
+
+def _envelope(code: int, description: str) -> str:
+    return _ENVELOPE.replace("CODE", str(code)).replace("DESCRIPTION", description)
+
+
+def _bind_address(settings: HaproxySettings) -> str:
+    host = settings.inference_host
+    return f"[{host}]:{settings.inference_port}" if ":" in host else f"{host}:{settings.inference_port}"
+
+
+def haproxy_config(settings: HaproxySettings) -> str:
+    directory = settings.directory
+    return f"""global
+    stats socket {settings.admin_socket} mode 600 level admin
+    stats timeout 10s
+    log stderr format short local0 warning
+
+defaults
+    mode http
+    log global
+    timeout connect 1s
+    timeout client 1h
+    timeout server 1h
+    timeout tunnel 1h
+    timeout queue {settings.buffered_request_timeout_ms}ms
+    timeout http-request 30s
+    option http-server-close
+    retries 3
+    option redispatch 1
+    retry-on conn-failure empty-response
+
+frontend inference
+    bind {_bind_address(settings)}
+    http-request set-var(txn.answered_here) bool(true) if {{ nbsrv({BACKEND}) eq 0 }} \
+|| {{ be_conn_free({BACKEND}) le 0 }} {{ queue({BACKEND}) ge {settings.max_buffered_requests} }}
+    http-request return status 503 content-type application/x-ndjson lf-file {directory}/no-agent.fmt \
+if {{ nbsrv({BACKEND}) eq 0 }}
+    http-request return status 503 content-type application/x-ndjson lf-file {directory}/overflow.fmt \
+if {{ var(txn.answered_here) -m bool }}
+    default_backend {BACKEND}
+
+backend {BACKEND}
+    balance leastconn
+    option httpchk
+    http-check send meth GET uri /ready
+    http-check expect status 200
+    http-response set-var(txn.from_agent) bool(true)
+    http-error status 503 content-type application/x-ndjson lf-file {directory}/queue-timeout.fmt
+    http-after-response set-status 504 if {{ status 503 }} !{{ var(txn.from_agent) -m bool }} \
+!{{ var(txn.answered_here) -m bool }}
+"""
+
+
+def write_haproxy_files(settings: HaproxySettings) -> Path:
+    """Write the configuration and the error bodies it names; returns the configuration's path."""
+    directory = settings.directory
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "overflow.fmt").write_text(_envelope(503, "Buffered requests overflow"))
+    (directory / "queue-timeout.fmt").write_text(_envelope(504, "Waiting for available slot timed out"))
+    (directory / "no-agent.fmt").write_text(_envelope(503, "No agent is serving"))
+    settings.config_path.write_text(haproxy_config(settings))
+    return settings.config_path

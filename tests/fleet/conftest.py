@@ -1,0 +1,166 @@
+"""A fleet on loopback: a real `paddler balancer` (with a real HAProxy) and agents (`paddler serve
+--balancer-addr`) of the default model, 2 slots each, started by the tests and stopped afterwards."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.web.conftest import RunningServer, free_port, start_server, stop_server, wait_for
+
+AGENT_NAMES = ("agent-a", "agent-b")
+# Every agent serves the model under its file's name (and its own --name).
+MODEL_ID = "SmolLM2-135M-Instruct.Q4_1"
+
+
+@dataclass
+class RunningFleet:
+    balancer: subprocess.Popen[str]
+    inference_url: str
+    management_url: str
+    management_addr: str
+    log: Path
+    model_path: Path
+    agents: dict[str, RunningServer] = field(default_factory=dict)
+
+    def listed(self) -> list[dict[str, Any]]:
+        agents: list[dict[str, Any]] = httpx.get(f"{self.management_url}/api/v1/agents").json()["agents"]
+        return agents
+
+    def names(self) -> set[str]:
+        return {agent["name"] for agent in self.listed()}
+
+    def buffered(self) -> int:
+        response = httpx.get(f"{self.management_url}/api/v1/buffered_requests")
+        return int(response.json()["buffered_requests_current"])
+
+    def start_agent(self, name: str) -> RunningServer:
+        agent = start_server(
+            self.model_path,
+            "--slots",
+            "2",
+            "--threads",
+            "1",
+            "--temperature",
+            "0",
+            "--name",
+            name,
+            "--balancer-addr",
+            self.management_addr,
+        )
+        self.agents[name] = agent
+        assert wait_for(lambda: name in self.names(), timeout=10), f"{name} never registered"
+        return agent
+
+
+def start_balancer(*extra: str) -> tuple[subprocess.Popen[str], str, str, Path]:
+    inference, management = free_port(), free_port()
+    log = tempfile.NamedTemporaryFile("w+", prefix="paddler-balancer-", suffix=".log", delete=False)  # noqa: SIM115
+    command = [
+        sys.executable,
+        "-m",
+        "paddler.cli",
+        "--log-level",
+        "WARNING",
+        "balancer",
+        "--inference-addr",
+        f"127.0.0.1:{inference}",
+        "--management-addr",
+        f"127.0.0.1:{management}",
+        *extra,
+    ]
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+    management_url = f"http://127.0.0.1:{management}"
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"paddler balancer exited early:\n{Path(log.name).read_text()}")
+        try:
+            return httpx.get(f"{management_url}/health").status_code == 200
+        except httpx.TransportError:
+            return False
+
+    assert wait_for(answers, timeout=20), "the balancer did not start"
+    return process, f"http://127.0.0.1:{inference}", f"127.0.0.1:{management}", Path(log.name)
+
+
+def stop_fleet(fleet: RunningFleet) -> str:
+    for agent in fleet.agents.values():
+        if agent.process.poll() is None:
+            agent.process.kill()
+        stop_server(agent)
+    fleet.balancer.send_signal(signal.SIGTERM)
+    try:
+        fleet.balancer.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        fleet.balancer.kill()
+    output = fleet.log.read_text()
+    fleet.log.unlink()
+    return output
+
+
+@pytest.fixture(scope="module")
+def fleet(default_model_path: Path) -> Iterator[RunningFleet]:
+    """A balancer (buffered requests wait up to 30 s) and agents a and b, 2 slots each."""
+    process, inference_url, management_addr, log = start_balancer("--buffered-request-timeout", "30000")
+    running = RunningFleet(
+        process, inference_url, f"http://{management_addr}", management_addr, log, default_model_path
+    )
+    try:
+        for name in AGENT_NAMES:
+            running.start_agent(name)
+        yield running
+    finally:
+        stop_fleet(running)
+
+
+def stream_completion(url: str, max_tokens: int, outcome: dict[str, Any]) -> threading.Thread:
+    """A streamed completion through `url` on a thread; `outcome` gets its status, who generated it, whether
+    it ended with [DONE] (`done`), and the error that ended it early, if any."""
+
+    def run() -> None:
+        body = {"model": MODEL_ID, "prompt": "Once upon a time", "max_tokens": max_tokens, "ignore_eos": True}
+        started = time.monotonic()
+        try:
+            with httpx.stream("POST", f"{url}/v1/completions", json={**body, "stream": True}, timeout=60) as response:
+                outcome["status"] = response.status_code
+                for line in response.iter_lines():
+                    outcome["done"] = outcome.get("done", False) or line == "data: [DONE]"
+        except httpx.HTTPError as error:
+            outcome["error"] = repr(error)
+        outcome["seconds"] = time.monotonic() - started
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def generated_by(url: str, max_tokens: int = 4) -> str:
+    """Who answered one short conversation through `url` (Paddler's NDJSON names the agent)."""
+    body = {
+        "add_generation_prompt": True,
+        "enable_thinking": False,
+        "max_tokens": max_tokens,
+        "conversation_history": [{"role": "user", "content": "Hi"}],
+    }
+    response = httpx.post(f"{url}/api/v1/continue_from_conversation_history", json=body, timeout=60)
+    response.raise_for_status()
+    last = json.loads(response.text.strip().splitlines()[-1])
+    name: str = last["Response"]["generated_by"]
+    return name
+
+
+os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
