@@ -15,7 +15,7 @@ from paddler.messages.embedding_normalization import (
 )
 from paddler.messages.generate_embedding_batch_params import EmbeddingDocument, GenerateEmbeddingBatchParams
 from paddler.web.inference.ndjson_stream import ndjson_response
-from paddler.web.inference.wire_params import GenerateEmbeddingBatchParams as WireEmbeddingParams
+from paddler.web.inference.wire_params import WireEmbeddingBatchParams
 from paddler.web.inference.wire_results import embedding_result_line
 from paddler.web.shared.api_error import ApiError, parse_json_body
 from paddler.web.shared.paddler_services import current_services
@@ -27,7 +27,7 @@ EMBEDDINGS_DISABLED = "Embedding generation is not enabled in the inference para
 MAX_DOCUMENTS = 10_000
 
 
-def _normalization(params: WireEmbeddingParams) -> EmbeddingNormalization:
+def _normalization(params: WireEmbeddingBatchParams) -> EmbeddingNormalization:
     method = params.normalization_method
     if method == "L2":
         return L2_NORMALIZATION
@@ -41,7 +41,7 @@ def post_generate_embedding_batch() -> Response:
     services = current_services()
     if not services.engine.settings.enable_embeddings:
         raise ApiError(501, EMBEDDINGS_DISABLED)
-    params = parse_json_body(WireEmbeddingParams)
+    params = parse_json_body(WireEmbeddingBatchParams)
     if len(params.input_batch) > MAX_DOCUMENTS:
         raise ApiError(413, f"input_batch holds more than {MAX_DOCUMENTS} documents")
     documents = tuple(EmbeddingDocument(document.id, document.content) for document in params.input_batch)

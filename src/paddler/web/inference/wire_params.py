@@ -99,7 +99,9 @@ class RmsNorm(_Strict):
     RmsNorm: RmsNormSettings
 
 
-class GenerateEmbeddingBatchParams(_Strict):
+class WireEmbeddingBatchParams(_Strict):
+    """Paddler's GenerateEmbeddingBatchParams as it arrives; the engine's own is in paddler.messages."""
+
     input_batch: list[EmbeddingInputDocument]
     normalization_method: Literal["L2", "None"] | RmsNorm
 
