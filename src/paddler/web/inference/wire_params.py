@@ -5,25 +5,23 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from paddler.web.shared.strict_wire_model import StrictWireModel
 
 Int32 = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class TextPart(_Strict):
+class TextPart(StrictWireModel):
     type: Literal["text"]
     text: str
 
 
-class ImageUrl(_Strict):
+class ImageUrl(StrictWireModel):
     url: str
 
 
-class ImageUrlPart(_Strict):
+class ImageUrlPart(StrictWireModel):
     type: Literal["image_url"]
     image_url: ImageUrl
 
@@ -31,18 +29,18 @@ class ImageUrlPart(_Strict):
 ContentPart = Annotated[TextPart | ImageUrlPart, Field(discriminator="type")]
 
 
-class ConversationMessage(_Strict):
+class ConversationMessage(StrictWireModel):
     role: str
     content: str | list[ContentPart]
 
 
-class GbnfGrammar(_Strict):
+class GbnfGrammar(StrictWireModel):
     type: Literal["gbnf"]
     grammar: str
     root: str
 
 
-class JsonSchemaGrammar(_Strict):
+class JsonSchemaGrammar(StrictWireModel):
     type: Literal["json_schema"]
     # A string holding JSON, as Paddler defines it.
     schema_: str = Field(alias="schema")
@@ -51,25 +49,25 @@ class JsonSchemaGrammar(_Strict):
 Grammar = Annotated[GbnfGrammar | JsonSchemaGrammar, Field(discriminator="type")]
 
 
-class ToolParameters(_Strict):
+class ToolParameters(StrictWireModel):
     type: str
     properties: dict[str, object] | None = None
     required: list[str] | None = None
     additionalProperties: object | None = None  # noqa: N815 - the JSON Schema keyword
 
 
-class ToolFunction(_Strict):
+class ToolFunction(StrictWireModel):
     name: str
     description: str
     parameters: ToolParameters | None = None
 
 
-class Tool(_Strict):
+class Tool(StrictWireModel):
     type: Literal["function"]
     function: ToolFunction
 
 
-class ContinueFromConversationHistoryParams(_Strict):
+class ContinueFromConversationHistoryParams(StrictWireModel):
     add_generation_prompt: bool
     conversation_history: list[ConversationMessage]
     enable_thinking: bool
@@ -79,27 +77,27 @@ class ContinueFromConversationHistoryParams(_Strict):
     tools: list[Tool] = Field(default_factory=list)
 
 
-class ContinueFromRawPromptParams(_Strict):
+class ContinueFromRawPromptParams(StrictWireModel):
     raw_prompt: str
     max_tokens: Int32
     grammar: Grammar | None = None
 
 
-class EmbeddingInputDocument(_Strict):
+class EmbeddingInputDocument(StrictWireModel):
     content: str
     id: str
 
 
-class RmsNormSettings(_Strict):
+class RmsNormSettings(StrictWireModel):
     # Paddler takes any float; zero or less can take a square root of a negative number (NaN vectors).
     epsilon: Annotated[float, Field(gt=0, allow_inf_nan=False)]
 
 
-class RmsNorm(_Strict):
+class RmsNorm(StrictWireModel):
     RmsNorm: RmsNormSettings
 
 
-class WireEmbeddingBatchParams(_Strict):
+class WireEmbeddingBatchParams(StrictWireModel):
     """Paddler's GenerateEmbeddingBatchParams as it arrives; the engine's own is in paddler.messages."""
 
     input_batch: list[EmbeddingInputDocument]

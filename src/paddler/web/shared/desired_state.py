@@ -8,10 +8,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from paddler.engine.engine_settings import EngineSettings
 from paddler.messages.sampling_params import sampling_from
+from paddler.web.shared.strict_wire_model import StrictWireModel
 
 KvCacheDtype = Literal["F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_1", "IQ4_NL", "Q5_0", "Q5_1"]
 PoolingType = Literal["Unspecified", "None", "Mean", "Cls", "Last", "Rank"]
@@ -21,11 +22,7 @@ UInt32 = Annotated[int, Field(ge=0, le=2**32 - 1)]
 _REPO_ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-class InferenceParameters(_Strict):
+class InferenceParameters(StrictWireModel):
     """Every field is required, as in Paddler (no serde defaults)."""
 
     n_batch: Annotated[int, Field(ge=0)]
@@ -47,36 +44,36 @@ class InferenceParameters(_Strict):
     top_p: float
 
 
-class HuggingFaceModelReference(_Strict):
+class HuggingFaceModelReference(StrictWireModel):
     filename: str
     repo_id: str
     revision: str
 
 
-class HuggingFaceModel(_Strict):
+class HuggingFaceModel(StrictWireModel):
     HuggingFace: HuggingFaceModelReference
 
 
-class UrlModelReference(_Strict):
+class UrlModelReference(StrictWireModel):
     url: str
 
 
-class UrlModel(_Strict):
+class UrlModel(StrictWireModel):
     Url: UrlModelReference
 
 
-class LocalModel(_Strict):
+class LocalModel(StrictWireModel):
     LocalToAgent: str
 
 
 AgentDesiredModel = Literal["None"] | HuggingFaceModel | UrlModel | LocalModel
 
 
-class ChatTemplateContent(_Strict):
+class ChatTemplateContent(StrictWireModel):
     content: str
 
 
-class BalancerDesiredState(_Strict):
+class BalancerDesiredState(StrictWireModel):
     chat_template_override: ChatTemplateContent | None = None
     inference_parameters: InferenceParameters
     model: AgentDesiredModel
