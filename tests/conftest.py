@@ -1,4 +1,5 @@
-"""Shared fixtures: llama.cpp's vocab-only GGUFs and the default model (fetched once into the cache)."""
+"""Shared fixtures: llama.cpp's vocab-only GGUFs, the default model (fetched once into the cache), and the
+system's Chromium for the admin panel's browser tests."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page
 
 from paddler.default_model import fetch_default_model
 from paddler.llama import LlamaModel
+from tests.web.browser import checked_page, chromium_browser
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 
@@ -36,3 +39,15 @@ def default_model_path() -> Path:
 def smollm(default_model_path: Path) -> Iterator[LlamaModel]:
     with LlamaModel(default_model_path) as model:
         yield model
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium_browser() as launched:
+        yield launched
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    with checked_page(browser) as opened:
+        yield opened

@@ -30,7 +30,7 @@ from paddler.web.create_app import (
     create_management_app,
     create_openai_app,
 )
-from paddler.web.management.get_metrics_history import start_metrics_history
+from paddler.web.shared.metrics_history import start_metrics_history
 from paddler.web.shared.paddler_services import PaddlerServices
 from paddler.web.shared.thread_reserve import ThreadReserve, WsgiApp, websocket_limit
 

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,11 +48,11 @@ class RunningFleet:
         response = httpx.get(f"{self.management_url}/api/v1/buffered_requests")
         return int(response.json()["buffered_requests_current"])
 
-    def start_agent(self, name: str) -> RunningServer:
+    def start_agent(self, name: str, slots: int = 2) -> RunningServer:
         agent = start_server(
             self.model_path,
             "--slots",
-            "2",
+            str(slots),
             "--threads",
             "1",
             "--temperature",
@@ -112,19 +113,26 @@ def stop_fleet(fleet: RunningFleet) -> str:
     return output
 
 
-@pytest.fixture(scope="module")
-def fleet(default_model_path: Path) -> Iterator[RunningFleet]:
-    """A balancer (buffered requests wait up to 30 s) and agents a and b, 2 slots each."""
-    process, inference_url, management_addr, log = start_balancer("--buffered-request-timeout", "30000")
-    running = RunningFleet(
-        process, inference_url, f"http://{management_addr}", management_addr, log, default_model_path
-    )
+@contextmanager
+def running_fleet(
+    model_path: Path, *balancer_options: str, agent_names: tuple[str, ...] = AGENT_NAMES, slots: int = 2
+) -> Iterator[RunningFleet]:
+    """A balancer started with `balancer_options`, and agents of `slots` slots each, stopped afterwards."""
+    process, inference_url, management_addr, log = start_balancer(*balancer_options)
+    running = RunningFleet(process, inference_url, f"http://{management_addr}", management_addr, log, model_path)
     try:
-        for name in AGENT_NAMES:
-            running.start_agent(name)
+        for name in agent_names:
+            running.start_agent(name, slots)
         yield running
     finally:
         stop_fleet(running)
+
+
+@pytest.fixture(scope="module")
+def fleet(default_model_path: Path) -> Iterator[RunningFleet]:
+    """A balancer (buffered requests wait up to 30 s) and agents a and b, 2 slots each."""
+    with running_fleet(default_model_path, "--buffered-request-timeout", "30000") as running:
+        yield running
 
 
 def stream_completion(url: str, max_tokens: int, outcome: dict[str, Any]) -> threading.Thread:

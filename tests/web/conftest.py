@@ -150,13 +150,15 @@ def server_factory(default_model_path: Path) -> Iterator[ServerFactory]:
         stop_server(running)
 
 
-def stream_completion_until(server: RunningServer, leave: threading.Event, prompt: str) -> threading.Thread:
+def stream_completion_until(
+    inference_url: str, leave: threading.Event, prompt: str, model: str = "agent-1"
+) -> threading.Thread:
     """A long streamed completion, on a thread, whose client leaves once `leave` is set (its slot is
     then freed): a slot kept busy for as long as a test needs."""
 
     def generate() -> None:
-        body = {"model": "agent-1", "prompt": prompt, "max_tokens": 2000, "ignore_eos": True, "stream": True}
-        with httpx.stream("POST", f"{server.inference_url}/v1/completions", json=body, timeout=60) as response:
+        body = {"model": model, "prompt": prompt, "max_tokens": 2000, "ignore_eos": True, "stream": True}
+        with httpx.stream("POST", f"{inference_url}/v1/completions", json=body, timeout=60) as response:
             for _ in response.iter_lines():
                 if leave.is_set():
                     return

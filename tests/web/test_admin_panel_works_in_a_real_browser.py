@@ -5,16 +5,15 @@ docs/admin-panel/ (the README shows one)."""
 
 from __future__ import annotations
 
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
+from tests.web.browser import WAIT_MS, screenshot, wait_for_the_tokens_chart_to_rise
 from tests.web.conftest import (
     RunningServer,
     free_port,
@@ -24,25 +23,7 @@ from tests.web.conftest import (
     wait_for,
 )
 
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "admin-panel"
 TOOLS_TEMPLATE = Path(__file__).parent / "templates" / "qwen3_style_tools.jinja"
-WAIT_MS = 20_000
-
-
-def _chromium() -> str:
-    """Debian's chromium (installed by .ci/run); no browser is downloaded."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    assert found is not None, "the admin panel tests need the system's chromium (apt-get install chromium)"
-    return found
-
-
-def _screenshot(page: Page, name: str, folder: Path) -> None:
-    path = folder / f"{name}.png"
-    page.screenshot(path=path, full_page=True)
-    assert path.stat().st_size > 1000
-    if os.environ.get("PADDLER_UPDATE_SCREENSHOTS") == "1":
-        DOCS.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, DOCS / path.name)
 
 
 def _start_with_panel(
@@ -57,14 +38,6 @@ def _start_with_panel(
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=_chromium(), args=["--no-sandbox"])
-        yield launched
-        launched.close()
-
-
-@pytest.fixture(scope="module")
 def panel_server(default_model_path: Path) -> Iterator[tuple[RunningServer, str]]:
     # A template that writes tool calls (SmolLM2's own has none), so the playground can offer tools.
     running, panel = _start_with_panel(
@@ -72,17 +45,6 @@ def panel_server(default_model_path: Path) -> Iterator[tuple[RunningServer, str]
     )
     yield running, panel
     stop_server(running)
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1200, "height": 900})
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("pageerror", lambda error: errors.append(str(error)))
-    yield opened
-    context.close()
-    assert errors == []
 
 
 def test_the_dashboard_shows_the_agent_and_a_request_as_a_busy_slot_then_idle(
@@ -98,18 +60,20 @@ def test_the_dashboard_shows_the_agent_and_a_request_as_a_busy_slot_then_idle(
     expect(page.locator(".slot[data-phase=idle]")).to_have_count(2)
 
     seen = threading.Event()
-    request = stream_completion_until(server, seen, "Once upon a time")
+    request = stream_completion_until(server.inference_url, seen, "Once upon a time")
     expect(page.locator(".slot[data-phase=generating]")).to_have_count(1, timeout=WAIT_MS)
     expect(agent.locator(".slots-count")).to_have_attribute("data-processing", "1")
     # The tokens/s chart rises off its baseline while the slot generates.
-    risen = "() => [...document.querySelectorAll('[data-chart=tokens_per_second] polyline')].some((line) =>"
-    risen += " line.getAttribute('points').split(' ').some((point) => Number(point.split(',')[1]) < 100))"
-    page.wait_for_function(risen, timeout=WAIT_MS)
-    _screenshot(page, "dashboard", tmp_path)
+    wait_for_the_tokens_chart_to_rise(page)
+    screenshot(page, "dashboard", tmp_path)
     seen.set()
     request.join()
     expect(page.locator(".slot[data-phase=idle]")).to_have_count(2, timeout=WAIT_MS)
     expect(page.locator(".slot[data-phase=idle]").first).to_contain_text("tokens cached")
+    # A single server has no fleet to add to: the dialog says what a fleet is instead.
+    page.get_by_role("button", name="How to add an agent").click()
+    expect(page.locator("dialog .single-server")).to_contain_text("--balancer-addr")
+    expect(page.locator("dialog #add-agent-command")).to_have_count(0)
 
 
 def test_the_playground_streams_an_answer_and_the_second_turn_reuses_the_first(
@@ -132,7 +96,7 @@ def test_the_playground_streams_an_answer_and_the_second_turn_reuses_the_first(
     second_usage = page.locator(".usage").nth(1)
     assert int(second_usage.get_attribute("data-cached-tokens") or 0) > 0
     expect(second_usage).to_contain_text("tokens/s")
-    _screenshot(page, "playground", tmp_path)
+    screenshot(page, "playground", tmp_path)
 
 
 def test_the_playground_offers_tools_and_turns_thinking_off(
@@ -172,7 +136,7 @@ def test_the_embeddings_tester_draws_a_heatmap_of_three_documents(
     similarities = [float(cells.nth(index).get_attribute("data-similarity") or "nan") for index in range(9)]
     assert all(abs(similarities[index * 4] - 1.0) < 1e-3 for index in range(3))  # each document with itself
     assert all(-1.0 <= similarity <= 1.0 + 1e-6 for similarity in similarities)
-    _screenshot(page, "embeddings", tmp_path)
+    screenshot(page, "embeddings", tmp_path)
 
 
 def test_the_dashboard_fits_a_narrow_dark_screen(
@@ -186,7 +150,7 @@ def test_the_dashboard_fits_a_narrow_dark_screen(
     assert narrow.evaluate("document.documentElement.scrollWidth") <= 360
     background = narrow.evaluate("getComputedStyle(document.body).backgroundColor")
     assert background == "rgb(15, 18, 22)"
-    _screenshot(narrow, "dashboard-narrow-dark", tmp_path)
+    screenshot(narrow, "dashboard-narrow-dark", tmp_path)
     context.close()
 
 
@@ -198,7 +162,7 @@ def test_the_model_page_applies_a_changed_context_size(
     context_size = page.locator("input[name=context_size]")
     expect(context_size).to_have_value("4096", timeout=WAIT_MS)
     context_size.fill("2048")
-    _screenshot(page, "model", tmp_path)
+    screenshot(page, "model", tmp_path)
     page.get_by_role("button", name="Apply changes").click()
     expect(page.locator(".agent h3")).to_have_text("agent-1", timeout=WAIT_MS)  # back on the dashboard
     assert server.desired_state()["inference_parameters"]["context_size"] == 2048
@@ -214,7 +178,7 @@ def test_with_a_management_key_the_panel_shows_nothing_before_sign_in(
         page.goto(f"{panel}/#/dashboard")
         form = page.locator("#management-sign-in")
         expect(form).to_be_visible(timeout=WAIT_MS)
-        _screenshot(page, "sign-in", tmp_path)
+        screenshot(page, "sign-in", tmp_path)
         assert page.locator(".agent, .slot, .chart").count() == 0
         assert "agent-1" not in page.content()
         page.get_by_label("Management API key").fill("panel-secret")

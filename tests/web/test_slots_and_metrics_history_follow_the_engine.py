@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from paddler.startup.serve_options import admin_panel_origins
-from paddler.web.management.metrics_history import histogram_quantile
+from paddler.web.shared.metrics_history import histogram_quantile
 
 from .conftest import RunningServer, ServerFactory, stream_completion_until, wait_for
 
@@ -34,7 +34,7 @@ def test_slots_show_a_generation_then_its_cached_prefix_and_the_history_charts_i
     assert [slot["phase"] for slot in _slots(server)] == ["idle", "idle"]
     for round_number in range(2):
         leave = threading.Event()
-        client = stream_completion_until(server, leave, PROMPT)
+        client = stream_completion_until(server.inference_url, leave, PROMPT)
         assert wait_for(lambda: (_busy(server) or {}).get("generated_tokens", 0) >= 3, timeout=30)
         busy = _busy(server)
         assert busy is not None

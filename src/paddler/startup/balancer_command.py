@@ -17,11 +17,18 @@ from werkzeug.serving import make_server
 from paddler.startup.dev_server import parse_address, wait_for_signal
 from paddler.startup.haproxy_config import HaproxySettings
 from paddler.startup.haproxy_process import HaproxyError, HaproxyProcess
-from paddler.startup.serve_options import add_buffer_options, api_keys
+from paddler.startup.serve_options import (
+    add_admin_panel_option,
+    add_buffer_options,
+    admin_panel_origins,
+    admin_panel_settings,
+    api_keys,
+)
 from paddler.web.balancer.fleet import Fleet
 from paddler.web.balancer.fleet_services import FleetServices
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime
-from paddler.web.create_app import create_balancer_app
+from paddler.web.create_app import create_admin_panel_app, create_balancer_app
+from paddler.web.shared.metrics_history import start_metrics_history
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +41,7 @@ def add_balancer_options(parser: argparse.ArgumentParser) -> None:
         "--management-addr", default="127.0.0.1:8060", help="host:port of the management service (agents report here)"
     )
     add_buffer_options(parser)
+    add_admin_panel_option(parser)
     parser.add_argument(
         "--management-api-key",
         action="append",
@@ -68,7 +76,10 @@ def _fleet_services(arguments: argparse.Namespace, runtime: HaproxyRuntime) -> F
         max_buffered_requests=arguments.max_buffered_requests,
         buffered_request_timeout_ms=arguments.buffered_request_timeout,
         management_api_keys=api_keys(arguments.management_api_key, "PADDLER_MANAGEMENT_API_KEYS"),
-        management_cors_origins=tuple(arguments.management_cors_allowed_origin),
+        management_cors_origins=(
+            *arguments.management_cors_allowed_origin,
+            *admin_panel_origins(arguments.web_admin_panel_addr),
+        ),
         management_host_names=(parse_address(arguments.management_addr)[0], *arguments.management_allowed_host),
         agent_management_key=arguments.agent_management_api_key
         or os.environ.get("PADDLER_AGENT_MANAGEMENT_API_KEY")
@@ -94,20 +105,28 @@ def run_balancer(arguments: argparse.Namespace) -> int:
         print(f"paddler balancer: {error}", file=sys.stderr)
         shutil.rmtree(directory, ignore_errors=True)
         return 1
-    management_host, management_port = parse_address(arguments.management_addr)
-    server = make_server(management_host, management_port, create_balancer_app(services), threaded=True)
-    threading.Thread(target=server.serve_forever, name="paddler-balancer", daemon=True).start()
+    management = create_balancer_app(services)
+    apps = [(arguments.management_addr, management)]
+    panel = admin_panel_settings(arguments, fleet=True)
+    if panel is not None:
+        apps.append((panel.address, create_admin_panel_app(panel)))
+    servers = [make_server(*parse_address(address), app, threaded=True) for address, app in apps]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, name="paddler-balancer", daemon=True).start()
     threading.Thread(target=services.fleet.keep_reaping, args=(services.stopped,), daemon=True).start()
+    start_metrics_history(management)
     logger.info(
-        "balancer: inference through haproxy on http://%s, management on http://%s",
+        "balancer: inference through haproxy on http://%s, management on http://%s%s",
         arguments.inference_addr,
         arguments.management_addr,
+        "" if panel is None else f", admin panel on http://{panel.address}",
     )
     try:
         wait_for_signal()
     finally:
         services.stopped.set()
-        server.shutdown()
+        for server in servers:
+            server.shutdown()
         haproxy.stop()
         shutil.rmtree(directory, ignore_errors=True)
     return 0

@@ -21,7 +21,7 @@ from paddler.web.create_app import (
     create_management_app,
     create_openai_app,
 )
-from paddler.web.management.get_metrics_history import start_metrics_history
+from paddler.web.shared.metrics_history import start_metrics_history
 from paddler.web.shared.paddler_services import PaddlerServices
 
 logger = logging.getLogger(__name__)

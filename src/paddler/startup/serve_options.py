@@ -78,10 +78,7 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         "--compat-openai-addr",
         help="also serve the OpenAI API (/v1/…) alone on this host:port; it is always on the inference address too",
     )
-    parser.add_argument(
-        "--web-admin-panel-addr",
-        help="serve the web admin panel on this host:port (its origin is allowed on both services)",
-    )
+    add_admin_panel_option(parser)
     parser.add_argument("--name", help="server name, reported as generated_by and as the agent name")
     parser.add_argument(
         "--chat-template-file",
@@ -230,16 +227,25 @@ def admin_panel_origins(address: str | None) -> tuple[str, ...]:
     return tuple(f"{scheme}://{name}:{port}" for name in bracketed for scheme in ("http", "https"))
 
 
-def admin_panel_settings(arguments: argparse.Namespace) -> PanelSettings | None:
+def add_admin_panel_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--web-admin-panel-addr",
+        help="serve the web admin panel on this host:port (its origin is allowed on the services)",
+    )
+
+
+def admin_panel_settings(arguments: argparse.Namespace, fleet: bool = False) -> PanelSettings | None:
+    """`fleet`: for a balancer, which has no OpenAI address of its own (HAProxy's carries /v1/)."""
     if arguments.web_admin_panel_addr is None:
         return None
     return PanelSettings(
         address=arguments.web_admin_panel_addr,
         management=arguments.management_addr,
         inference=arguments.inference_addr,
-        openai=arguments.openai_addr,
+        openai=None if fleet else arguments.openai_addr,
         max_buffered_requests=arguments.max_buffered_requests,
         buffered_request_timeout_ms=arguments.buffered_request_timeout,
+        fleet=fleet,
     )
 
 

@@ -9,7 +9,15 @@ import json
 from flask import Flask, Response, request
 
 from paddler.web.admin_panel.panel_pages import PanelSettings, panel_blueprint
-from paddler.web.balancer import agent_registration, fleet_desired_state, get_fleet, get_fleet_metrics
+from paddler.web.balancer import (
+    agent_registration,
+    fleet_desired_state,
+    get_fleet,
+    get_fleet_agent_details,
+    get_fleet_metrics,
+    get_fleet_metrics_history,
+    get_fleet_slots,
+)
 from paddler.web.balancer.fleet_services import EXTENSION_KEY as FLEET_EXTENSION_KEY
 from paddler.web.balancer.fleet_services import FleetServices
 from paddler.web.inference import (
@@ -143,8 +151,8 @@ def create_management_app(services: PaddlerServices) -> Flask:
 
 
 def create_balancer_app(services: FleetServices) -> Flask:
-    """The balancer's management service: Paddler's management API over a fleet of agents, and the
-    agents' reports."""
+    """The balancer's management service: Paddler's management API over a fleet of agents, the admin
+    panel's slots and charts for the fleet, and the agents' reports."""
     app = Flask("paddler.balancer")
     app.json = CompactJsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -157,8 +165,18 @@ def create_balancer_app(services: FleetServices) -> Flask:
         cors_origins=services.management_cors_origins,
         host_names=services.management_host_names,
     )
-    for module in (get_fleet, get_fleet_metrics, fleet_desired_state, agent_registration):
+    for module in (
+        get_fleet,
+        get_fleet_metrics,
+        get_fleet_slots,
+        get_fleet_metrics_history,
+        get_fleet_agent_details,
+        fleet_desired_state,
+        agent_registration,
+    ):
         app.register_blueprint(module.blueprint)
+    get_fleet_slots.keep_fleet_slots(app, services)
+    get_fleet_metrics_history.keep_fleet_metrics_history(app, services)
     return app
 
 

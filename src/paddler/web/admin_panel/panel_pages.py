@@ -20,7 +20,8 @@ CONTENT_SECURITY_POLICY = (
 @dataclass(frozen=True, slots=True)
 class PanelSettings:
     """The panel's own host:port, each service's, and the buffer limits the dashboard shows beside the
-    buffered requests, as given on the command line."""
+    buffered requests, as given on the command line; `fleet`: served by a balancer (its management
+    service answers for every agent, and its inference address is HAProxy's)."""
 
     address: str
     management: str
@@ -28,6 +29,7 @@ class PanelSettings:
     openai: str | None
     max_buffered_requests: int
     buffered_request_timeout_ms: int
+    fleet: bool = False
 
 
 def panel_blueprint(settings: PanelSettings) -> Blueprint:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from flask import Blueprint, Response, jsonify
 
+from paddler.web.balancer.agent_calls import ask_agent
 from paddler.web.balancer.fleet_services import FleetServices, current_fleet
 from paddler.web.balancer.rollout import Rollout
 from paddler.web.shared.api_error import ApiError, parse_json_body
@@ -20,17 +20,9 @@ def _fleet_state(services: FleetServices) -> dict[str, Any]:
     """The state PUT here, else the first agent's own (what it serves from its command line)."""
     if services.fleet.desired_state is not None:
         return services.fleet.desired_state.model_dump(mode="json")
-    key = services.agent_management_key
     for agent in services.fleet.agents():
-        try:
-            response = httpx.get(
-                f"http://{agent.report.management_addr}/api/v1/balancer_desired_state",
-                headers={"Authorization": f"Bearer {key}"} if key else {},
-                timeout=3,
-            )
-        except httpx.HTTPError:
-            continue
-        if response.status_code == 200:
+        response = ask_agent(services, agent, "/api/v1/balancer_desired_state", timeout=3)
+        if response is not None and response.status_code == 200:
             state: dict[str, Any] = response.json()
             return state
     raise ApiError(503, "no desired state was set and no agent has joined yet")

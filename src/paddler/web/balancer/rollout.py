@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from paddler.web.balancer.agent_calls import agent_headers
 from paddler.web.balancer.fleet import FleetAgent
 from paddler.web.balancer.fleet_services import FleetServices
 
@@ -37,8 +38,7 @@ class Rollout:
     def __init__(self, services: FleetServices, state: dict[str, Any]) -> None:
         self._services = services
         self._state = state
-        key = services.agent_management_key
-        self._headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._headers = agent_headers(services)
 
     def __call__(self) -> float | None:
         for agent in self._services.fleet.agents():

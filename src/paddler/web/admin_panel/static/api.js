@@ -25,14 +25,19 @@ export function panelConfig() {
   return config;
 }
 
-export function serviceBase(address) {
+// host:port a service is reached at from here.
+export function reachableAddress(address) {
   const separator = address.lastIndexOf(":");
   let host = address.slice(0, separator);
   const port = address.slice(separator + 1);
   // Bound to every interface: reach it by the name this page was opened under.
   if (host === "" || host === "0.0.0.0" || host === "::" || host === "[::]") host = location.hostname;
   if (host.includes(":") && !host.startsWith("[")) host = `[${host}]`;
-  return `${location.protocol}//${host}:${port}`;
+  return `${host}:${port}`;
+}
+
+export function serviceBase(address) {
+  return `${location.protocol}//${reachableAddress(address)}`;
 }
 
 function baseOf(service) {

@@ -1,4 +1,5 @@
 // The dashboard: addresses, buffered requests, the agent, what each slot is doing, and charts.
+import { showAddAgent } from "./add_agent.js";
 import { follow, getJson, panelConfig, poll, serviceBase } from "./api.js";
 import { lineChart } from "./charts.js";
 import { formatNumber, h, openDialog } from "./dom.js";
@@ -20,8 +21,8 @@ function connection(label) {
 function addresses() {
   const config = panelConfig();
   const rows = [
-    ["Management", serviceBase(config.management)],
-    ["Inference", serviceBase(config.inference)],
+    [config.fleet ? "Management (the balancer)" : "Management", serviceBase(config.management)],
+    [config.fleet ? "Inference (HAProxy)" : "Inference", serviceBase(config.inference)],
     ["OpenAI API", config.openai ? serviceBase(config.openai) : `${serviceBase(config.inference)}/v1`],
   ];
   return h("section", { class: "card", "aria-labelledby": "addresses-title" },
@@ -99,10 +100,13 @@ function agentCard(agent) {
 function agentsSection(signal) {
   const list = h("div", { class: "agents" }, h("p", { class: "muted" }, "Waiting for agents…"));
   const live = connection("");
+  let agentCount = 0;
   follow("management", "/api/v1/agents/stream", (data) => {
+    agentCount = data.agents.length;
     list.replaceChildren(...(data.agents.length ? data.agents.map(agentCard) : [h("p", {}, "No agent is connected.")]));
   }, { signal, onState: live.set });
-  return h("section", { class: "card", "aria-labelledby": "agents-title" }, h("h2", { id: "agents-title" }, "Agents ", live.badge), list);
+  const addAgent = h("button", { type: "button", id: "add-agent", onclick: () => showAddAgent(agentCount) }, "How to add an agent");
+  return h("section", { class: "card", "aria-labelledby": "agents-title" }, h("h2", { id: "agents-title" }, "Agents ", live.badge), list, h("p", {}, addAgent));
 }
 
 function describeSlot(slot) {
@@ -111,14 +115,30 @@ function describeSlot(slot) {
   return `generating, ${slot.generated_tokens} tokens (prompt ${slot.prompt_tokens}, ${slot.cached_prefix} from cache)`;
 }
 
+function slotItem(slot) {
+  return h("li", { class: `slot ${slot.phase}`, "data-phase": slot.phase, "data-slot": slot.index },
+    h("strong", {}, `Slot ${slot.index}`), h("span", {}, describeSlot(slot)),
+    slot.phase === "prompt" ? h("progress", { max: slot.prompt_tokens, value: slot.prompt_processed }) : null);
+}
+
+// A balancer's slots name their agent: one group per agent, in the order they come.
+function slotGroups(slots) {
+  if (!slots.some((slot) => slot.agent_id)) return [h("ol", { class: "slots" }, slots.map(slotItem))];
+  const groups = new Map();
+  for (const slot of slots) {
+    if (!groups.has(slot.agent_id)) groups.set(slot.agent_id, { name: slot.agent_name ?? slot.agent_id, slots: [] });
+    groups.get(slot.agent_id).slots.push(slot);
+  }
+  return [...groups].map(([agentId, group]) => h("section", { class: "slot-group", "data-agent-id": agentId },
+    h("h3", {}, group.name), h("ol", { class: "slots" }, group.slots.map(slotItem))));
+}
+
 function slotsSection(signal) {
-  const grid = h("ol", { class: "slots" });
+  const grid = h("div", {});
   const extra = h("p", { class: "muted" });
   const live = connection("");
   follow("management", "/api/v1/slots/stream", (data) => {
-    grid.replaceChildren(...data.slots.map((slot) => h("li", { class: `slot ${slot.phase}`, "data-phase": slot.phase, "data-slot": slot.index },
-      h("strong", {}, `Slot ${slot.index}`), h("span", {}, describeSlot(slot)),
-      slot.phase === "prompt" ? h("progress", { max: slot.prompt_tokens, value: slot.prompt_processed }) : null)));
+    grid.replaceChildren(...slotGroups(data.slots));
     extra.textContent = data.embedding_batches ? `${data.embedding_batches} embedding batch(es) running` : "";
   }, { signal, onState: live.set });
   return h("section", { class: "card", "aria-labelledby": "slots-title" }, h("h2", { id: "slots-title" }, "Slots ", live.badge), grid, extra);

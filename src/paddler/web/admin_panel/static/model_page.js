@@ -1,5 +1,5 @@
 // The desired state of the whole fleet as a form, applied with PUT and then followed on the dashboard.
-import { call, getJson } from "./api.js";
+import { call, getJson, panelConfig } from "./api.js";
 import { field, h } from "./dom.js";
 import { templateEditor } from "./template_editor.js";
 
@@ -130,5 +130,7 @@ export async function showModel(main, signal) {
       status.textContent = `Refused (${response.status}): ${await response.text()}`;
     }
   });
-  main.append(h("h1", { class: "page-title" }, "Model"), h("p", { class: "muted" }, "The desired state of every agent: applied without a restart; requests running finish first."), form);
+  main.append(h("h1", { class: "page-title" }, "Model"), h("p", { class: "muted" }, panelConfig().fleet
+    ? "The desired state of every agent of the fleet: rolled out one agent at a time (its running requests finish, the others keep serving), each without a restart."
+    : "The desired state of every agent: applied without a restart; requests running finish first."), form);
 }
