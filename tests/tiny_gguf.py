@@ -4,6 +4,8 @@ architectures no package ships small: what they compute is noise, how llama.cpp 
 from __future__ import annotations
 
 import importlib
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -125,4 +127,25 @@ def write_tiny_mamba(target: Path, vocab_model: Path, *, n_embd: int = 64, n_lay
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    return target
+
+
+def write_without_chat_template(source: Path, target: Path) -> Path:
+    """A copy of `source` whose tokenizer.chat_template key is gone, by gguf-py's own metadata rewriter."""
+    script = llama_cpp_dir() / "gguf-py" / "gguf" / "scripts" / "gguf_new_metadata.py"
+    environment = {**os.environ, "PYTHONPATH": str(llama_cpp_dir() / "gguf-py")}
+    subprocess.run(
+        [
+            sys.executable,
+            str(script),
+            "--remove-metadata",
+            "tokenizer.chat_template",
+            "--force",
+            str(source),
+            str(target),
+        ],
+        check=True,
+        capture_output=True,
+        env=environment,
+    )
     return target

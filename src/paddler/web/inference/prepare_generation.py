@@ -32,7 +32,7 @@ from paddler.web.inference.wire_params import (
 from paddler.web.inference.wire_results import token_result_line
 from paddler.web.shared.api_error import ApiError
 from paddler.web.shared.chat_template import ChatTemplateError, render_chat_prompt
-from paddler.web.shared.paddler_services import PaddlerServices
+from paddler.web.shared.paddler_services import NO_CHAT_TEMPLATE, PaddlerServices
 from paddler.web.shared.request_id import new_request_id
 
 GENERATION_DISABLED = "Token generation is disabled while the cluster is configured for embeddings"
@@ -90,7 +90,7 @@ def history_generation(
         raise ApiError(503, "the model is still loading")
     template = services.chat_template
     if template is None:
-        return GenerationFailed(GenerationErrorKind.CHAT_TEMPLATE_ERROR, "the model has no chat template")
+        return GenerationFailed(GenerationErrorKind.CHAT_TEMPLATE_ERROR, NO_CHAT_TEMPLATE)
     try:
         prompt = render_chat_prompt(
             template,

@@ -32,6 +32,9 @@ def agent_snapshot(services: PaddlerServices) -> dict[str, Any]:
         issues.append({"SlotCannotStart": {"error": _fault_text(engine.failure, fault[0]), "slot_index": 0}})
     elif engine.state is EngineState.FAILED and failed not in issues:
         issues.append(failed)
+    if ready and info is not None and services.chat_template is None and not engine.settings.enable_embeddings:
+        # As Paddler reports it; we still serve raw prompts (Paddler's agent does not).
+        issues.append({"UnableToFindChatTemplate": {"model_path": info.path}})
     return {
         "desired_slots_total": engine.settings.slots,
         **services.download.snapshot(),

@@ -22,7 +22,7 @@ from paddler.messages.sampling_params import SamplingParams
 from paddler.web.openai.error import OpenAIError, from_validation_error
 from paddler.web.shared.chat_template import ChatTemplateError, render_chat_prompt
 from paddler.web.shared.json_checks import DuplicateKeyError, Model, NestingTooDeepError, validated_body
-from paddler.web.shared.paddler_services import PaddlerServices
+from paddler.web.shared.paddler_services import NO_CHAT_TEMPLATE, PaddlerServices
 
 TokenLimit = Annotated[int, Field(ge=1, le=2**31 - 1)]
 
@@ -160,9 +160,11 @@ def render_conversation(conversation: Conversation, services: PaddlerServices) -
     """The prompt the chat template makes of the conversation. Raises OpenAIError: 400 for a conversation
     the template refuses, 503 while the model loads."""
     info = services.serving_engine().model_info
+    if info is None:
+        raise OpenAIError(503, "the model is loading")
     template = services.chat_template
-    if info is None or template is None:
-        raise OpenAIError(503, "the model is loading or has no chat template")
+    if template is None:
+        raise OpenAIError(400, NO_CHAT_TEMPLATE, code="chat_template_missing", param="messages")
     try:
         return render_chat_prompt(
             template,

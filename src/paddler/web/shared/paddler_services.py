@@ -26,6 +26,11 @@ from paddler.web.shared.state_applier import StateApplier
 from paddler.web.shared.thread_reserve import DEFAULT_THREADS, Occupancy, websocket_limit
 
 EXTENSION_KEY = "paddler"
+# What a conversation gets when neither the model nor the desired state has a chat template.
+NO_CHAT_TEMPLATE = (
+    "the model has no chat template (its GGUF lacks tokenizer.chat_template): raw prompts and embeddings "
+    "work; for conversations give one with --chat-template-file or a desired state's chat_template_override"
+)
 
 
 @dataclass(slots=True)
