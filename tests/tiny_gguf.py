@@ -34,8 +34,11 @@ def _copy_tokenizer(gguf: ModuleType, vocab_model: Path, writer: object) -> None
         writer.add_key_value(name, field.contents(), value_type, sub_type=sub_type)  # type: ignore[attr-defined]
 
 
-def write_tiny_bert(target: Path, vocab_model: Path, *, n_ctx_train: int, n_embd: int = 64) -> Path:
-    """A one-layer BERT whose position table has `n_ctx_train` rows, with the tokenizer of `vocab_model`."""
+def write_tiny_bert(
+    target: Path, vocab_model: Path, *, n_ctx_train: int, n_embd: int = 64, reranker: bool = False
+) -> Path:
+    """A one-layer BERT whose position table has `n_ctx_train` rows, with the tokenizer of `vocab_model`;
+    a `reranker` has rank pooling and a classifier head with one output (a relevance score)."""
     gguf = _gguf()
     n_vocab = len(gguf.GGUFReader(vocab_model).fields["tokenizer.ggml.tokens"].data)
     n_ff = 2 * n_embd
@@ -48,7 +51,9 @@ def write_tiny_bert(target: Path, vocab_model: Path, *, n_ctx_train: int, n_embd
     writer.add_head_count(2)  # heads of 32: a q8_0 KV cache needs a multiple of its block
     writer.add_layer_norm_eps(1e-12)
     writer.add_causal_attention(False)
-    writer.add_pooling_type(gguf.PoolingType.MEAN)
+    writer.add_pooling_type(gguf.PoolingType.RANK if reranker else gguf.PoolingType.MEAN)
+    if reranker:
+        writer.add_array("bert.classifier.output_labels", ["relevant"])
     writer.add_file_type(gguf.LlamaFileType.ALL_F32)
     _copy_tokenizer(gguf, vocab_model, writer)
     generator = numpy.random.default_rng(0)
@@ -74,6 +79,11 @@ def write_tiny_bert(target: Path, vocab_model: Path, *, n_ctx_train: int, n_embd
     add("blk.0.ffn_down.weight", n_embd, n_ff)
     add("blk.0.ffn_down.bias", n_embd)
     add_norm("blk.0.layer_output_norm")
+    if reranker:
+        add("cls.weight", n_embd, n_embd)
+        add("cls.bias", n_embd)
+        add("cls.output.weight", 1, n_embd)
+        add("cls.output.bias", 1)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

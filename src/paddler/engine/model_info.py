@@ -18,4 +18,7 @@ class ModelInfo:
     metadata: dict[str, str]
     bos_text: str
     eos_text: str
+    # The separator token's text ("" when the vocabulary has none): rerankers read a query and a document
+    # joined by EOS then SEP, as llama-server joins them.
+    sep_text: str
     vocab_type: str

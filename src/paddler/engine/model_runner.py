@@ -79,6 +79,7 @@ def _read_model_info(model: LlamaModel) -> ModelInfo:
         metadata=model.metadata,
         bos_text=_special_text(model, model.vocab.bos),
         eos_text=_special_text(model, model.vocab.eos),
+        sep_text=_special_text(model, model.vocab.sep),
         vocab_type=model.vocab.type,
     )
 

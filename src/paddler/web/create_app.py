@@ -43,6 +43,7 @@ from paddler.web.openai import (
     post_v1_chat_completions,
     post_v1_completions,
     post_v1_embeddings,
+    post_v1_rerank,
     post_v1_responses,
 )
 from paddler.web.openai.error import OpenAIError, is_openai_path
@@ -63,6 +64,7 @@ OPENAI_ROUTES = (
     post_tokenize,
     post_apply_template,
     get_props,
+    post_v1_rerank,
 )
 
 

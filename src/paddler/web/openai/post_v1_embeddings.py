@@ -6,18 +6,15 @@ from __future__ import annotations
 import base64
 from typing import Annotated, Literal
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify
 from pydantic import BaseModel, ConfigDict, Field
 
-from paddler.engine.engine_errors import EngineUnavailableError
 from paddler.messages.embedding_normalization import L2_NORMALIZATION
-from paddler.messages.embedding_result import DocumentEmbedding, DocumentExceedsBatchSize
-from paddler.messages.generate_embedding_batch_params import EmbeddingDocument, GenerateEmbeddingBatchParams
-from paddler.messages.request_rejected import RequestRejected
+from paddler.messages.embedding_result import DocumentEmbedding
+from paddler.web.openai.embedding_batch import embed_texts
 from paddler.web.openai.error import OpenAIError
 from paddler.web.openai.request import check_model, parse_openai_body
 from paddler.web.shared.paddler_services import current_services
-from paddler.web.shared.result_following import follow
 
 blueprint = Blueprint("openai_embeddings", __name__)
 MAX_INPUTS = 2048
@@ -45,33 +42,15 @@ def post_embeddings() -> Response:
     if not services.engine.settings.enable_embeddings:
         raise OpenAIError(501, "embeddings are not enabled on this server (paddler serve --enable-embeddings)")
     texts = [parsed.input] if isinstance(parsed.input, str) else parsed.input
-    documents = tuple(EmbeddingDocument(str(index), text) for index, text in enumerate(texts))
-    try:
-        stream = services.submit_embeddings(GenerateEmbeddingBatchParams(documents, L2_NORMALIZATION))
-    except EngineUnavailableError as error:
-        raise OpenAIError(503, str(error)) from None
-    vectors: dict[int, DocumentEmbedding] = {}
-    for result in follow(stream, request.environ):
-        if isinstance(result, DocumentEmbedding):
-            vectors[int(result.source_document_id)] = result
-        elif isinstance(result, DocumentExceedsBatchSize):
-            raise OpenAIError(
-                400,
-                f"input {result.source_document_id} has {result.document_tokens} tokens; at most {result.n_batch} fit",
-                param="input",
-            )
-        elif isinstance(result, RequestRejected):
-            raise OpenAIError(result.code if result.code in (503, 504) else 500, result.description)
-    if len(vectors) != len(texts):
-        raise OpenAIError(500, "not every input was embedded")
-    prompt_tokens = sum(vector.token_count for vector in vectors.values())
+    vectors = embed_texts(services, texts, L2_NORMALIZATION, "input")
+    prompt_tokens = sum(vector.token_count for vector in vectors)
     return jsonify(
         {
             "object": "list",
             "model": parsed.model,
             "data": [
-                {"object": "embedding", "index": index, "embedding": _encode(vectors[index], parsed.encoding_format)}
-                for index in range(len(texts))
+                {"object": "embedding", "index": index, "embedding": _encode(vector, parsed.encoding_format)}
+                for index, vector in enumerate(vectors)
             ],
             "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
         }
