@@ -135,7 +135,9 @@ def fleet(default_model_path: Path) -> Iterator[RunningFleet]:
         yield running
 
 
-def stream_completion(url: str, max_tokens: int, outcome: dict[str, Any]) -> threading.Thread:
+def stream_completion(
+    url: str, max_tokens: int, outcome: dict[str, Any], headers: dict[str, str] | None = None
+) -> threading.Thread:
     """A streamed completion through `url` on a thread; `outcome` gets its status, who generated it, whether
     it ended with [DONE] (`done`), and the error that ended it early, if any."""
 
@@ -143,7 +145,9 @@ def stream_completion(url: str, max_tokens: int, outcome: dict[str, Any]) -> thr
         body = {"model": MODEL_ID, "prompt": "Once upon a time", "max_tokens": max_tokens, "ignore_eos": True}
         started = time.monotonic()
         try:
-            with httpx.stream("POST", f"{url}/v1/completions", json={**body, "stream": True}, timeout=60) as response:
+            with httpx.stream(
+                "POST", f"{url}/v1/completions", json={**body, "stream": True}, headers=headers, timeout=60
+            ) as response:
                 outcome["status"] = response.status_code
                 for line in response.iter_lines():
                     outcome["done"] = outcome.get("done", False) or line == "data: [DONE]"
@@ -156,15 +160,20 @@ def stream_completion(url: str, max_tokens: int, outcome: dict[str, Any]) -> thr
     return thread
 
 
-def generated_by(url: str, max_tokens: int = 4) -> str:
-    """Who answered one short conversation through `url` (Paddler's NDJSON names the agent)."""
+def generated_by(
+    url: str,
+    max_tokens: int = 4,
+    headers: dict[str, str] | None = None,
+    history: list[dict[str, str]] | None = None,
+) -> str:
+    """Who answered one short conversation (by default "Hi") through `url` (Paddler's NDJSON names the agent)."""
     body = {
         "add_generation_prompt": True,
         "enable_thinking": False,
         "max_tokens": max_tokens,
-        "conversation_history": [{"role": "user", "content": "Hi"}],
+        "conversation_history": history or [{"role": "user", "content": "Hi"}],
     }
-    response = httpx.post(f"{url}/api/v1/continue_from_conversation_history", json=body, timeout=60)
+    response = httpx.post(f"{url}/api/v1/continue_from_conversation_history", json=body, headers=headers, timeout=60)
     response.raise_for_status()
     last = json.loads(response.text.strip().splitlines()[-1])
     name: str = last["Response"]["generated_by"]

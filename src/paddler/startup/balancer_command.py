@@ -15,7 +15,7 @@ from pathlib import Path
 from werkzeug.serving import make_server
 
 from paddler.startup.dev_server import parse_address, wait_for_signal
-from paddler.startup.haproxy_config import HaproxySettings
+from paddler.startup.haproxy_config import AFFINITY_MODES, SESSION_HEADER, HaproxySettings
 from paddler.startup.haproxy_process import HaproxyError, HaproxyProcess
 from paddler.startup.serve_options import (
     add_admin_panel_option,
@@ -41,6 +41,14 @@ def add_balancer_options(parser: argparse.ArgumentParser) -> None:
         "--management-addr", default="127.0.0.1:8060", help="host:port of the management service (agents report here)"
     )
     add_buffer_options(parser)
+    parser.add_argument(
+        "--affinity",
+        choices=AFFINITY_MODES,
+        default="off",
+        help=f"send a conversation's follow-ups to the agent holding its prefix cache: `session` by the "
+        f"{SESSION_HEADER} header, `conversation` by that header or else the conversation's first messages; "
+        "`off` (default): the least busy agent",
+    )
     add_admin_panel_option(parser)
     parser.add_argument(
         "--management-api-key",
@@ -94,7 +102,7 @@ def run_balancer(arguments: argparse.Namespace) -> int:
     host, port = parse_address(arguments.inference_addr)
     directory = Path(tempfile.mkdtemp(prefix="paddler-haproxy-"))
     settings = HaproxySettings(
-        host, port, arguments.max_buffered_requests, arguments.buffered_request_timeout, directory
+        host, port, arguments.max_buffered_requests, arguments.buffered_request_timeout, directory, arguments.affinity
     )
     runtime = HaproxyRuntime(settings.admin_socket)
     services = _fleet_services(arguments, runtime)

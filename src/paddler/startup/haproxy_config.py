@@ -14,6 +14,16 @@ from pathlib import Path
 BACKEND = "agents"
 # How often HAProxy asks each agent's /ready, and how many answers change its mind.
 CHECK_INTERVAL_MS = 500
+# Prefix-affinity routing (`--affinity`): the header a client names its conversation with, and how much
+# busier than the fleet's average an agent may get before its conversations go to the next agent.
+AFFINITY_MODES = ("off", "session", "conversation")
+SESSION_HEADER = "X-Session-Id"
+HASH_BALANCE_FACTOR = 125
+# The buffer a request body must fit in for `conversation` to read its first messages (HAProxy's default
+# is 16 KB, a short conversation).
+CONVERSATION_BUFFER_BYTES = 131072
+# The conversation's list under Paddler's API and under OpenAI's.
+CONVERSATION_FIELDS = ("conversation_history", "messages")
 _ENVELOPE = '{"Error":{"request_id":"%[uuid]","error":{"code":CODE,"description":"DESCRIPTION"}}}\n'
 
 
@@ -25,6 +35,8 @@ class HaproxySettings:
     buffered_request_timeout_ms: int
     # Where the admin socket, the error bodies and the configuration itself are written.
     directory: Path
+    # One of AFFINITY_MODES.
+    affinity: str = "off"
 
     @property
     def admin_socket(self) -> Path:
@@ -44,13 +56,44 @@ def _bind_address(settings: HaproxySettings) -> str:
     return f"[{host}]:{settings.inference_port}" if ":" in host else f"{host}:{settings.inference_port}"
 
 
+def _conversation_key_rules() -> str:
+    """The conversation's key, when the client sent no header: its first message, and the first user
+    message after a system prompt (a system prompt alone is shared by many conversations)."""
+    no_header = f"!{{ req.hdr({SESSION_HEADER}) -m found }}"
+    rules = []
+    for name in CONVERSATION_FIELDS:
+        rules.append(
+            f"    http-request set-var(txn.affinity) req.body,json_query('$.{name}[0].content') "
+            f"if {no_header} !{{ var(txn.affinity) -m found }}"
+        )
+        rules.append(
+            f"    http-request set-var(txn.affinity_next) req.body,json_query('$.{name}[1].content') "
+            f"if {no_header} {{ req.body,json_query('$.{name}[0].role') -m str system }}"
+        )
+    return "\n".join(["    option http-buffer-request", *rules]) + "\n"
+
+
+def _balance(affinity: str) -> str:
+    """leastconn; with affinity, a consistent hash of the conversation's key, bounded in load (an agent
+    more than HASH_BALANCE_FACTOR % as busy as the average passes the key on along the ring)."""
+    if affinity == "off":
+        return "    balance leastconn\n"
+    rules = f"""    balance hash var(txn.affinity),concat(,txn.affinity_next,)
+    hash-type consistent
+    hash-balance-factor {HASH_BALANCE_FACTOR}
+    http-request set-var(txn.affinity) req.hdr({SESSION_HEADER})
+"""
+    return rules + (_conversation_key_rules() if affinity == "conversation" else "")
+
+
 def haproxy_config(settings: HaproxySettings) -> str:
     directory = settings.directory
+    buffer = f"    tune.bufsize {CONVERSATION_BUFFER_BYTES}\n" if settings.affinity == "conversation" else ""
     return f"""global
     stats socket {settings.admin_socket} mode 600 level admin
     stats timeout 10s
     log stderr format short local0 warning
-
+{buffer}
 defaults
     mode http
     log global
@@ -76,8 +119,7 @@ if {{ var(txn.answered_here) -m bool }}
     default_backend {BACKEND}
 
 backend {BACKEND}
-    balance leastconn
-    option httpchk
+{_balance(settings.affinity)}    option httpchk
     http-check send meth GET uri /ready
     http-check expect status 200
     http-response set-var(txn.from_agent) bool(true)

@@ -101,4 +101,5 @@ class HaproxyRuntime:
                 servers[name] = ServerStats(
                     _number(row["scur"]), _number(row["qcur"]), row["status"], row["check_status"]
                 )
-        return BackendStats(queued, servers)
+        # With affinity a request may wait in its agent's own queue rather than the backend's.
+        return BackendStats(queued + sum(server.queued for server in servers.values()), servers)
