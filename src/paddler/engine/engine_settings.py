@@ -24,9 +24,11 @@ class EngineSettings:
     model_path: Path
     # Concurrent requests; each generating request holds one sequence of the shared context.
     slots: int = 4
-    # KV cells of the generation context, shared by every slot when kv_unified (Paddler's model).
+    # KV cells of the generation context: context_size / slots per slot, each slot in a KV stream of
+    # its own (every sequence attends over its own cells only, as llama-server with -np N), or, when
+    # kv_unified, one pool shared by every slot (one request may then use all of it).
     context_size: int = 8192
-    kv_unified: bool = True
+    kv_unified: bool = False
     n_batch: int = 2048
     n_ubatch: int = 512
     threads: int = field(default_factory=default_threads)
