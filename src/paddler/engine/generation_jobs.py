@@ -95,6 +95,7 @@ class GenerationJobs:
                 for request in requests
             ],
             self._settings.n_batch,
+            self._settings.prefill_budget,
         )
         by_key = {request.key: request for request in requests}
         scheduled = [(by_key[entry.request_key], entry) for entry in plan.entries]

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from paddler.default_model import default_model_path, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
+from paddler.engine.engine_settings import (
+    DEFAULT_PREFILL_BUDGET,
+    KV_CACHE_TYPES,
+    POOLING_TYPES,
+    EngineSettings,
+    default_threads,
+)
 from paddler.engine.injected_fault import INJECTED_FAULTS_VARIABLE, parse_injected_faults
 from paddler.messages.sampling_params import SERVER_FIELDS, SamplingParams, sampling_from
 from paddler.startup.dev_server import parse_address
@@ -54,6 +60,14 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--n-batch", type=int, default=2048, help="tokens per decode step (default: 2048)")
     parser.add_argument("--n-ubatch", type=int, default=512, help="physical micro-batch (default: 512)")
+    parser.add_argument(
+        "--prefill-budget",
+        type=int,
+        default=DEFAULT_PREFILL_BUDGET,
+        help="prompt tokens decoded per step while other requests generate (chunked prefill), so a long "
+        "prompt never stalls running streams; with nothing generating a prompt takes the whole n-batch "
+        f"(default: {DEFAULT_PREFILL_BUDGET})",
+    )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores, at least 2)")
     parser.add_argument("--n-gpu-layers", type=int, default=0, help="layers offloaded to the GPU (-1: all)")
     parser.add_argument("--cache-type-k", default="q8_0", choices=KV_CACHE_TYPES, help="KV cache type of keys")
@@ -176,6 +190,7 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
         kv_unified=arguments.kv_unified,
         n_batch=arguments.n_batch,
         n_ubatch=min(arguments.n_ubatch, arguments.n_batch),
+        prefill_budget=arguments.prefill_budget,
         threads=arguments.threads or default_threads(),
         n_gpu_layers=arguments.n_gpu_layers,
         k_cache_type=arguments.cache_type_k,
