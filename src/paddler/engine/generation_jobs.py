@@ -12,7 +12,7 @@ from paddler.engine.active_request import ActiveRequest
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.evict_for_kv_pressure import EVICTED, evict_for_kv_pressure
-from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, LlamaError, ModelRunner, SamplingError
+from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, LlamaError, ModelRunner
 from paddler.engine.request_phase import RequestPhase
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
 from paddler.engine.scheduler_command import GenerateTokensCommand
@@ -123,22 +123,32 @@ class GenerationJobs:
                     request.pending[:0] = lost
                     request.phase = RequestPhase.PREFILL
             return
+        sampled = []
         for (request, entry), batch_index in zip(scheduled, output_indices, strict=True):
             request.consume(entry.count)
             if entry.wants_output:
-                self._sample_and_stream(request, batch_index)
-
-    def _sample_and_stream(self, request: ActiveRequest, batch_index: int) -> None:
-        try:
-            token = self._runner.sample(request.sampler, batch_index)
-        except SamplingError as error:
-            kind = (
-                GenerationErrorKind.GRAMMAR_REJECTED_MODEL_OUTPUT
-                if request.command.grammar is not None
-                else GenerationErrorKind.SAMPLER_ERROR
-            )
-            self._end(request, GenerationFailed(kind, str(error)))
+                sampled.append((request, batch_index))
+        if not sampled:
             return
+        tokens, failures = self._runner.sample_step(
+            [request.sampler for request, _ in sampled], [batch_index for _, batch_index in sampled]
+        )
+        for row, ((request, batch_index), token) in enumerate(zip(sampled, tokens, strict=True)):
+            failure = failures.get(row)
+            if failure is not None:
+                self._end_unsampled(request, failure)
+            else:
+                self._stream_token(request, batch_index, token)
+
+    def _end_unsampled(self, request: ActiveRequest, reason: str) -> None:
+        kind = (
+            GenerationErrorKind.GRAMMAR_REJECTED_MODEL_OUTPUT
+            if request.command.grammar is not None
+            else GenerationErrorKind.SAMPLER_ERROR
+        )
+        self._end(request, GenerationFailed(kind, reason))
+
+    def _stream_token(self, request: ActiveRequest, batch_index: int, token: int) -> None:
         if request.first_token_at is None:
             request.first_token_at = time.monotonic()
             self._counters.time_to_first_token.observe(request.first_token_at - request.command.submitted_at)
@@ -191,5 +201,6 @@ class GenerationJobs:
             self._counters.requests_completed += 1
         else:
             self._counters.requests_failed += 1
-        request.command.stream.put(result)
+        # The counters first: a reader that sees the end may look at them at once.
         self._occupancy_changed()
+        request.command.stream.put(result)

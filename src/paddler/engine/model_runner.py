@@ -27,6 +27,7 @@ from paddler.llama import (
     LlamaModel,
     LlamaSampler,
     SamplingError,
+    sample_batch,
     set_log_level,
     system_info,
     version,
@@ -228,10 +229,14 @@ class ModelRunner:
         self.decode_seconds += time.perf_counter() - started
         return outcome, output_indices
 
-    def sample(self, sampler: LlamaSampler, batch_index: int) -> int:
-        """Raises SamplingError when no token satisfies the request's grammar."""
+    def sample_step(
+        self, samplers: Sequence[LlamaSampler], batch_indices: Sequence[int]
+    ) -> tuple[list[int], dict[int, str]]:
+        """Sample every sequence of the step in one call with the GIL released once (a release per
+        sequence lets request threads take the GIL between them). Returns the tokens (-1 where no
+        token satisfied a row's constraints) and each such row's reason."""
         assert self.generation_context is not None
-        return sampler.sample(self.generation_context, batch_index)
+        return sample_batch(self.generation_context, samplers, batch_indices)
 
     def erase_sequence(self, seq_id: int, from_position: int = 0) -> bool:
         """Drop a sequence's cells from `from_position` on, expecting every position below it to stay.
