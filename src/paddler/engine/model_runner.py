@@ -217,13 +217,18 @@ class ModelRunner:
         assert self.generation_context is not None
         batch = self.generation_batch
         batch.clear()
-        output_indices = []
-        for row in rows:
+        output_indices = [-1] * len(rows)
+        # In sequence id order: with a KV stream per slot, llama.cpp puts into one micro-batch only
+        # sequences whose ids follow each other in batch order, so any other order splits the step
+        # into one graph computation per run of ids.
+        for row_index in sorted(range(len(rows)), key=lambda index: rows[index].seq_id):
+            row = rows[row_index]
             if len(row.tokens) == 1:
                 last = batch.add_token(row.tokens[0], row.start_position, row.seq_id, row.wants_output)
             else:
                 last = batch.add_sequence(row.tokens, row.start_position, row.seq_id, output_last=row.wants_output)
-            output_indices.append(last if row.wants_output else -1)
+            if row.wants_output:
+                output_indices[row_index] = last
         started = time.perf_counter()
         outcome = self.generation_context.decode(batch)
         self.decode_seconds += time.perf_counter() - started
