@@ -11,7 +11,6 @@ from paddler.messages.sampling_params import SamplingParams
 
 MAX_SLOTS = 256
 POOLING_TYPES = ("none", "mean", "cls", "last", "rank")
-DEFAULT_PREFILL_BUDGET = 64
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 
@@ -33,9 +32,9 @@ class EngineSettings:
     n_batch: int = 2048
     n_ubatch: int = 512
     # Prompt tokens decoded per step while other requests generate (chunked prefill): each running
-    # stream waits at most for this many prompt tokens per token it gets. Nothing generating, prompts
-    # take the whole batch.
-    prefill_budget: int = DEFAULT_PREFILL_BUDGET
+    # stream waits at most for this many prompt tokens per token it gets; 0 sizes it from measured step
+    # times (engine/prefill_budget.py). Nothing generating, prompts take the whole batch.
+    prefill_budget: int = 0
     threads: int = field(default_factory=default_threads)
     n_gpu_layers: int = 0
     k_cache_type: str = "q8_0"
@@ -63,7 +62,7 @@ class EngineSettings:
             (self.context_size >= 16, "context_size must be at least 16"),
             (1 <= self.n_batch <= 1 << 20, "n_batch must be 1..1048576"),
             (1 <= self.n_ubatch <= self.n_batch, "n_ubatch must be 1..n_batch"),
-            (self.prefill_budget >= 1, "prefill_budget must be at least 1"),
+            (self.prefill_budget >= 0, "prefill_budget must not be negative"),
             (self.slots <= self.n_batch, "slots must not exceed n_batch (every slot needs a token per step)"),
             (1 <= self.threads <= 512, "threads must be 1..512"),
             (self.k_cache_type in KV_CACHE_TYPES, f"k_cache_type must be one of {KV_CACHE_TYPES}"),

@@ -13,6 +13,7 @@ from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.evict_for_kv_pressure import EVICTED, evict_for_kv_pressure
 from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, LlamaError, ModelRunner
+from paddler.engine.prefill_budget import PrefillBudget
 from paddler.engine.request_phase import RequestPhase
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
 from paddler.engine.scheduler_command import GenerateTokensCommand
@@ -45,6 +46,7 @@ class GenerationJobs:
         self._active: dict[str, ActiveRequest] = {}
         self._request_keys = count()
         self._slot_cache = SlotCache(settings, runner)
+        self._prefill_budget = PrefillBudget(settings.prefill_budget, settings.n_batch)
 
     def __len__(self) -> int:
         return len(self._active)
@@ -95,7 +97,7 @@ class GenerationJobs:
                 for request in requests
             ],
             self._settings.n_batch,
-            self._settings.prefill_budget,
+            self._prefill_budget.tokens(),
         )
         by_key = {request.key: request for request in requests}
         scheduled = [(by_key[entry.request_key], entry) for entry in plan.entries]
@@ -106,6 +108,7 @@ class GenerationJobs:
         running = self._status.running_step
         self._runner.clear_abort()
         running.begin({request.request_id: entry.count for request, entry in scheduled}, self._runner.abort_generation)
+        decode_seconds = self._runner.decode_seconds
         try:
             outcome, output_indices = self._runner.decode_generation(rows)
         finally:
@@ -123,6 +126,8 @@ class GenerationJobs:
                     request.pending[:0] = lost
                     request.phase = RequestPhase.PREFILL
             return
+        decoding = sum(request.phase is RequestPhase.GENERATING for request, _ in scheduled)
+        self._prefill_budget.observe(decoding, plan.n_tokens - decoding, self._runner.decode_seconds - decode_seconds)
         sampled = []
         for (request, entry), batch_index in zip(scheduled, output_indices, strict=True):
             request.consume(entry.count)

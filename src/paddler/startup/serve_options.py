@@ -9,13 +9,7 @@ from pathlib import Path
 
 from paddler.default_model import default_model_path, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.engine.engine_settings import (
-    DEFAULT_PREFILL_BUDGET,
-    KV_CACHE_TYPES,
-    POOLING_TYPES,
-    EngineSettings,
-    default_threads,
-)
+from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
 from paddler.engine.injected_fault import INJECTED_FAULTS_VARIABLE, parse_injected_faults
 from paddler.messages.sampling_params import SERVER_FIELDS, SamplingParams, sampling_from
 from paddler.startup.dev_server import parse_address
@@ -63,10 +57,11 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--prefill-budget",
         type=int,
-        default=DEFAULT_PREFILL_BUDGET,
+        default=0,
         help="prompt tokens decoded per step while other requests generate (chunked prefill), so a long "
-        "prompt never stalls running streams; with nothing generating a prompt takes the whole n-batch "
-        f"(default: {DEFAULT_PREFILL_BUDGET})",
+        "prompt never stalls running streams; 0 sizes it from measured step times, so that prompt work "
+        "adds about half a decoding step; with nothing generating a prompt takes the whole n-batch "
+        "(default: 0)",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores, at least 2)")
     parser.add_argument("--n-gpu-layers", type=int, default=0, help="layers offloaded to the GPU (-1: all)")
