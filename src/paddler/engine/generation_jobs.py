@@ -93,11 +93,18 @@ class GenerationJobs:
         requests = list(self._active.values())
         plan = schedule_batch(
             [
-                SchedulableRequest(request.key, len(request.pending), request.phase is RequestPhase.GENERATING)
+                SchedulableRequest(
+                    request.key,
+                    len(request.pending),
+                    request.phase is RequestPhase.GENERATING,
+                    len(request.command.prompt_tokens) - request.cached_prompt_tokens,
+                )
                 for request in requests
             ],
             self._settings.n_batch,
             self._prefill_budget.tokens(),
+            # A prompt within one micro-batch costs one graph computation: short enough to go whole.
+            self._settings.n_ubatch,
         )
         by_key = {request.key: request for request in requests}
         scheduled = [(by_key[entry.request_key], entry) for entry in plan.entries]
