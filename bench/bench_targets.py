@@ -264,10 +264,13 @@ class PaddlerHttpTarget:
 
 
 @contextmanager
-def paddler_server(config: ServingConfig, *, embeddings: bool = False) -> Iterator[PaddlerHttpTarget]:
+def paddler_server(
+    config: ServingConfig, *, embeddings: bool = False, python: str = sys.executable
+) -> Iterator[PaddlerHttpTarget]:
+    """`python`: the interpreter whose paddler is served (another checkout's, to compare with it)."""
     inference, management = _free_port(), _free_port()
     command = [
-        sys.executable,
+        python,
         "-m",
         "paddler.cli",
         "--log-level",

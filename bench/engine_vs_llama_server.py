@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -360,6 +361,28 @@ def _long_prompt_config(config: ServingConfig) -> ServingConfig:
     return replace(config, slots=9, context_size=9 * 2304)
 
 
+def _start_targets(
+    stack: ExitStack,
+    arguments: argparse.Namespace,
+    config: ServingConfig,
+    results: tuple[TargetResults, TargetResults, TargetResults],
+) -> list[tuple[Target, TargetResults]]:
+    """llama-server, paddler and, when asked, the baseline paddler, each with where its results go."""
+    theirs, ours, before = results
+    paddler: Target
+    if arguments.paddler_api == "http":
+        paddler = stack.enter_context(paddler_server(config))
+    else:
+        paddler = stack.enter_context(paddler_engine(config))
+    targets: list[tuple[Target, TargetResults]] = [
+        (stack.enter_context(llama_server(arguments.llama_server, config)), theirs),
+        (paddler, ours),
+    ]
+    if arguments.baseline_python:
+        targets.append((stack.enter_context(paddler_server(config, python=arguments.baseline_python)), before))
+    return targets
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path)
@@ -381,6 +404,11 @@ def main() -> None:
         help="drive paddler over HTTP (its OpenAI API, like llama-server) or in process",
     )
     parser.add_argument("--llama-server", type=Path, default=ROOT / "build" / "llama-tools" / "bin" / "llama-server")
+    parser.add_argument(
+        "--baseline-python",
+        help="also serve the paddler of this interpreter (e.g. another checkout's .venv/bin/python) over "
+        "HTTP in the same alternating rounds, reported as <output>-baseline.md",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "engine-vs-llama-server")
     arguments = parser.parse_args()
     if not arguments.llama_server.exists():
@@ -392,19 +420,21 @@ def main() -> None:
         context_size=arguments.context_size,
         kv_layout=arguments.kv_layout,
     )
-    ours, theirs = TargetResults(), TargetResults()
+    ours, theirs, before = TargetResults(), TargetResults(), TargetResults()
     ours_side = paddler_server if arguments.paddler_api == "http" else paddler_engine
-    with llama_server(arguments.llama_server, config) as server, ours_side(config) as engine:
-        for target in (server, engine):
+    with ExitStack() as stack:
+        targets = _start_targets(stack, arguments, config, (theirs, ours, before))
+        for target, _ in targets:
             target.complete("Warm up.", 8)
         for round_index in range(arguments.rounds):
-            for target, results in ((server, theirs), (engine, ours)):
+            for target, results in targets:
                 measure_generation(target, arguments, results, arguments.seed + 1000 * round_index)
     if not arguments.skip_long_prompt:
         long_config = _long_prompt_config(config)
-        with llama_server(arguments.llama_server, long_config) as server, ours_side(long_config) as engine:
+        with ExitStack() as stack:
+            targets = _start_targets(stack, arguments, long_config, (theirs, ours, before))
             for round_index in range(arguments.rounds):
-                for target, results in ((server, theirs), (engine, ours)):
+                for target, results in targets:
                     measure_long_prompt(target, results, arguments.seed + round_index)
     if not arguments.skip_embeddings:
         with (
@@ -414,6 +444,11 @@ def main() -> None:
             for round_index in range(arguments.rounds):
                 for target, results in ((server, theirs), (engine, ours)):
                     results.embeddings.append(embedding_rate(target, arguments.seed + round_index))
+    if arguments.baseline_python:
+        baseline_report = _report(summarize(before), summarize(theirs), arguments, config)
+        arguments.output.parent.mkdir(parents=True, exist_ok=True)
+        arguments.output.with_name(arguments.output.name + "-baseline.md").write_text(baseline_report)
+        print(baseline_report)
 
     summaries = {"paddler": summarize(ours), "llama-server": summarize(theirs)}
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
@@ -422,8 +457,8 @@ def main() -> None:
     arguments.output.with_suffix(".json").write_text(
         json.dumps(
             {
-                name: {"summary": asdict(summaries[name]), "rounds": asdict(raw)}
-                for name, raw in (("paddler", ours), ("llama-server", theirs))
+                name: {"summary": asdict(summarize(raw)), "rounds": asdict(raw)}
+                for name, raw in (("paddler", ours), ("llama-server", theirs), ("baseline", before))
             },
             indent=2,
         )
