@@ -58,10 +58,10 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         "--prefill-budget",
         type=int,
         default=0,
-        help="prompt tokens decoded per step while other requests generate (chunked prefill), so a long "
-        "prompt never stalls running streams; 0 sizes it from measured step times, so that prompt work "
-        "adds about half a decoding step; with nothing generating a prompt takes the whole n-batch "
-        "(default: 0)",
+        help="tokens of long prompts (more than n-ubatch to prefill) decoded per step while other requests "
+        "generate (chunked prefill), so a long prompt never stalls running streams; 0 sizes it from measured "
+        "step times, so that prompt work adds about half a decoding step; short prompts, and any prompt "
+        "while nothing generates, go whole (default: 0)",
     )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores, at least 2)")
     parser.add_argument("--n-gpu-layers", type=int, default=0, help="layers offloaded to the GPU (-1: all)")
