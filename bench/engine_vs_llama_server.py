@@ -148,8 +148,9 @@ def concurrent_load(
 
 
 def _gaps(times: tuple[float, ...], since: float, until: float) -> list[float]:
-    """Inter-token gaps of one stream that end within [since, until]."""
-    return [later - earlier for earlier, later in pairwise(times) if since <= later <= until]
+    """Inter-token gaps of one stream that overlap [since, until] (a stall that the long prompt caused
+    ends just after its first token)."""
+    return [later - earlier for earlier, later in pairwise(times) if later >= since and earlier <= until]
 
 
 def running_streams_itl(target: Target, seed: int, long_prompt: bool, streams: int = 8, max_tokens: int = 96) -> float:
@@ -379,8 +380,39 @@ def _start_targets(
         (paddler, ours),
     ]
     if arguments.baseline_python:
-        targets.append((stack.enter_context(paddler_server(config, python=arguments.baseline_python)), before))
+        baseline = stack.enter_context(paddler_server(config, python=arguments.baseline_python))
+        baseline.name = "paddler (baseline)"
+        targets.append((baseline, before))
     return targets
+
+
+def _write_outputs(
+    arguments: argparse.Namespace, config: ServingConfig, results: tuple[TargetResults, TargetResults, TargetResults]
+) -> None:
+    """The report, its JSON (every round of every target) and its plot; the baseline's report beside."""
+    ours, theirs, before = results
+    if arguments.baseline_python:
+        baseline_report = _report(summarize(before), summarize(theirs), arguments, config)
+        arguments.output.parent.mkdir(parents=True, exist_ok=True)
+        arguments.output.with_name(arguments.output.name + "-baseline.md").write_text(baseline_report)
+        print(baseline_report)
+
+    summaries = {"paddler": summarize(ours), "llama-server": summarize(theirs)}
+    arguments.output.parent.mkdir(parents=True, exist_ok=True)
+    report = _report(summaries["paddler"], summaries["llama-server"], arguments, config)
+    arguments.output.with_suffix(".md").write_text(report)
+    arguments.output.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                name: {"summary": asdict(summarize(raw)), "rounds": asdict(raw)}
+                for name, raw in (("paddler", ours), ("llama-server", theirs), ("baseline", before))
+            },
+            indent=2,
+        )
+    )
+    if not arguments.skip_load:
+        _plot(summaries["paddler"], summaries["llama-server"], arguments, arguments.output.with_suffix(".png"))
+    print(report)
 
 
 def main() -> None:
@@ -396,6 +428,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--skip-embeddings", action="store_true")
+    parser.add_argument("--skip-load", action="store_true", help="skip decode, prompt and concurrent-load measures")
     parser.add_argument("--skip-long-prompt", action="store_true", help="skip the running streams' ITL measure")
     parser.add_argument(
         "--paddler-api",
@@ -422,13 +455,14 @@ def main() -> None:
     )
     ours, theirs, before = TargetResults(), TargetResults(), TargetResults()
     ours_side = paddler_server if arguments.paddler_api == "http" else paddler_engine
-    with ExitStack() as stack:
-        targets = _start_targets(stack, arguments, config, (theirs, ours, before))
-        for target, _ in targets:
-            target.complete("Warm up.", 8)
-        for round_index in range(arguments.rounds):
-            for target, results in targets:
-                measure_generation(target, arguments, results, arguments.seed + 1000 * round_index)
+    if not arguments.skip_load:
+        with ExitStack() as stack:
+            targets = _start_targets(stack, arguments, config, (theirs, ours, before))
+            for target, _ in targets:
+                target.complete("Warm up.", 8)
+            for round_index in range(arguments.rounds):
+                for target, results in targets:
+                    measure_generation(target, arguments, results, arguments.seed + 1000 * round_index)
     if not arguments.skip_long_prompt:
         long_config = _long_prompt_config(config)
         with ExitStack() as stack:
@@ -444,27 +478,7 @@ def main() -> None:
             for round_index in range(arguments.rounds):
                 for target, results in ((server, theirs), (engine, ours)):
                     results.embeddings.append(embedding_rate(target, arguments.seed + round_index))
-    if arguments.baseline_python:
-        baseline_report = _report(summarize(before), summarize(theirs), arguments, config)
-        arguments.output.parent.mkdir(parents=True, exist_ok=True)
-        arguments.output.with_name(arguments.output.name + "-baseline.md").write_text(baseline_report)
-        print(baseline_report)
-
-    summaries = {"paddler": summarize(ours), "llama-server": summarize(theirs)}
-    arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    report = _report(summaries["paddler"], summaries["llama-server"], arguments, config)
-    arguments.output.with_suffix(".md").write_text(report)
-    arguments.output.with_suffix(".json").write_text(
-        json.dumps(
-            {
-                name: {"summary": asdict(summarize(raw)), "rounds": asdict(raw)}
-                for name, raw in (("paddler", ours), ("llama-server", theirs), ("baseline", before))
-            },
-            indent=2,
-        )
-    )
-    _plot(summaries["paddler"], summaries["llama-server"], arguments, arguments.output.with_suffix(".png"))
-    print(report)
+    _write_outputs(arguments, config, (ours, theirs, before))
 
 
 if __name__ == "__main__":
