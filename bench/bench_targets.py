@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -35,6 +35,11 @@ class ServingConfig:
     n_batch: int = 2048
     n_ubatch: int = 512
     cache_type: str = "q8_0"
+    # "defaults" leaves each server on its own default layout; "unified" and "per-slot" set both.
+    kv_layout: str = "defaults"
+
+
+_KV_LAYOUT_FLAGS = {"defaults": [], "unified": ["--kv-unified"], "per-slot": ["--no-kv-unified"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +51,8 @@ class Completion:
     last_token: float
     generated_tokens: int
     prompt_tokens: int
+    # When each streamed piece of text arrived.
+    token_times: tuple[float, ...] = ()
 
 
 class Target(Protocol):
@@ -66,18 +73,17 @@ class EngineTarget:
 
     def complete(self, prompt: str, max_tokens: int) -> Completion:
         started = time.perf_counter()
-        first = last = 0.0
+        times: list[float] = []
         usage = None
         for result in self.engine.submit_generation(GenerateTokensParams(prompt, max_tokens, GREEDY, ignore_eog=True)):
             if isinstance(result, GeneratedToken):
-                last = time.perf_counter()
-                first = first or last
+                times.append(time.perf_counter())
             elif isinstance(result, GenerationDone):
                 usage = result.usage
             else:
                 raise RuntimeError(f"paddler failed: {result}")
         assert usage is not None
-        return Completion(started, first, last, usage.completion_tokens, usage.prompt_tokens)
+        return Completion(started, times[0], times[-1], usage.completion_tokens, usage.prompt_tokens, tuple(times))
 
     def embed(self, documents: list[str]) -> int:
         batch = tuple(EmbeddingDocument(str(index), text) for index, text in enumerate(documents))
@@ -103,7 +109,7 @@ class LlamaServerTarget:
             "cache_prompt": True,
         }
         started = time.perf_counter()
-        first = last = 0.0
+        times: list[float] = []
         final: dict[str, object] = {}
         with self.client.stream("POST", "/completion", json=body) as response:
             response.raise_for_status()
@@ -112,18 +118,18 @@ class LlamaServerTarget:
                     continue
                 chunk = json.loads(line[len("data: ") :])
                 if chunk.get("content"):
-                    last = time.perf_counter()
-                    first = first or last
+                    times.append(time.perf_counter())
                 if chunk.get("stop"):
                     final = chunk
         timings = final.get("timings", {})
         assert isinstance(timings, dict)
         return Completion(
             started,
-            first,
-            last,
+            times[0],
+            times[-1],
             int(timings.get("predicted_n", 0)),
             int(timings.get("prompt_n", 0)) + int(timings.get("cache_n", 0)),
+            tuple(times),
         )
 
     def embed(self, documents: list[str]) -> int:
@@ -191,8 +197,8 @@ def llama_server(binary: Path, config: ServingConfig, *, embeddings: bool = Fals
         config.cache_type,
         "-fa",
         "auto",
-        "--kv-unified",
         "--no-webui",
+        *_KV_LAYOUT_FLAGS[config.kv_layout],
     ]
     if embeddings:
         command += ["--embeddings", "--pooling", "mean", "-ub", str(config.n_batch)]
@@ -221,7 +227,7 @@ class PaddlerHttpTarget:
             "stream_options": {"include_usage": True},
         }
         started = time.perf_counter()
-        first = last = 0.0
+        times: list[float] = []
         usage: dict[str, int] = {}
         with self.client.stream("POST", "/v1/completions", json=body) as response:
             response.raise_for_status()
@@ -230,12 +236,16 @@ class PaddlerHttpTarget:
                     continue
                 chunk = json.loads(line[len("data: ") :])
                 if chunk.get("choices") and chunk["choices"][0].get("text"):
-                    last = time.perf_counter()
-                    first = first or last
+                    times.append(time.perf_counter())
                 if chunk.get("usage"):
                     usage = chunk["usage"]
         return Completion(
-            started, first, last, int(usage.get("completion_tokens", 0)), int(usage.get("prompt_tokens", 0))
+            started,
+            times[0],
+            times[-1],
+            int(usage.get("completion_tokens", 0)),
+            int(usage.get("prompt_tokens", 0)),
+            tuple(times),
         )
 
     def embed(self, documents: list[str]) -> int:
@@ -254,10 +264,13 @@ class PaddlerHttpTarget:
 
 
 @contextmanager
-def paddler_server(config: ServingConfig, *, embeddings: bool = False) -> Iterator[PaddlerHttpTarget]:
+def paddler_server(
+    config: ServingConfig, *, embeddings: bool = False, python: str = sys.executable
+) -> Iterator[PaddlerHttpTarget]:
+    """`python`: the interpreter whose paddler is served (another checkout's, to compare with it)."""
     inference, management = _free_port(), _free_port()
     command = [
-        sys.executable,
+        python,
         "-m",
         "paddler.cli",
         "--log-level",
@@ -290,6 +303,7 @@ def paddler_server(config: ServingConfig, *, embeddings: bool = False) -> Iterat
         f"127.0.0.1:{inference}",
         "--management-addr",
         f"127.0.0.1:{management}",
+        *_KV_LAYOUT_FLAGS[config.kv_layout],
     ]
     if embeddings:
         command += ["--enable-embeddings", "--pooling-type", "mean"]
@@ -308,13 +322,14 @@ def paddler_engine(config: ServingConfig, *, embeddings: bool = False) -> Iterat
         n_ubatch=config.n_batch if embeddings else config.n_ubatch,
         k_cache_type=config.cache_type,
         v_cache_type=config.cache_type,
-        kv_unified=True,
         enable_generation=not embeddings,
         enable_embeddings=embeddings,
         pooling_type="mean",
         max_buffered_requests=1000,
         buffered_request_timeout=600.0,
     )
+    if config.kv_layout != "defaults":
+        settings = replace(settings, kv_unified=config.kv_layout == "unified")
     engine = ContinuousBatchEngine(settings)
     engine.start()
     try:

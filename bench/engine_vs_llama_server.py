@@ -1,10 +1,12 @@
 """paddler's engine against llama-server, same model, threads, slots, context and seeded workload.
 
-Writes docs/benchmarks/engine-vs-llama-server.{md,json,png}: single-stream decode and prompt
-processing tokens/s, aggregate tokens/s and TTFT percentiles at several concurrencies, embedding
-documents/s, and the share of each engine step spent outside llama_decode.
+Writes docs/benchmarks/engine-vs-llama-server.{md,json,png} (or --output): single-stream decode and
+prompt processing tokens/s, aggregate tokens/s and TTFT percentiles at several concurrencies with short
+prompts and with long ones (a shared ~400-token opening, as a system prompt), embedding documents/s,
+the share of each engine step spent outside llama_decode, and how much a 2,000-token prompt arriving
+slows 8 running streams (their inter-token latency p95 while it is prefilled, over their p95 without it).
 
-Usage: python bench/engine_vs_llama_server.py [--threads 2] [--concurrency 1 4 8 16]
+Usage: python -m bench.engine_vs_llama_server [--threads 2] [--concurrency 1 4 8 16] [--kv-layout defaults]
 """
 
 from __future__ import annotations
@@ -18,8 +20,10 @@ import statistics
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import pairwise
 from pathlib import Path
 
 import matplotlib
@@ -72,6 +76,12 @@ def _prompt(generator: random.Random, words: int) -> str:
     return "Continue this story: " + " ".join(generator.choice(WORDS) for _ in range(words))
 
 
+# A shared opening of ~400 tokens before each long prompt, like a system prompt every request repeats.
+SHARED_OPENING = "You are a storyteller. " + " ".join(random.Random(7).choice(WORDS) for _ in range(330)) + "\n"
+# Prompt sets: name -> (shared opening, words of its own).
+PROMPT_SETS = {"short": ("", 60), "long": (SHARED_OPENING, 60)}
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
@@ -83,11 +93,15 @@ class TargetResults:
 
     single_stream_decode: list[float] = field(default_factory=list)
     prompt_processing: list[float] = field(default_factory=list)
-    aggregate: dict[int, list[float]] = field(default_factory=dict)
-    ttft_p50: dict[int, list[float]] = field(default_factory=dict)
-    ttft_p95: dict[int, list[float]] = field(default_factory=dict)
+    # Keyed by "<prompt set> <streams>", e.g. "long 16".
+    aggregate: dict[str, list[float]] = field(default_factory=dict)
+    ttft_p50: dict[str, list[float]] = field(default_factory=dict)
+    ttft_p95: dict[str, list[float]] = field(default_factory=dict)
     embeddings: list[float] = field(default_factory=list)
     overhead_share: list[float] = field(default_factory=list)
+    # Running streams' inter-token latency p95 without and while a long prompt is prefilled (s).
+    itl_p95_alone: list[float] = field(default_factory=list)
+    itl_p95_long_prompt: list[float] = field(default_factory=list)
 
 
 def _median(values: list[float]) -> float:
@@ -113,10 +127,11 @@ def prompt_processing(target: Target, seed: int, runs: int = 3) -> float:
 
 
 def concurrent_load(
-    target: Target, clients: int, seed: int, per_client: int, max_tokens: int
+    target: Target, clients: int, seed: int, per_client: int, max_tokens: int, *, prompt_set: str = "short"
 ) -> tuple[float, list[float]]:
     generator = random.Random(seed)
-    prompts = [[_prompt(generator, 60) for _ in range(per_client)] for _ in range(clients)]
+    opening, words = PROMPT_SETS[prompt_set]
+    prompts = [[opening + _prompt(generator, words) for _ in range(per_client)] for _ in range(clients)]
 
     def client(own_prompts: list[str]) -> list[tuple[float, int]]:
         outcomes = []
@@ -130,6 +145,31 @@ def concurrent_load(
         outcomes = [outcome for results in pool.map(client, prompts) for outcome in results]
     wall = time.perf_counter() - started
     return sum(tokens for _, tokens in outcomes) / wall, [ttft for ttft, _ in outcomes]
+
+
+def _gaps(times: tuple[float, ...], since: float, until: float) -> list[float]:
+    """Inter-token gaps of one stream that overlap [since, until] (a stall that the long prompt caused
+    ends just after its first token)."""
+    return [later - earlier for earlier, later in pairwise(times) if later >= since and earlier <= until]
+
+
+def running_streams_itl(target: Target, seed: int, long_prompt: bool, streams: int = 8, max_tokens: int = 96) -> float:
+    """p95 inter-token latency of `streams` running streams: over their whole run, or, with
+    `long_prompt`, over the gaps that end while a ~2,000-token prompt (submitted once every stream
+    has its first tokens) is prefilled, up to its first token."""
+    generator = random.Random(seed)
+    prompts = [_prompt(generator, 20) for _ in range(streams)]
+    long_text = _prompt(generator, 1500)
+    with ThreadPoolExecutor(streams + 1) as pool:
+        running = [pool.submit(target.complete, prompt, max_tokens) for prompt in prompts]
+        window = (0.0, float("inf"))
+        if long_prompt:
+            time.sleep(1.5)
+            completion = target.complete(long_text, 1)
+            window = (completion.started, completion.first_token)
+        completions = [future.result() for future in running]
+    gaps = [gap for completion in completions for gap in _gaps(completion.token_times, *window)]
+    return _percentile(gaps, 0.95) if gaps else 0.0
 
 
 def embedding_rate(target: Target, seed: int, batches: int = 5, documents: int = 32) -> float:
@@ -153,34 +193,52 @@ def _engine_seconds(target: Target) -> tuple[float, float] | None:
 def measure_generation(target: Target, arguments: argparse.Namespace, results: TargetResults, seed: int) -> None:
     results.single_stream_decode.append(single_stream_decode(target, seed))
     results.prompt_processing.append(prompt_processing(target, seed + 1))
-    for clients in arguments.concurrency:
-        before = _engine_seconds(target)
-        rate, ttfts = concurrent_load(
-            target, clients, seed + clients, arguments.requests_per_client, arguments.max_tokens
-        )
-        results.aggregate.setdefault(clients, []).append(rate)
-        results.ttft_p50.setdefault(clients, []).append(_percentile(ttfts, 0.5))
-        results.ttft_p95.setdefault(clients, []).append(_percentile(ttfts, 0.95))
-        after = _engine_seconds(target)
-        if before is not None and after is not None and clients == max(arguments.concurrency):
-            step, decode = after[0] - before[0], after[1] - before[1]
-            results.overhead_share.append(1.0 - decode / step)
-        print(
-            f"  {target.name}: {clients} streams -> {rate:.1f} tokens/s, TTFT p50 "
-            f"{results.ttft_p50[clients][-1]:.3f} s",
-            flush=True,
-        )
+    for prompt_set in arguments.prompt_sets:
+        for clients in arguments.concurrency:
+            key = f"{prompt_set} {clients}"
+            before = _engine_seconds(target)
+            rate, ttfts = concurrent_load(
+                target,
+                clients,
+                seed + clients,
+                arguments.requests_per_client,
+                arguments.max_tokens,
+                prompt_set=prompt_set,
+            )
+            results.aggregate.setdefault(key, []).append(rate)
+            results.ttft_p50.setdefault(key, []).append(_percentile(ttfts, 0.5))
+            results.ttft_p95.setdefault(key, []).append(_percentile(ttfts, 0.95))
+            after = _engine_seconds(target)
+            if before is not None and after is not None and key == f"short {max(arguments.concurrency)}":
+                step, decode = after[0] - before[0], after[1] - before[1]
+                results.overhead_share.append(1.0 - decode / step)
+            print(
+                f"  {target.name}: {key} streams -> {rate:.1f} tokens/s, TTFT p50 {results.ttft_p50[key][-1]:.3f} s",
+                flush=True,
+            )
+
+
+def measure_long_prompt(target: Target, results: TargetResults, seed: int) -> None:
+    results.itl_p95_alone.append(running_streams_itl(target, seed, long_prompt=False))
+    results.itl_p95_long_prompt.append(running_streams_itl(target, seed, long_prompt=True))
+    print(
+        f"  {target.name}: ITL p95 {results.itl_p95_alone[-1] * 1000:.0f} ms alone, "
+        f"{results.itl_p95_long_prompt[-1] * 1000:.0f} ms while a long prompt is prefilled",
+        flush=True,
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class Summary:
     single_stream_decode: float
     prompt_processing: float
-    aggregate: dict[int, float]
-    ttft_p50: dict[int, float]
-    ttft_p95: dict[int, float]
+    aggregate: dict[str, float]
+    ttft_p50: dict[str, float]
+    ttft_p95: dict[str, float]
     embeddings: float
     overhead_share: float | None
+    itl_p95_alone: float
+    itl_p95_long_prompt: float
 
 
 def summarize(results: TargetResults) -> Summary:
@@ -192,6 +250,8 @@ def summarize(results: TargetResults) -> Summary:
         ttft_p95={level: _median(values) for level, values in results.ttft_p95.items()},
         embeddings=_median(results.embeddings),
         overhead_share=_median(results.overhead_share) if results.overhead_share else None,
+        itl_p95_alone=_median(results.itl_p95_alone),
+        itl_p95_long_prompt=_median(results.itl_p95_long_prompt),
     )
 
 
@@ -205,44 +265,65 @@ def _ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "—"
 
 
+_LAYOUTS = {
+    "defaults": "each on its own default KV layout (llama-server given -np splits the pool per slot)",
+    "unified": "both on one unified KV pool shared by every slot",
+    "per-slot": "both with a KV stream of context-size/slots cells per slot",
+}
+
+
+def _row(measure: str, ours: float, theirs: float, scale: float = 1.0, digits: int = 1) -> str:
+    return f"| {measure} | {ours * scale:.{digits}f} | {theirs * scale:.{digits}f} | {_ratio(ours, theirs)} |"
+
+
 def _report(ours: Summary, theirs: Summary, arguments: argparse.Namespace, config: ServingConfig) -> str:
     lines = [
         "# paddler engine vs llama-server",
         "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores; "
         f"llama.cpp {version()} (llama-server built from the same vendored source by `bench/build_llama_tools.sh`).",
-        f"Model `{config.model_path.name}`, {config.threads} threads, {config.slots} slots, unified KV cache of "
-        f"{config.context_size} tokens ({config.cache_type}), n_batch {config.n_batch}, n_ubatch {config.n_ubatch}, "
-        f"greedy sampling, end-of-generation ignored so both sides generate exactly {arguments.max_tokens} tokens "
-        f"per request ({arguments.requests_per_client} requests per client); seed {arguments.seed}.",
+        f"Model `{config.model_path.name}`, {config.threads} threads, {config.slots} slots, KV cache of "
+        f"{config.context_size} tokens ({config.cache_type}) {_LAYOUTS[config.kv_layout]}, n_batch {config.n_batch}, "
+        f"n_ubatch {config.n_ubatch}, greedy sampling, end-of-generation ignored so both sides generate exactly "
+        f"{arguments.max_tokens} tokens per request ({arguments.requests_per_client} requests per client); "
+        f"seed {arguments.seed}. Short prompts are ~80 tokens; long ones share a ~400-token opening (~490 tokens).",
         f"Both servers stay up side by side and are measured in turn, {arguments.rounds} alternating rounds; "
         "each figure is the median over the rounds.",
         f"paddler is driven {_PADDLER_SIDES[arguments.paddler_api]}, "
         "llama-server through its own HTTP streaming API, both with the same seeded prompts. "
-        "Produced by `python -m bench.engine_vs_llama_server`.",
+        f"Produced by `python -m bench.engine_vs_llama_server --kv-layout {config.kv_layout}`.",
         "",
         "| measure | paddler | llama-server | ratio |",
         "|---|---:|---:|---:|",
-        f"| single-stream decode (tokens/s) | {ours.single_stream_decode:.1f} | {theirs.single_stream_decode:.1f} | "
-        f"{_ratio(ours.single_stream_decode, theirs.single_stream_decode)} |",
-        f"| prompt processing (tokens/s) | {ours.prompt_processing:.1f} | {theirs.prompt_processing:.1f} | "
-        f"{_ratio(ours.prompt_processing, theirs.prompt_processing)} |",
+        _row("single-stream decode (tokens/s)", ours.single_stream_decode, theirs.single_stream_decode),
+        _row("prompt processing (tokens/s)", ours.prompt_processing, theirs.prompt_processing),
     ]
-    for clients in arguments.concurrency:
+    for key in ours.aggregate:
+        lines.append(_row(f"aggregate, {key} streams (tokens/s)", ours.aggregate[key], theirs.aggregate[key]))
+    for key in ours.ttft_p50:
         lines.append(
-            f"| aggregate at {clients} streams (tokens/s) | {ours.aggregate[clients]:.1f} | "
-            f"{theirs.aggregate[clients]:.1f} | {_ratio(ours.aggregate[clients], theirs.aggregate[clients])} |"
+            f"| TTFT p50 / p95, {key} streams (ms) | {ours.ttft_p50[key] * 1000:.0f} / "
+            f"{ours.ttft_p95[key] * 1000:.0f} | {theirs.ttft_p50[key] * 1000:.0f} / "
+            f"{theirs.ttft_p95[key] * 1000:.0f} | {_ratio(ours.ttft_p50[key], theirs.ttft_p50[key])} |"
         )
-    for clients in arguments.concurrency:
+    if ours.itl_p95_alone:
+        lines += [
+            _row("8 running streams: ITL p95 alone (ms)", ours.itl_p95_alone, theirs.itl_p95_alone, 1000, 0),
+            _row(
+                "8 running streams: ITL p95 while a 2,000-token prompt is prefilled (ms)",
+                ours.itl_p95_long_prompt,
+                theirs.itl_p95_long_prompt,
+                1000,
+                0,
+            ),
+            f"| 8 running streams: ITL p95 with the long prompt / alone | "
+            f"{_ratio(ours.itl_p95_long_prompt, ours.itl_p95_alone)} | "
+            f"{_ratio(theirs.itl_p95_long_prompt, theirs.itl_p95_alone)} | — |",
+        ]
+    if ours.embeddings:
         lines.append(
-            f"| TTFT p50 / p95 at {clients} streams (ms) | {ours.ttft_p50[clients] * 1000:.0f} / "
-            f"{ours.ttft_p95[clients] * 1000:.0f} | {theirs.ttft_p50[clients] * 1000:.0f} / "
-            f"{theirs.ttft_p95[clients] * 1000:.0f} | {_ratio(ours.ttft_p50[clients], theirs.ttft_p50[clients])} |"
+            _row("embeddings, batches of 32 short documents (documents/s)", ours.embeddings, theirs.embeddings)
         )
-    lines.append(
-        f"| embeddings, batches of 32 short documents (documents/s) | {ours.embeddings:.1f} | "
-        f"{theirs.embeddings:.1f} | {_ratio(ours.embeddings, theirs.embeddings)} |"
-    )
     if ours.overhead_share is not None:
         lines.append(
             f"| engine step time outside llama_decode at {max(arguments.concurrency)} streams | "
@@ -250,26 +331,88 @@ def _report(ours: Summary, theirs: Summary, arguments: argparse.Namespace, confi
         )
     lines += [
         "",
-        "Throughput ratios: higher is better for paddler; TTFT ratio: lower is better.",
+        "Throughput ratios: higher is better for paddler; TTFT and ITL ratios: lower is better.",
         "",
-        "![aggregate throughput and TTFT](engine-vs-llama-server.png)",
+        f"![aggregate throughput and TTFT]({arguments.output.name}.png)",
         "",
     ]
     return "\n".join(lines)
 
 
-def _plot(ours: Summary, theirs: Summary, concurrency: list[int], path: Path) -> None:
+def _plot(ours: Summary, theirs: Summary, arguments: argparse.Namespace, path: Path) -> None:
+    concurrency = arguments.concurrency
     figure, (throughput, latency) = plt.subplots(1, 2, figsize=(10, 4))
     for label, summary in (("paddler", ours), ("llama-server", theirs)):
-        throughput.plot(concurrency, [summary.aggregate[level] for level in concurrency], marker="o", label=label)
-        latency.plot(concurrency, [summary.ttft_p50[level] * 1000 for level in concurrency], marker="o", label=label)
+        for prompt_set, style in zip(arguments.prompt_sets, ("-", "--"), strict=False):
+            keys = [f"{prompt_set} {level}" for level in concurrency]
+            name = f"{label}, {prompt_set} prompts"
+            throughput.plot(concurrency, [summary.aggregate[key] for key in keys], style, marker="o", label=name)
+            latency.plot(concurrency, [summary.ttft_p50[key] * 1000 for key in keys], style, marker="o", label=name)
     throughput.set(title="Aggregate generation", xlabel="concurrent streams", ylabel="tokens/s")
     latency.set(title="Time to first token (p50)", xlabel="concurrent streams", ylabel="ms")
     for axes in (throughput, latency):
-        axes.legend()
+        axes.legend(fontsize="small")
         axes.grid(alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
+
+
+def _long_prompt_config(config: ServingConfig) -> ServingConfig:
+    """Room for 8 running streams and one 2,000-token prompt in a slot of its own, on either layout."""
+    return replace(config, slots=9, context_size=9 * 2304)
+
+
+def _start_targets(
+    stack: ExitStack,
+    arguments: argparse.Namespace,
+    config: ServingConfig,
+    results: tuple[TargetResults, TargetResults, TargetResults],
+) -> list[tuple[Target, TargetResults]]:
+    """llama-server, paddler and, when asked, the baseline paddler, each with where its results go."""
+    theirs, ours, before = results
+    paddler: Target
+    if arguments.paddler_api == "http":
+        paddler = stack.enter_context(paddler_server(config))
+    else:
+        paddler = stack.enter_context(paddler_engine(config))
+    targets: list[tuple[Target, TargetResults]] = [
+        (stack.enter_context(llama_server(arguments.llama_server, config)), theirs),
+        (paddler, ours),
+    ]
+    if arguments.baseline_python:
+        baseline = stack.enter_context(paddler_server(config, python=arguments.baseline_python))
+        baseline.name = "paddler (baseline)"
+        targets.append((baseline, before))
+    return targets
+
+
+def _write_outputs(
+    arguments: argparse.Namespace, config: ServingConfig, results: tuple[TargetResults, TargetResults, TargetResults]
+) -> None:
+    """The report, its JSON (every round of every target) and its plot; the baseline's report beside."""
+    ours, theirs, before = results
+    if arguments.baseline_python:
+        baseline_report = _report(summarize(before), summarize(theirs), arguments, config)
+        arguments.output.parent.mkdir(parents=True, exist_ok=True)
+        arguments.output.with_name(arguments.output.name + "-baseline.md").write_text(baseline_report)
+        print(baseline_report)
+
+    summaries = {"paddler": summarize(ours), "llama-server": summarize(theirs)}
+    arguments.output.parent.mkdir(parents=True, exist_ok=True)
+    report = _report(summaries["paddler"], summaries["llama-server"], arguments, config)
+    arguments.output.with_suffix(".md").write_text(report)
+    arguments.output.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                name: {"summary": asdict(summarize(raw)), "rounds": asdict(raw)}
+                for name, raw in (("paddler", ours), ("llama-server", theirs), ("baseline", before))
+            },
+            indent=2,
+        )
+    )
+    if not arguments.skip_load:
+        _plot(summaries["paddler"], summaries["llama-server"], arguments, arguments.output.with_suffix(".png"))
+    print(report)
 
 
 def main() -> None:
@@ -277,11 +420,16 @@ def main() -> None:
     parser.add_argument("--model", type=Path)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--prompt-sets", nargs="+", choices=list(PROMPT_SETS), default=list(PROMPT_SETS))
     parser.add_argument("--requests-per-client", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--context-size", type=int, default=8192)
+    parser.add_argument("--context-size", type=int, default=16384)
+    parser.add_argument("--kv-layout", choices=list(_LAYOUTS), default="defaults")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--skip-embeddings", action="store_true")
+    parser.add_argument("--skip-load", action="store_true", help="skip decode, prompt and concurrent-load measures")
+    parser.add_argument("--skip-long-prompt", action="store_true", help="skip the running streams' ITL measure")
     parser.add_argument(
         "--paddler-api",
         choices=["http", "engine"],
@@ -289,6 +437,11 @@ def main() -> None:
         help="drive paddler over HTTP (its OpenAI API, like llama-server) or in process",
     )
     parser.add_argument("--llama-server", type=Path, default=ROOT / "build" / "llama-tools" / "bin" / "llama-server")
+    parser.add_argument(
+        "--baseline-python",
+        help="also serve the paddler of this interpreter (e.g. another checkout's .venv/bin/python) over "
+        "HTTP in the same alternating rounds, reported as <output>-baseline.md",
+    )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "engine-vs-llama-server")
     arguments = parser.parse_args()
     if not arguments.llama_server.exists():
@@ -298,38 +451,34 @@ def main() -> None:
         threads=arguments.threads,
         slots=max(arguments.concurrency),
         context_size=arguments.context_size,
+        kv_layout=arguments.kv_layout,
     )
-    ours, theirs = TargetResults(), TargetResults()
+    ours, theirs, before = TargetResults(), TargetResults(), TargetResults()
     ours_side = paddler_server if arguments.paddler_api == "http" else paddler_engine
-    with llama_server(arguments.llama_server, config) as server, ours_side(config) as engine:
-        for target in (server, engine):
-            target.complete("Warm up.", 8)
-        for round_index in range(arguments.rounds):
-            for target, results in ((server, theirs), (engine, ours)):
-                measure_generation(target, arguments, results, arguments.seed + 1000 * round_index)
-    with (
-        llama_server(arguments.llama_server, config, embeddings=True) as server,
-        ours_side(config, embeddings=True) as engine,
-    ):
-        for round_index in range(arguments.rounds):
-            for target, results in ((server, theirs), (engine, ours)):
-                results.embeddings.append(embedding_rate(target, arguments.seed + round_index))
-
-    summaries = {"paddler": summarize(ours), "llama-server": summarize(theirs)}
-    arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    report = _report(summaries["paddler"], summaries["llama-server"], arguments, config)
-    arguments.output.with_suffix(".md").write_text(report)
-    arguments.output.with_suffix(".json").write_text(
-        json.dumps(
-            {
-                name: {"summary": asdict(summaries[name]), "rounds": asdict(raw)}
-                for name, raw in (("paddler", ours), ("llama-server", theirs))
-            },
-            indent=2,
-        )
-    )
-    _plot(summaries["paddler"], summaries["llama-server"], arguments.concurrency, arguments.output.with_suffix(".png"))
-    print(report)
+    if not arguments.skip_load:
+        with ExitStack() as stack:
+            targets = _start_targets(stack, arguments, config, (theirs, ours, before))
+            for target, _ in targets:
+                target.complete("Warm up.", 8)
+            for round_index in range(arguments.rounds):
+                for target, results in targets:
+                    measure_generation(target, arguments, results, arguments.seed + 1000 * round_index)
+    if not arguments.skip_long_prompt:
+        long_config = _long_prompt_config(config)
+        with ExitStack() as stack:
+            targets = _start_targets(stack, arguments, long_config, (theirs, ours, before))
+            for round_index in range(arguments.rounds):
+                for target, results in targets:
+                    measure_long_prompt(target, results, arguments.seed + round_index)
+    if not arguments.skip_embeddings:
+        with (
+            llama_server(arguments.llama_server, config, embeddings=True) as server,
+            ours_side(config, embeddings=True) as engine,
+        ):
+            for round_index in range(arguments.rounds):
+                for target, results in ((server, theirs), (engine, ours)):
+                    results.embeddings.append(embedding_rate(target, arguments.seed + round_index))
+    _write_outputs(arguments, config, (ours, theirs, before))
 
 
 if __name__ == "__main__":

@@ -34,7 +34,12 @@ def mamba_engines(tiny_mamba: Path, request: pytest.FixtureRequest) -> Iterator[
     engines = [
         ContinuousBatchEngine(
             EngineSettings(
-                model_path=tiny_mamba, slots=1, context_size=1024, prompt_cache_bytes=request.param, threads=2
+                model_path=tiny_mamba,
+                slots=1,
+                context_size=1024,
+                kv_unified=True,
+                prompt_cache_bytes=request.param,
+                threads=2,
             )
         )
         for _ in range(2)

@@ -13,6 +13,7 @@ from paddler.llama import (
     LlamaContext,
     LlamaModel,
     LlamaSampler,
+    sample_batch,
 )
 
 
@@ -90,3 +91,28 @@ def test_logit_bias_forbids_and_is_checked(smollm: LlamaModel) -> None:
         LlamaSampler(smollm.vocab, logit_bias={-1: 1.0})
     with pytest.raises(InvalidParameterError, match="logit bias"):
         LlamaSampler(smollm.vocab, logit_bias={5: math.nan})
+
+
+def test_one_call_samples_every_sequence_and_reports_only_the_rows_that_found_no_token(smollm: LlamaModel) -> None:
+    vocab = smollm.vocab
+    prompts = [vocab.tokenize(text, add_special=False) for text in ("The capital of France is", "One, two,")]
+    forbid_end = dict.fromkeys(vocab.eog_tokens(), float("-inf"))
+    with (
+        LlamaContext(smollm, n_ctx=256, n_seq_max=3, n_threads=2) as context,
+        LlamaBatch(32) as batch,
+        LlamaSampler(vocab, temperature=0) as first,
+        LlamaSampler(vocab, temperature=0) as second,
+        LlamaSampler(vocab, temperature=0, grammar='root ::= "a"', logit_bias=forbid_end) as finished,
+    ):
+        indices = [batch.add_sequence(prompt, 0, seq_id) for seq_id, prompt in enumerate(prompts)]
+        indices.append(batch.add_sequence(prompts[0], 0, 2))
+        assert context.decode(batch) is DecodeOutcome.OK
+        finished.accept(vocab.tokenize("a", add_special=False)[0])
+        tokens, failures = sample_batch(context, [first, second, finished], indices)
+        with LlamaSampler(vocab, temperature=0) as alone:
+            expected = [alone.sample(context, index) for index in indices[:2]]
+        assert tokens == [*expected, -1]
+        assert list(failures) == [2]
+        assert "no token" in failures[2]
+        with pytest.raises(InvalidParameterError, match="no output"):
+            sample_batch(context, [first], [0])

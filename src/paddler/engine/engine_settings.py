@@ -24,11 +24,17 @@ class EngineSettings:
     model_path: Path
     # Concurrent requests; each generating request holds one sequence of the shared context.
     slots: int = 4
-    # KV cells of the generation context, shared by every slot when kv_unified (Paddler's model).
+    # KV cells of the generation context: context_size / slots per slot, each slot in a KV stream of
+    # its own (every sequence attends over its own cells only, as llama-server with -np N), or, when
+    # kv_unified, one pool shared by every slot (one request may then use all of it).
     context_size: int = 8192
-    kv_unified: bool = True
+    kv_unified: bool = False
     n_batch: int = 2048
     n_ubatch: int = 512
+    # Prompt tokens decoded per step while other requests generate (chunked prefill): each running
+    # stream waits at most for this many prompt tokens per token it gets; 0 sizes it from measured step
+    # times (engine/prefill_budget.py). Nothing generating, prompts take the whole batch.
+    prefill_budget: int = 0
     threads: int = field(default_factory=default_threads)
     n_gpu_layers: int = 0
     k_cache_type: str = "q8_0"
@@ -56,6 +62,7 @@ class EngineSettings:
             (self.context_size >= 16, "context_size must be at least 16"),
             (1 <= self.n_batch <= 1 << 20, "n_batch must be 1..1048576"),
             (1 <= self.n_ubatch <= self.n_batch, "n_ubatch must be 1..n_batch"),
+            (self.prefill_budget >= 0, "prefill_budget must not be negative"),
             (self.slots <= self.n_batch, "slots must not exceed n_batch (every slot needs a token per step)"),
             (1 <= self.threads <= 512, "threads must be 1..512"),
             (self.k_cache_type in KV_CACHE_TYPES, f"k_cache_type must be one of {KV_CACHE_TYPES}"),

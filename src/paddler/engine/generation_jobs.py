@@ -12,7 +12,8 @@ from paddler.engine.active_request import ActiveRequest
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.evict_for_kv_pressure import EVICTED, evict_for_kv_pressure
-from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, LlamaError, ModelRunner, SamplingError
+from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, LlamaError, ModelRunner
+from paddler.engine.prefill_budget import PrefillBudget
 from paddler.engine.request_phase import RequestPhase
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
 from paddler.engine.scheduler_command import GenerateTokensCommand
@@ -46,6 +47,7 @@ class GenerationJobs:
         self._active: dict[str, ActiveRequest] = {}
         self._request_keys = count()
         self._slot_cache = SlotCache(settings, runner)
+        self._prefill_budget = PrefillBudget(settings.prefill_budget, settings.n_batch)
 
     def __len__(self) -> int:
         return len(self._active)
@@ -96,10 +98,18 @@ class GenerationJobs:
         requests = list(self._active.values())
         plan = schedule_batch(
             [
-                SchedulableRequest(request.key, len(request.pending), request.phase is RequestPhase.GENERATING)
+                SchedulableRequest(
+                    request.key,
+                    len(request.pending),
+                    request.phase is RequestPhase.GENERATING,
+                    len(request.command.prompt_tokens) - request.cached_prompt_tokens,
+                )
                 for request in requests
             ],
             self._settings.n_batch,
+            self._prefill_budget.tokens(),
+            # A prompt within one micro-batch costs one graph computation: short enough to go whole.
+            self._settings.n_ubatch,
         )
         by_key = {request.key: request for request in requests}
         scheduled = [(by_key[entry.request_key], entry) for entry in plan.entries]
@@ -110,6 +120,7 @@ class GenerationJobs:
         running = self._status.running_step
         self._runner.clear_abort()
         running.begin({request.request_id: entry.count for request, entry in scheduled}, self._runner.abort_generation)
+        decode_seconds = self._runner.decode_seconds
         try:
             outcome, output_indices = self._runner.decode_generation(rows)
         finally:
@@ -127,22 +138,34 @@ class GenerationJobs:
                     request.pending[:0] = lost
                     request.phase = RequestPhase.PREFILL
             return
+        decoding = sum(request.phase is RequestPhase.GENERATING for request, _ in scheduled)
+        self._prefill_budget.observe(decoding, plan.n_tokens - decoding, self._runner.decode_seconds - decode_seconds)
+        sampled = []
         for (request, entry), batch_index in zip(scheduled, output_indices, strict=True):
             request.consume(entry.count)
             if entry.wants_output:
-                self._sample_and_stream(request, batch_index)
-
-    def _sample_and_stream(self, request: ActiveRequest, batch_index: int) -> None:
-        try:
-            token = self._runner.sample(request.sampler, batch_index)
-        except SamplingError as error:
-            kind = (
-                GenerationErrorKind.GRAMMAR_REJECTED_MODEL_OUTPUT
-                if request.command.grammar is not None
-                else GenerationErrorKind.SAMPLER_ERROR
-            )
-            self._end(request, GenerationFailed(kind, str(error)))
+                sampled.append((request, batch_index))
+        if not sampled:
             return
+        tokens, failures = self._runner.sample_step(
+            [request.sampler for request, _ in sampled], [batch_index for _, batch_index in sampled]
+        )
+        for row, ((request, batch_index), token) in enumerate(zip(sampled, tokens, strict=True)):
+            failure = failures.get(row)
+            if failure is not None:
+                self._end_unsampled(request, failure)
+            else:
+                self._stream_token(request, batch_index, token)
+
+    def _end_unsampled(self, request: ActiveRequest, reason: str) -> None:
+        kind = (
+            GenerationErrorKind.GRAMMAR_REJECTED_MODEL_OUTPUT
+            if request.command.grammar is not None
+            else GenerationErrorKind.SAMPLER_ERROR
+        )
+        self._end(request, GenerationFailed(kind, reason))
+
+    def _stream_token(self, request: ActiveRequest, batch_index: int, token: int) -> None:
         if request.first_token_at is None:
             request.first_token_at = time.monotonic()
             self._counters.time_to_first_token.observe(request.first_token_at - request.command.submitted_at)
@@ -195,5 +218,6 @@ class GenerationJobs:
             self._counters.requests_completed += 1
         else:
             self._counters.requests_failed += 1
-        request.command.stream.put(result)
+        # The counters first: a reader that sees the end may look at them at once.
         self._occupancy_changed()
+        request.command.stream.put(result)

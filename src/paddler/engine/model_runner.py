@@ -27,6 +27,7 @@ from paddler.llama import (
     LlamaModel,
     LlamaSampler,
     SamplingError,
+    sample_batch,
     set_log_level,
     system_info,
     version,
@@ -217,22 +218,31 @@ class ModelRunner:
         assert self.generation_context is not None
         batch = self.generation_batch
         batch.clear()
-        output_indices = []
-        for row in rows:
+        output_indices = [-1] * len(rows)
+        # In sequence id order: with a KV stream per slot, llama.cpp puts into one micro-batch only
+        # sequences whose ids follow each other in batch order, so any other order splits the step
+        # into one graph computation per run of ids.
+        for row_index in sorted(range(len(rows)), key=lambda index: rows[index].seq_id):
+            row = rows[row_index]
             if len(row.tokens) == 1:
                 last = batch.add_token(row.tokens[0], row.start_position, row.seq_id, row.wants_output)
             else:
                 last = batch.add_sequence(row.tokens, row.start_position, row.seq_id, output_last=row.wants_output)
-            output_indices.append(last if row.wants_output else -1)
+            if row.wants_output:
+                output_indices[row_index] = last
         started = time.perf_counter()
         outcome = self.generation_context.decode(batch)
         self.decode_seconds += time.perf_counter() - started
         return outcome, output_indices
 
-    def sample(self, sampler: LlamaSampler, batch_index: int) -> int:
-        """Raises SamplingError when no token satisfies the request's grammar."""
+    def sample_step(
+        self, samplers: Sequence[LlamaSampler], batch_indices: Sequence[int]
+    ) -> tuple[list[int], dict[int, str]]:
+        """Sample every sequence of the step in one call with the GIL released once (a release per
+        sequence lets request threads take the GIL between them). Returns the tokens (-1 where no
+        token satisfied a row's constraints) and each such row's reason."""
         assert self.generation_context is not None
-        return sampler.sample(self.generation_context, batch_index)
+        return sample_batch(self.generation_context, samplers, batch_indices)
 
     def erase_sequence(self, seq_id: int, from_position: int = 0) -> bool:
         """Drop a sequence's cells from `from_position` on, expecting every position below it to stay.

@@ -28,7 +28,7 @@ from paddler.llama.llama_error import (
 )
 from paddler.llama.llama_json_schema import json_schema_to_grammar
 from paddler.llama.llama_model import LlamaModel
-from paddler.llama.llama_sampler import LlamaSampler
+from paddler.llama.llama_sampler import LlamaSampler, sample_batch
 from paddler.llama.llama_vocab import LlamaVocab
 
 __all__ = [
@@ -57,6 +57,7 @@ __all__ = [
     "capture_log",
     "ensure_backend",
     "json_schema_to_grammar",
+    "sample_batch",
     "set_log_level",
     "system_info",
     "version",

@@ -1,3 +1,4 @@
+from collections.abc import Sequence
 from types import TracebackType
 
 from paddler.llama.llama_context import LlamaContext
@@ -38,3 +39,7 @@ class LlamaSampler:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None: ...
+
+def sample_batch(
+    context: LlamaContext, samplers: Sequence[LlamaSampler], batch_indices: Sequence[int]
+) -> tuple[list[int], dict[int, str]]: ...

@@ -271,3 +271,57 @@ cdef class LlamaSampler:
         if self._grammar != NULL:
             llama_sampler_free(self._grammar)
         free(self._scratch)
+
+
+def sample_batch(LlamaContext context not None, samplers, batch_indices):
+    """Sample every sequence of one decode step in one call: `samplers[row]` chooses from the logits at
+    `batch_indices[row]` and accepts its token, all with the GIL released once. Returns the tokens,
+    -1 for a row whose sampler found no token its constraints allow, and the reason of each such row
+    (row -> message); other rows are sampled as usual."""
+    cdef Py_ssize_t count = len(samplers)
+    if len(batch_indices) != count:
+        raise InvalidParameterError("samplers and batch_indices must have one length")
+    cdef llama_context * c_context = context.handle()
+    cdef llama_sampler ** chains = <llama_sampler **>malloc(max(count, 1) * sizeof(llama_sampler *))
+    cdef llama_sampler ** grammars = <llama_sampler **>malloc(max(count, 1) * sizeof(llama_sampler *))
+    cdef llama_token_data ** scratches = <llama_token_data **>malloc(max(count, 1) * sizeof(llama_token_data *))
+    cdef int32_t * indices = <int32_t *>malloc(max(count, 1) * sizeof(int32_t))
+    cdef llama_token * tokens = <llama_token *>malloc(max(count, 1) * sizeof(llama_token))
+    cdef paddler_status * statuses = <paddler_status *>malloc(max(count, 1) * sizeof(paddler_status))
+    cdef char * errors = <char *>malloc(max(count, 1) * 256)
+    cdef int32_t n_vocab = context.n_vocab
+    cdef Py_ssize_t row
+    cdef LlamaSampler sampler
+    try:
+        if (chains == NULL or grammars == NULL or scratches == NULL or indices == NULL or tokens == NULL
+                or statuses == NULL or errors == NULL):
+            raise MemoryError()
+        for row in range(count):
+            sampler = samplers[row]
+            sampler._check_open()
+            if sampler.vocab.model is not context.model:
+                raise InvalidParameterError("the context belongs to another model than this sampler")
+            context.check_output(batch_indices[row])
+            chains[row] = sampler._chain
+            grammars[row] = sampler._grammar
+            scratches[row] = sampler._scratch
+            indices[row] = batch_indices[row]
+        with nogil:
+            for row in range(count):
+                tokens[row] = -1
+                statuses[row] = paddler_sampler_sample(chains[row], grammars[row], c_context, indices[row],
+                                                       scratches[row], n_vocab, &tokens[row],
+                                                       errors + row * 256, 256)
+        failures = {}
+        for row in range(count):
+            if statuses[row] != PADDLER_STATUS_OK:
+                failures[row] = (errors + row * 256).decode("utf-8", "replace")
+        return [tokens[row] if statuses[row] == PADDLER_STATUS_OK else -1 for row in range(count)], failures
+    finally:
+        free(chains)
+        free(grammars)
+        free(scratches)
+        free(indices)
+        free(tokens)
+        free(statuses)
+        free(errors)

@@ -56,15 +56,31 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="GGUF file to serve (default: SmolLM2-135M-Instruct, fetched once)")
     parser.add_argument("--slots", type=int, default=4, help="requests served at once (default: 4)")
     parser.add_argument(
-        "--context-size", type=int, default=8192, help="KV cache cells shared by all slots (default: 8192)"
+        "--context-size",
+        type=int,
+        default=8192,
+        help="KV cache cells in all: context-size/slots per slot, or shared by all slots with --kv-unified "
+        "(default: 8192)",
     )
     parser.add_argument(
-        "--no-kv-unified",
-        action="store_true",
-        help="give each slot context-size/slots cells of its own instead of one shared pool",
+        "--kv-unified",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="one KV pool shared by every slot, so one request may use the whole context; every sequence "
+        "then attends over every slot's cells, which slows decoding under concurrency (default: each slot "
+        "owns context-size/slots cells)",
     )
     parser.add_argument("--n-batch", type=int, default=2048, help="tokens per decode step (default: 2048)")
     parser.add_argument("--n-ubatch", type=int, default=512, help="physical micro-batch (default: 512)")
+    parser.add_argument(
+        "--prefill-budget",
+        type=int,
+        default=0,
+        help="tokens of long prompts (more than n-ubatch to prefill) decoded per step while other requests "
+        "generate (chunked prefill), so a long prompt never stalls running streams; 0 sizes it from measured "
+        "step times, so that prompt work adds about half a decoding step; short prompts, and any prompt "
+        "while nothing generates, go whole (default: 0)",
+    )
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: half the cores, at least 2)")
     parser.add_argument("--n-gpu-layers", type=int, default=0, help="layers offloaded to the GPU (-1: all)")
     parser.add_argument("--cache-type-k", default="q8_0", choices=KV_CACHE_TYPES, help="KV cache type of keys")
@@ -174,9 +190,10 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
         model_path=model_path,
         slots=arguments.slots,
         context_size=arguments.context_size,
-        kv_unified=not arguments.no_kv_unified,
+        kv_unified=arguments.kv_unified,
         n_batch=arguments.n_batch,
         n_ubatch=min(arguments.n_ubatch, arguments.n_batch),
+        prefill_budget=arguments.prefill_budget,
         threads=arguments.threads or default_threads(),
         n_gpu_layers=arguments.n_gpu_layers,
         k_cache_type=arguments.cache_type_k,
