@@ -24,11 +24,12 @@ class EngineSettings:
     model_path: Path
     # Concurrent requests; each generating request holds one sequence of the shared context.
     slots: int = 4
-    # KV cells of the generation context: context_size / slots per slot, each slot in a KV stream of
-    # its own (every sequence attends over its own cells only, as llama-server with -np N), or, when
-    # kv_unified, one pool shared by every slot (one request may then use all of it).
+    # KV cells of the generation context: when kv_unified (the default, Paddler's model), one pool shared by
+    # every slot, so one request may use all of it; otherwise context_size / slots per slot, each slot in a
+    # KV stream of its own (every sequence attends over its own cells only, as llama-server with -np N:
+    # faster under concurrency, see docs/engine.md).
     context_size: int = 8192
-    kv_unified: bool = False
+    kv_unified: bool = True
     n_batch: int = 2048
     n_ubatch: int = 512
     # Prompt tokens decoded per step while other requests generate (chunked prefill): each running

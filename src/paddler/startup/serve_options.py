@@ -59,16 +59,16 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         "--context-size",
         type=int,
         default=8192,
-        help="KV cache cells in all: context-size/slots per slot, or shared by all slots with --kv-unified "
+        help="KV cache cells in all: shared by all slots, or context-size/slots per slot with --no-kv-unified "
         "(default: 8192)",
     )
     parser.add_argument(
         "--kv-unified",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="one KV pool shared by every slot, so one request may use the whole context; every sequence "
-        "then attends over every slot's cells, which slows decoding under concurrency (default: each slot "
-        "owns context-size/slots cells)",
+        default=True,
+        help="one KV pool shared by every slot (the default), so one request may use the whole context; "
+        "every sequence then attends over every slot's cells, which slows decoding under concurrency: "
+        "--no-kv-unified gives each slot context-size/slots cells of its own, as llama-server -np N does",
     )
     parser.add_argument("--n-batch", type=int, default=2048, help="tokens per decode step (default: 2048)")
     parser.add_argument("--n-ubatch", type=int, default=512, help="physical micro-batch (default: 512)")
