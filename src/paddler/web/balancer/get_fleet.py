@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response
 
 from paddler.web.balancer.fleet_services import FleetServices, current_fleet
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntimeError
-from paddler.web.shared.server_sent_events import sse_response
+from paddler.web.shared.server_sent_events import add_snapshot_routes
 
 blueprint = Blueprint("fleet", __name__)
 
@@ -30,26 +30,12 @@ def _fleet_buffered(services: FleetServices) -> dict[str, int]:
     return {"buffered_requests_current": buffered_requests(services)}
 
 
-@blueprint.get("/api/v1/agents")
-def get_fleet_agents() -> Response:
-    return jsonify(fleet_agents(current_fleet()))
+def _serving(services: FleetServices) -> bool:
+    return not services.stopped.is_set()
 
 
-@blueprint.get("/api/v1/agents/stream")
-def get_fleet_agents_stream() -> Response:
-    services = current_fleet()
-    return sse_response(lambda: fleet_agents(services), lambda: not services.stopped.is_set())
-
-
-@blueprint.get("/api/v1/buffered_requests")
-def get_fleet_buffered_requests() -> Response:
-    return jsonify(_fleet_buffered(current_fleet()))
-
-
-@blueprint.get("/api/v1/buffered_requests/stream")
-def get_fleet_buffered_requests_stream() -> Response:
-    services = current_fleet()
-    return sse_response(lambda: _fleet_buffered(services), lambda: not services.stopped.is_set())
+add_snapshot_routes(blueprint, "/api/v1/agents", current_fleet, fleet_agents, _serving)
+add_snapshot_routes(blueprint, "/api/v1/buffered_requests", current_fleet, _fleet_buffered, _serving)
 
 
 @blueprint.get("/health")

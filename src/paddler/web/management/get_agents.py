@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint
 
 from paddler.engine.engine_state import EngineState
 from paddler.web.management.agent_snapshot import agent_snapshot
 from paddler.web.shared.paddler_services import PaddlerServices, current_services
-from paddler.web.shared.server_sent_events import sse_response
+from paddler.web.shared.server_sent_events import add_snapshot_routes
 
 blueprint = Blueprint("agents", __name__)
 
@@ -22,12 +22,4 @@ def serving(services: PaddlerServices) -> bool:
     return services.engine.state not in (EngineState.STOPPED, EngineState.FAILED)
 
 
-@blueprint.get("/api/v1/agents")
-def get_agents() -> Response:
-    return jsonify(_agents(current_services()))
-
-
-@blueprint.get("/api/v1/agents/stream")
-def get_agents_stream() -> Response:
-    services = current_services()
-    return sse_response(lambda: _agents(services), lambda: serving(services))
+add_snapshot_routes(blueprint, "/api/v1/agents", current_services, _agents, serving)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint
 
 from paddler.web.management.get_agents import serving
 from paddler.web.shared.paddler_services import PaddlerServices, current_services
-from paddler.web.shared.server_sent_events import sse_response
+from paddler.web.shared.server_sent_events import add_snapshot_routes
 
 blueprint = Blueprint("buffered_requests", __name__)
 
@@ -15,12 +15,4 @@ def _buffered(services: PaddlerServices) -> dict[str, int]:
     return {"buffered_requests_current": services.engine.stats().buffered_requests}
 
 
-@blueprint.get("/api/v1/buffered_requests")
-def get_buffered_requests() -> Response:
-    return jsonify(_buffered(current_services()))
-
-
-@blueprint.get("/api/v1/buffered_requests/stream")
-def get_buffered_requests_stream() -> Response:
-    services = current_services()
-    return sse_response(lambda: _buffered(services), lambda: serving(services))
+add_snapshot_routes(blueprint, "/api/v1/buffered_requests", current_services, _buffered, serving)

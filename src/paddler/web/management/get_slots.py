@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint
 
 from paddler.web.management.get_agents import serving
 from paddler.web.shared.paddler_services import PaddlerServices, current_services
-from paddler.web.shared.server_sent_events import sse_response
+from paddler.web.shared.server_sent_events import add_snapshot_routes
 
 blueprint = Blueprint("slots", __name__)
 
@@ -25,12 +25,4 @@ def _slots(services: PaddlerServices) -> dict[str, Any]:
     }
 
 
-@blueprint.get("/api/v1/slots")
-def get_slots() -> Response:
-    return jsonify(_slots(current_services()))
-
-
-@blueprint.get("/api/v1/slots/stream")
-def get_slots_stream() -> Response:
-    services = current_services()
-    return sse_response(lambda: _slots(services), lambda: serving(services))
+add_snapshot_routes(blueprint, "/api/v1/slots", current_services, _slots, serving)

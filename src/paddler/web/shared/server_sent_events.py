@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
-from flask import Response, request
+from flask import Blueprint, Response, jsonify, request
 
 from paddler.web.shared.client_connection import client_disconnected
 
@@ -43,3 +43,28 @@ def event_stream_response(events: Iterable[bytes]) -> Response:
 
 def sse_response(snapshot: Callable[[], Any], still_serving: Callable[[], bool]) -> Response:
     return event_stream_response(_snapshot_events(snapshot, still_serving, request.environ))
+
+
+Services = TypeVar("Services")
+
+
+def add_snapshot_routes(
+    blueprint: Blueprint,
+    path: str,
+    services: Callable[[], Services],
+    snapshot: Callable[[Services], Any],
+    still_serving: Callable[[Services], bool],
+) -> None:
+    """GET `path` answers the snapshot as JSON; GET `path`/stream sends it as server-sent events whenever
+    it changes (Paddler's pairs: agents, buffered requests; ours: slots)."""
+    name = path.strip("/").replace("/", "_")
+
+    def get_snapshot() -> Response:
+        return jsonify(snapshot(services()))
+
+    def get_snapshot_stream() -> Response:
+        held = services()
+        return sse_response(lambda: snapshot(held), lambda: still_serving(held))
+
+    blueprint.add_url_rule(path, name, get_snapshot, methods=["GET"])
+    blueprint.add_url_rule(f"{path}/stream", f"{name}_stream", get_snapshot_stream, methods=["GET"])
