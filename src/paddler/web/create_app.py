@@ -82,12 +82,19 @@ def busy_body(path: str) -> tuple[bytes, str]:
     return plain_text_busy(path)
 
 
-def _base_app(name: str, services: PaddlerServices, error_shape: ErrorShape = plain_text_error) -> Flask:
+def _service_app(name: str, extension_key: str, services: object, error_shape: ErrorShape) -> Flask:
+    """A Flask app of one service: compact JSON, the body bound, its services where routes find them, and
+    every error in `error_shape`."""
     app = Flask(name)
     app.json = CompactJsonProvider(app)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.extensions[EXTENSION_KEY] = services
+    app.extensions[extension_key] = services
     register_error_handlers(app, error_shape)
+    return app
+
+
+def _base_app(name: str, services: PaddlerServices, error_shape: ErrorShape = plain_text_error) -> Flask:
+    app = _service_app(name, EXTENSION_KEY, services, error_shape)
     app.register_error_handler(OpenAIError, OpenAIError.response)
     app.register_blueprint(get_health.blueprint)
     return app
@@ -155,11 +162,7 @@ def create_management_app(services: PaddlerServices) -> Flask:
 def create_balancer_app(services: FleetServices) -> Flask:
     """The balancer's management service: Paddler's management API over a fleet of agents, the admin
     panel's slots and charts for the fleet, and the agents' reports."""
-    app = Flask("paddler.balancer")
-    app.json = CompactJsonProvider(app)
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.extensions[FLEET_EXTENSION_KEY] = services
-    register_error_handlers(app)
+    app = _service_app("paddler.balancer", FLEET_EXTENSION_KEY, services, plain_text_error)
     install_access_control(
         app,
         api_keys=services.management_api_keys,
