@@ -98,6 +98,8 @@ defaults
     mode http
     log global
     timeout connect 1s
+    # A busy agent on a loaded host may answer /ready late; a dead one refuses the connection at once.
+    timeout check 2s
     timeout client 1h
     timeout server 1h
     timeout tunnel 1h
