@@ -48,7 +48,15 @@ class RunningFleet:
         response = httpx.get(f"{self.management_url}/api/v1/buffered_requests")
         return int(response.json()["buffered_requests_current"])
 
-    def start_agent(self, name: str, slots: int = 2) -> RunningServer:
+    def restart_balancer(self, *options: str) -> None:
+        """Stop the balancer and start it again on the same addresses (the agents keep running)."""
+        stop_balancer(self)
+        ports = (int(self.inference_url.rpartition(":")[2]), int(self.management_addr.rpartition(":")[2]))
+        self.balancer, _, _, self.log = start_balancer(*options, ports=ports)
+
+    def start_agent(self, name: str, slots: int = 2, *, also_to: tuple[str, ...] = ()) -> RunningServer:
+        """An agent reporting to this balancer, and to the balancers' management addresses `also_to`."""
+        others = [option for address in also_to for option in ("--balancer-addr", address)]
         agent = start_server(
             self.model_path,
             "--slots",
@@ -61,14 +69,16 @@ class RunningFleet:
             name,
             "--balancer-addr",
             self.management_addr,
+            *others,
         )
         self.agents[name] = agent
         assert wait_for(lambda: name in self.names(), timeout=10), f"{name} never registered"
         return agent
 
 
-def start_balancer(*extra: str) -> tuple[subprocess.Popen[str], str, str, Path]:
-    inference, management = free_port(), free_port()
+def start_balancer(*extra: str, ports: tuple[int, int] | None = None) -> tuple[subprocess.Popen[str], str, str, Path]:
+    """`ports`: the inference and management ports (to start again where a stopped balancer was)."""
+    inference, management = ports or (free_port(), free_port())
     log = tempfile.NamedTemporaryFile("w+", prefix="paddler-balancer-", suffix=".log", delete=False)  # noqa: SIM115
     command = [
         sys.executable,
@@ -103,6 +113,11 @@ def stop_fleet(fleet: RunningFleet) -> str:
         if agent.process.poll() is None:
             agent.process.kill()
         stop_server(agent)
+    return stop_balancer(fleet)
+
+
+def stop_balancer(fleet: RunningFleet) -> str:
+    """Stop the fleet's balancer with SIGTERM and return its log."""
     fleet.balancer.send_signal(signal.SIGTERM)
     try:
         fleet.balancer.wait(timeout=10)

@@ -10,6 +10,7 @@ import shutil
 import sys
 import tempfile
 import threading
+from functools import partial
 from pathlib import Path
 
 from werkzeug.serving import make_server
@@ -27,7 +28,9 @@ from paddler.startup.serve_options import (
 from paddler.web.balancer.fleet import Fleet
 from paddler.web.balancer.fleet_services import FleetServices
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime
+from paddler.web.balancer.rollout import catch_up
 from paddler.web.create_app import create_admin_panel_app, create_balancer_app
+from paddler.web.management.state_file import load_state, save_state
 from paddler.web.shared.metrics_history import start_metrics_history
 
 logger = logging.getLogger(__name__)
@@ -50,6 +53,12 @@ def add_balancer_options(parser: argparse.ArgumentParser) -> None:
         "`off` (default): the least busy agent",
     )
     add_admin_panel_option(parser)
+    parser.add_argument(
+        "--state-file",
+        type=Path,
+        help="where the fleet's desired state is kept; when it exists, the balancer starts with it and brings "
+        "every agent that joins to it (default: kept in memory only)",
+    )
     parser.add_argument(
         "--management-api-key",
         action="append",
@@ -78,7 +87,7 @@ def add_balancer_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _fleet_services(arguments: argparse.Namespace, runtime: HaproxyRuntime) -> FleetServices:
-    return FleetServices(
+    services = FleetServices(
         Fleet(runtime),
         runtime,
         max_buffered_requests=arguments.max_buffered_requests,
@@ -93,6 +102,12 @@ def _fleet_services(arguments: argparse.Namespace, runtime: HaproxyRuntime) -> F
         or os.environ.get("PADDLER_AGENT_MANAGEMENT_API_KEY")
         or None,
     )
+    if arguments.state_file is not None:
+        services.keep_state = partial(save_state, arguments.state_file)
+        # An unreadable file stops the start: serving another state than the one kept would be a surprise.
+        services.fleet.desired_state = load_state(arguments.state_file)
+    services.fleet.on_join = partial(catch_up, services)
+    return services
 
 
 def run_balancer(arguments: argparse.Namespace) -> int:
@@ -105,7 +120,12 @@ def run_balancer(arguments: argparse.Namespace) -> int:
         host, port, arguments.max_buffered_requests, arguments.buffered_request_timeout, directory, arguments.affinity
     )
     runtime = HaproxyRuntime(settings.admin_socket)
-    services = _fleet_services(arguments, runtime)
+    try:
+        services = _fleet_services(arguments, runtime)
+    except (OSError, ValueError) as error:
+        print(f"paddler balancer: cannot read the state file {arguments.state_file}: {error}", file=sys.stderr)
+        shutil.rmtree(directory, ignore_errors=True)
+        return 1
     try:
         haproxy = HaproxyProcess(settings, on_restart=services.fleet.haproxy_restarted)
         haproxy.start()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +38,8 @@ class FleetAgent:
     server_added: bool = False
     maxconn: int = 0
     state: str = ""
+    # The desired state this agent was found holding or was given by this balancer (None: not known).
+    given_state: dict[str, Any] | None = None
 
     @property
     def server(self) -> str:
@@ -59,17 +62,22 @@ class Fleet:
     runtime: HaproxyRuntime
     _agents: dict[str, FleetAgent] = field(default_factory=dict)
     _lock: threading.RLock = field(default_factory=threading.RLock)
-    # The last desired state PUT at the balancer; None until then.
+    # The last desired state PUT at the balancer (or read from its state file); None until then.
     desired_state: BalancerDesiredState | None = None
+    # Called (outside the lock) when an agent joins: brings it to the desired state.
+    on_join: Callable[[], None] = lambda: None
 
     def report(self, agent_id: str, report: AgentReport) -> None:
         with self._lock:
             agent = self._agents.get(agent_id)
+            joined = agent is None
             if agent is None:
                 agent = self._agents[agent_id] = FleetAgent(agent_id, report, time.monotonic())
                 logger.info("agent %s (%s) joined at %s", agent_id, report.name, report.inference_addr)
             agent.report, agent.last_seen = report, time.monotonic()
             self._sync(agent)
+        if joined:
+            self.on_join()
 
     def _sync(self, agent: FleetAgent) -> None:
         """Bring the agent's HAProxy server in line with its report (a limit of 0 is unlimited to HAProxy:

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, jsonify
 
 from paddler.web.balancer.agent_calls import ask_agent
 from paddler.web.balancer.fleet_services import FleetServices, current_fleet
-from paddler.web.balancer.rollout import Rollout
+from paddler.web.balancer.rollout import catch_up
 from paddler.web.shared.api_error import ApiError, parse_json_body
 from paddler.web.shared.desired_state import BalancerDesiredState, applicable_state, desired_state_problem
 
@@ -35,15 +35,20 @@ def get_fleet_desired_state() -> Response:
 
 @blueprint.put("/api/v1/balancer_desired_state")
 def put_fleet_desired_state() -> Response:
-    """204 once checked and kept; every agent then applies it in turn (each checks what only it can,
-    such as a local model path, and reports issues in its snapshot)."""
+    """204 once checked and kept (in the state file too, when there is one); every agent then applies it
+    in turn (each checks what only it can, such as a local model path, and reports issues in its
+    snapshot), and so does every agent that joins later."""
     state = parse_json_body(BalancerDesiredState)
     problem = desired_state_problem(state)
     if problem is not None:
         raise ApiError(400, problem)
     services = current_fleet()
+    try:
+        services.keep_state(state)
+    except OSError as error:
+        raise ApiError(500, f"cannot store the desired state: {error.strerror or error}") from None
     services.fleet.desired_state = state
-    services.rollout.submit(Rollout(services, state.model_dump(mode="json", exclude_none=True)))
+    catch_up(services)
     return Response(status=204)
 
 

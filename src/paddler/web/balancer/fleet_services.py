@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from flask import current_app
 
 from paddler.web.balancer.fleet import Fleet
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime
+from paddler.web.shared.desired_state import BalancerDesiredState
 from paddler.web.shared.state_applier import StateApplier
 
 EXTENSION_KEY = "paddler_fleet"
@@ -28,6 +30,8 @@ class FleetServices:
     # Applies the balancer's desired state to the agents, one at a time, the last PUT winning.
     rollout: StateApplier = field(default_factory=StateApplier)
     stopped: threading.Event = field(default_factory=threading.Event)
+    # Keeps a desired state PUT here across restarts (`--state-file`); raises OSError when it cannot.
+    keep_state: Callable[[BalancerDesiredState], None] = lambda state: None
 
 
 def current_fleet() -> FleetServices:

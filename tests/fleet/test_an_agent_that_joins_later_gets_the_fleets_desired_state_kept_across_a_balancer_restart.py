@@ -1,0 +1,84 @@
+"""A desired state PUT at the balancer reaches an agent that joins afterwards, without taking the agent
+already serving out of rotation; with --state-file the balancer keeps it across its own restart."""
+
+from __future__ import annotations
+
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+
+from tests.web.conftest import RunningServer, wait_for
+
+from .conftest import RunningFleet, generated_by, running_fleet
+
+
+def _context_size(agent: RunningServer) -> int:
+    return int(agent.desired_state()["inference_parameters"]["context_size"])
+
+
+def _applied(agent: RunningServer, context_size: int) -> bool:
+    try:
+        ready = httpx.get(f"{agent.inference_url}/ready", timeout=2).status_code == 200
+        return ready and _context_size(agent) == context_size and agent.agent()["state_application_status"] == "Applied"
+    except httpx.HTTPError:
+        return False
+
+
+def _steady_requests(fleet: RunningFleet, stop: threading.Event, failures: list[str], served: list[str]) -> None:
+    while not stop.is_set():
+        try:
+            served.append(generated_by(fleet.inference_url))
+        except (httpx.HTTPError, KeyError) as error:
+            failures.append(repr(error))
+
+
+def test_an_agent_joining_later_is_brought_to_the_fleets_state_which_survives_a_balancer_restart(
+    default_model_path: Path, tmp_path: Path
+) -> None:
+    state_file = tmp_path / "fleet-state.json"
+    options = ("--state-file", str(state_file), "--buffered-request-timeout", "30000")
+    with running_fleet(default_model_path, *options, agent_names=("agent-a",)) as fleet:
+        state = httpx.get(f"{fleet.management_url}/api/v1/balancer_desired_state").json()
+        state["inference_parameters"]["context_size"] = 3072
+        assert httpx.put(f"{fleet.management_url}/api/v1/balancer_desired_state", json=state).status_code == 204
+        assert json.loads(state_file.read_text())["inference_parameters"]["context_size"] == 3072
+        first = fleet.agents["agent-a"]
+        assert wait_for(lambda: _applied(first, 3072), timeout=60)
+
+        # agent-b joins with its command line's 4096 cells while agent-a alone serves a steady stream:
+        # agent-b is drained and caught up alone, agent-a keeps serving (a drained agent-a would leave no
+        # agent, and every request would fail at once).
+        stop, failures, served = threading.Event(), list[str](), list[str]()
+        steady = threading.Thread(target=_steady_requests, args=(fleet, stop, failures, served))
+        steady.start()
+        try:
+            late = fleet.start_agent("agent-b")
+            assert wait_for(lambda: _applied(late, 3072), timeout=60)
+        finally:
+            stop.set()
+            steady.join()
+        assert failures == []
+        assert len(served) >= 3
+        assert _context_size(first) == 3072
+        # Four requests at once on 2 + 2 slots: while agent-a's slots are busy, the rest go to agent-b.
+        with ThreadPoolExecutor(4) as pool:
+            answered = set(pool.map(lambda _: generated_by(fleet.inference_url, max_tokens=48), range(4)))
+        assert answered == {"agent-a", "agent-b"}
+
+        # A new balancer process on the same addresses starts with the kept state (applicable before any
+        # agent reports); both agents, already holding it, rejoin and serve.
+        fleet.restart_balancer(*options)
+        applicable = httpx.get(f"{fleet.management_url}/api/v1/balancer_applicable_state").json()
+        assert applicable is not None
+        assert applicable["inference_parameters"]["context_size"] == 3072
+        assert wait_for(lambda: fleet.names() == {"agent-a", "agent-b"}, timeout=10)
+        assert httpx.get(f"{fleet.management_url}/api/v1/balancer_desired_state").json() == {
+            **state,
+            "chat_template_override": None,
+        }
+        assert generated_by(fleet.inference_url) in {"agent-a", "agent-b"}
+        assert _applied(first, 3072)
+        assert _applied(late, 3072)
