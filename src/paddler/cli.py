@@ -87,7 +87,7 @@ def _serve_command(arguments: argparse.Namespace) -> int:
             servers.stop(drain_seconds=0)
             return 1
     restore_saved_state(services)
-    if arguments.balancer_addr is None:
+    if not arguments.balancer_addr:
         servers.serve_until_signalled(arguments.drain_timeout)
         return 0
     # In a fleet: registered only now that the engine is ready; on a signal, drained then gone.
@@ -134,7 +134,10 @@ def _add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     fleet.add_argument(
         "--balancer-addr",
         metavar="HOST:PORT",
-        help="join the fleet of the balancer whose management service is here, once the model is ready",
+        action="append",
+        default=[],
+        help="join the fleet of the balancer whose management service is here, once the model is ready "
+        "(repeatable: report to several balancers, for high availability)",
     )
     fleet.add_argument(
         "--balancer-api-key",

@@ -12,6 +12,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,7 +118,9 @@ def stop_fleet(fleet: RunningFleet) -> str:
 
 
 def stop_balancer(fleet: RunningFleet) -> str:
-    """Stop the fleet's balancer with SIGTERM and return its log."""
+    """Stop the fleet's balancer with SIGTERM and return its log; safe to call twice."""
+    if not fleet.log.exists():
+        return ""
     fleet.balancer.send_signal(signal.SIGTERM)
     try:
         fleet.balancer.wait(timeout=10)
@@ -128,13 +131,18 @@ def stop_balancer(fleet: RunningFleet) -> str:
     return output
 
 
+def balancer_fleet(model_path: Path, *balancer_options: str) -> RunningFleet:
+    """A balancer started with `balancer_options`, with no agent yet."""
+    process, inference_url, management_addr, log = start_balancer(*balancer_options)
+    return RunningFleet(process, inference_url, f"http://{management_addr}", management_addr, log, model_path)
+
+
 @contextmanager
 def running_fleet(
     model_path: Path, *balancer_options: str, agent_names: tuple[str, ...] = AGENT_NAMES, slots: int = 2
 ) -> Iterator[RunningFleet]:
     """A balancer started with `balancer_options`, and agents of `slots` slots each, stopped afterwards."""
-    process, inference_url, management_addr, log = start_balancer(*balancer_options)
-    running = RunningFleet(process, inference_url, f"http://{management_addr}", management_addr, log, model_path)
+    running = balancer_fleet(model_path, *balancer_options)
     try:
         for name in agent_names:
             running.start_agent(name, slots)
@@ -193,6 +201,13 @@ def generated_by(
     last = json.loads(response.text.strip().splitlines()[-1])
     name: str = last["Response"]["generated_by"]
     return name
+
+
+def answered_at_once(url: str) -> set[str]:
+    """Who answered four requests sent at once through `url`: on two agents of 2 slots, while the first
+    agent's slots are busy the rest go to the other, so both by construction (not by HAProxy's tie order)."""
+    with ThreadPoolExecutor(4) as pool:
+        return set(pool.map(lambda _: generated_by(url, max_tokens=48), range(4)))
 
 
 os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")

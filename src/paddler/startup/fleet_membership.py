@@ -1,12 +1,15 @@
 """An agent's membership in a fleet (`paddler serve --balancer-addr`): once its engine is ready it
 reports to the balancer every second and on every change, which registers it (and registers it again
-after the balancer restarts or a report was lost); on shutdown it drains, then leaves."""
+after the balancer restarts or a report was lost); on shutdown it drains, then leaves. With several
+balancers (for high availability) it does so with each, on a thread of its own, so one that is down
+never delays the reports to the others."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -26,24 +29,29 @@ class FleetMembership:
     def __init__(
         self,
         services: PaddlerServices,
-        balancer_addr: str,
+        balancer_addrs: Sequence[str],
         addresses: tuple[str, str],
         api_key: str | None = None,
     ) -> None:
         self._services = services
-        self._url = f"http://{balancer_addr}{AGENT_PATH}{services.agent_id}"
+        self._urls = [f"http://{address}{AGENT_PATH}{services.agent_id}" for address in balancer_addrs]
         self._inference_addr, self._management_addr = addresses
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._leaving = False
         self._stopped = threading.Event()
-        self._wake = threading.Event()
-        self._reachable = True
-        self._thread = threading.Thread(target=self._keep_reporting, name="paddler-fleet", daemon=True)
+        # One per balancer: set to report at once (the agent starts leaving).
+        self._wakes = [threading.Event() for _ in self._urls]
+        self._threads = [
+            threading.Thread(target=self._keep_reporting, args=(url, wake), name="paddler-fleet", daemon=True)
+            for url, wake in zip(self._urls, self._wakes, strict=True)
+        ]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
-    def _report(self, snapshot: dict[str, Any]) -> None:
+    def _report(self, url: str, snapshot: dict[str, Any], reachable: bool) -> bool:
+        """Send one report; whether the balancer took it (a change of that is logged once)."""
         report = AgentReport(
             name=self._services.name,
             inference_addr=self._inference_addr,
@@ -52,41 +60,42 @@ class FleetMembership:
             snapshot=snapshot,
         )
         try:
-            response = httpx.put(
-                self._url, json=report.model_dump(), headers=self._headers, timeout=SEND_TIMEOUT_SECONDS
-            )
+            response = httpx.put(url, json=report.model_dump(), headers=self._headers, timeout=SEND_TIMEOUT_SECONDS)
             response.raise_for_status()
         except httpx.HTTPError as error:
-            if self._reachable:
-                logger.warning("cannot report to the balancer (%s); trying again every second", error)
-            self._reachable = False
-            return
-        if not self._reachable:
-            logger.info("reporting to the balancer again")
-        self._reachable = True
+            if reachable:
+                logger.warning("cannot report to the balancer %s (%s); trying again every second", url, error)
+            return False
+        if not reachable:
+            logger.info("reporting to the balancer %s again", url)
+        return True
 
-    def _keep_reporting(self) -> None:
+    def _keep_reporting(self, url: str, wake: threading.Event) -> None:
         last: dict[str, Any] | None = None
         last_sent = 0.0
+        reachable = True
         while not self._stopped.is_set():
             snapshot = agent_snapshot(self._services)
             now = time.monotonic()
-            if snapshot != last or now - last_sent >= REPORT_SECONDS or self._wake.is_set():
-                self._wake.clear()
-                self._report(snapshot)
+            if snapshot != last or now - last_sent >= REPORT_SECONDS or wake.is_set():
+                wake.clear()
+                reachable = self._report(url, snapshot, reachable)
                 last, last_sent = snapshot, now
             self._stopped.wait(LOOK_SECONDS)
 
     def drain(self) -> None:
-        """Ask the balancer for no new requests; the running ones finish."""
+        """Ask every balancer for no new requests; the running ones finish."""
         self._leaving = True
-        self._wake.set()
+        for wake in self._wakes:
+            wake.set()
         time.sleep(2 * LOOK_SECONDS)
 
     def leave(self) -> None:
         self._stopped.set()
-        self._thread.join(timeout=SEND_TIMEOUT_SECONDS)
-        try:
-            httpx.delete(self._url, headers=self._headers, timeout=SEND_TIMEOUT_SECONDS)
-        except httpx.HTTPError as error:
-            logger.warning("cannot tell the balancer this agent leaves (%s); it will notice the silence", error)
+        for thread in self._threads:
+            thread.join(timeout=SEND_TIMEOUT_SECONDS)
+        for url in self._urls:
+            try:
+                httpx.delete(url, headers=self._headers, timeout=SEND_TIMEOUT_SECONDS)
+            except httpx.HTTPError as error:
+                logger.warning("cannot tell %s this agent leaves (%s); it will notice the silence", url, error)
