@@ -162,7 +162,8 @@ def stream_completion(
     url: str, max_tokens: int, outcome: dict[str, Any], headers: dict[str, str] | None = None
 ) -> threading.Thread:
     """A streamed completion through `url` on a thread; `outcome` gets its status, who generated it, whether
-    it ended with [DONE] (`done`), and the error that ended it early, if any."""
+    it ended with [DONE] (`done`), the error that ended it early, if any, and when it ended (`ended`,
+    monotonic)."""
 
     def run() -> None:
         body = {"model": MODEL_ID, "prompt": "Once upon a time", "max_tokens": max_tokens, "ignore_eos": True}
@@ -176,7 +177,8 @@ def stream_completion(
                     outcome["done"] = outcome.get("done", False) or line == "data: [DONE]"
         except httpx.HTTPError as error:
             outcome["error"] = repr(error)
-        outcome["seconds"] = time.monotonic() - started
+        outcome["ended"] = time.monotonic()
+        outcome["seconds"] = outcome["ended"] - started
 
     thread = threading.Thread(target=run)
     thread.start()

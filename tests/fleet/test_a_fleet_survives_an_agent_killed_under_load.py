@@ -1,6 +1,7 @@
 """SIGKILL one of two agents while every slot is busy and two requests wait: the waiting requests complete
-on the other agent, the killed agent's streams end (an error or a closed connection, never a hang), it is
-gone from /api/v1/agents within 2 s, and started again it registers and receives traffic."""
+on the other agent, the killed agent's streams end at once with the body cut short (an error to the client,
+never a hang), it is gone from /api/v1/agents within 2 s, and started again it registers and receives
+traffic."""
 
 from __future__ import annotations
 
@@ -32,7 +33,10 @@ def test_an_agent_killed_under_load_loses_only_its_running_streams_and_can_come_
     assert [(outcome.get("status"), outcome.get("done")) for outcome in waiting] == [(200, True)] * 2
     cut = [outcome for outcome in running if not outcome.get("done")]
     assert len(cut) == 2, running  # the killed agent's two streams, and only those
-    assert all("error" in outcome for outcome in cut)
+    # HAProxy cannot add a line once the agent's side is gone (docs/fleet.md): the client sees the
+    # chunked body cut short, at once, never a hang.
+    assert all("RemoteProtocolError" in outcome.get("error", "") for outcome in cut), cut
+    assert all(outcome["ended"] - killed_at < 5 for outcome in cut), cut
 
     fleet.start_agent("agent-a")
     assert "agent-a" in answered_at_once(fleet.inference_url)
