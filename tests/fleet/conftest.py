@@ -205,6 +205,34 @@ def generated_by(
     return name
 
 
+def ask_conversation(url: str, outcome: dict[str, Any]) -> threading.Thread:
+    """A short conversation ("Hi") through `url` on a thread; `outcome` gets its status, its last NDJSON line
+    (`body`) and how long it took (`seconds`)."""
+    body = {
+        "add_generation_prompt": True,
+        "enable_thinking": False,
+        "max_tokens": 4,
+        "conversation_history": [{"role": "user", "content": "Hi"}],
+    }
+
+    def run() -> None:
+        started = time.monotonic()
+        response = httpx.post(f"{url}/api/v1/continue_from_conversation_history", json=body, timeout=60)
+        last_line = json.loads(response.text.strip().splitlines()[-1])
+        outcome.update(status=response.status_code, body=last_line, seconds=time.monotonic() - started)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def paddler_error(outcome: dict[str, Any]) -> tuple[int, str]:
+    """The code and description of Paddler's Error envelope in an outcome of ask_conversation."""
+    error = outcome["body"]["Error"]
+    assert error["request_id"]
+    return error["error"]["code"], error["error"]["description"]
+
+
 def answered_at_once(url: str) -> set[str]:
     """Who answered four requests sent at once through `url`: on two agents of 2 slots, while the first
     agent's slots are busy the rest go to the other, so both by construction (not by HAProxy's tie order)."""

@@ -150,7 +150,7 @@ def haproxy_servers(runtime: HaproxyRuntime) -> list[str]:
     """Agent ids of the servers in HAProxy's backend (`show servers state`: srv_name is the 4th field)."""
     lines = runtime.command(f"show servers state {BACKEND}").splitlines()[1:]
     names = [line.split()[3] for line in lines if line and not line.startswith("#")]
-    return [name.removeprefix("agent_") for name in names]
+    return [name.removeprefix("agent_") for name in names if name.startswith("agent_")]
 
 
 def observe(

@@ -10,13 +10,14 @@ import shutil
 import sys
 import tempfile
 import threading
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from werkzeug.serving import make_server
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from paddler.startup.dev_server import parse_address, wait_for_signal
-from paddler.startup.haproxy_config import AFFINITY_MODES, SESSION_HEADER, HaproxySettings
+from paddler.startup.haproxy_config import AFFINITY_MODES, RETRIED_BODY_BYTES, SESSION_HEADER, HaproxySettings
 from paddler.startup.haproxy_process import HaproxyError, HaproxyProcess
 from paddler.startup.serve_options import (
     add_admin_panel_option,
@@ -29,6 +30,7 @@ from paddler.web.balancer.fleet import Fleet
 from paddler.web.balancer.fleet_services import FleetServices
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime
 from paddler.web.balancer.rollout import catch_up
+from paddler.web.balancer.waiting_room import WaitingRoom
 from paddler.web.create_app import create_admin_panel_app, create_balancer_app
 from paddler.web.management.state_file import load_state, save_state
 from paddler.web.shared.metrics_history import start_metrics_history
@@ -110,6 +112,19 @@ def _fleet_services(arguments: argparse.Namespace, runtime: HaproxyRuntime) -> F
     return services
 
 
+def _waiting_room(services: FleetServices) -> BaseWSGIServer:
+    """The waiting room's server on a free loopback port (HAProxy's backup server: requests wait there
+    while no agent is up)."""
+    room = WaitingRoom(
+        services.runtime,
+        services.max_buffered_requests,
+        services.buffered_request_timeout_ms,
+        services.stopped,
+        largest_body=RETRIED_BODY_BYTES,
+    )
+    return make_server("127.0.0.1", 0, room, threaded=True)
+
+
 def run_balancer(arguments: argparse.Namespace) -> int:
     if arguments.max_buffered_requests < 0 or arguments.buffered_request_timeout < 0:
         print("paddler balancer: buffer size and timeout must not be negative", file=sys.stderr)
@@ -126,11 +141,15 @@ def run_balancer(arguments: argparse.Namespace) -> int:
         print(f"paddler balancer: cannot read the state file {arguments.state_file}: {error}", file=sys.stderr)
         shutil.rmtree(directory, ignore_errors=True)
         return 1
+    waiting_room = _waiting_room(services)
     try:
-        haproxy = HaproxyProcess(settings, on_restart=services.fleet.haproxy_restarted)
+        haproxy = HaproxyProcess(
+            replace(settings, waiting_room_port=waiting_room.server_port), on_restart=services.fleet.haproxy_restarted
+        )
         haproxy.start()
     except HaproxyError as error:
         print(f"paddler balancer: {error}", file=sys.stderr)
+        waiting_room.server_close()
         shutil.rmtree(directory, ignore_errors=True)
         return 1
     management = create_balancer_app(services)
@@ -138,7 +157,7 @@ def run_balancer(arguments: argparse.Namespace) -> int:
     panel = admin_panel_settings(arguments, fleet=True)
     if panel is not None:
         apps.append((panel.address, create_admin_panel_app(panel)))
-    servers = [make_server(*parse_address(address), app, threaded=True) for address, app in apps]
+    servers = [waiting_room, *(make_server(*parse_address(address), app, threaded=True) for address, app in apps)]
     for server in servers:
         threading.Thread(target=server.serve_forever, name="paddler-balancer", daemon=True).start()
     threading.Thread(target=services.fleet.keep_reaping, args=(services.stopped,), daemon=True).start()

@@ -3,7 +3,8 @@ backend whose servers (the agents) are added and removed at run time through the
 
 docs/fleet.md explains every line. Slots are HAProxy's connection limits (each agent's `maxconn`), and
 the request buffer is the backend's queue: overflow and queue timeouts are answered with Paddler's
-Error envelope.
+Error envelope. While no agent is up, requests wait at the balancer's waiting room (a backup server)
+until one is, as Paddler buffers them until an agent joins.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-BACKEND = "agents"
+from paddler.web.balancer.haproxy_runtime import BACKEND, WAITING_ROOM
+from paddler.web.balancer.waiting_room import RETRY_STATUS
+
 # How often HAProxy asks each agent's /ready, and how many answers change its mind.
 CHECK_INTERVAL_MS = 500
 # Prefix-affinity routing (`--affinity`): the header a client names its conversation with, and how much
@@ -19,9 +22,12 @@ CHECK_INTERVAL_MS = 500
 AFFINITY_MODES = ("off", "session", "conversation")
 SESSION_HEADER = "X-Session-Id"
 HASH_BALANCE_FACTOR = 125
-# The buffer a request body must fit in for `conversation` to read its first messages (HAProxy's default
-# is 16 KB, a short conversation).
-CONVERSATION_BUFFER_BYTES = 131072
+# The buffer a request must fit in for HAProxy to retry it elsewhere (after the waiting room's 425) and
+# for `conversation` to read its first messages: HAProxy's default, 16 KB, is a short conversation.
+BUFFER_BYTES = 131072
+# The largest body the waiting room holds: the rest of the buffer is the request's headers and HAProxy's
+# room to rewrite them (tune.maxrewrite).
+RETRIED_BODY_BYTES = BUFFER_BYTES - 16384
 # The conversation's list under Paddler's API and under OpenAI's.
 CONVERSATION_FIELDS = ("conversation_history", "messages")
 _ENVELOPE = '{"Error":{"request_id":"%[uuid]","error":{"code":CODE,"description":"DESCRIPTION"}}}\n'
@@ -37,6 +43,8 @@ class HaproxySettings:
     directory: Path
     # One of AFFINITY_MODES.
     affinity: str = "off"
+    # The loopback port of the balancer's waiting room (0: none, for checking a configuration alone).
+    waiting_room_port: int = 0
 
     @property
     def admin_socket(self) -> Path:
@@ -70,7 +78,7 @@ def _conversation_key_rules() -> str:
             f"    http-request set-var(txn.affinity_next) req.body,json_query('$.{name}[1].content') "
             f"if {no_header} {{ req.body,json_query('$.{name}[0].role') -m str system }}"
         )
-    return "\n".join(["    option http-buffer-request", *rules]) + "\n"
+    return "\n".join(rules) + "\n"
 
 
 def _balance(affinity: str) -> str:
@@ -88,12 +96,12 @@ def _balance(affinity: str) -> str:
 
 def haproxy_config(settings: HaproxySettings) -> str:
     directory = settings.directory
-    buffer = f"    tune.bufsize {CONVERSATION_BUFFER_BYTES}\n" if settings.affinity == "conversation" else ""
     return f"""global
     stats socket {settings.admin_socket} mode 600 level admin
     stats timeout 10s
     log stderr format short local0 warning
-{buffer}
+    tune.bufsize {BUFFER_BYTES}
+
 defaults
     mode http
     log global
@@ -108,14 +116,14 @@ defaults
     option http-server-close
     retries 3
     option redispatch 1
-    retry-on conn-failure empty-response
+    retry-on conn-failure empty-response {RETRY_STATUS.split()[0]}
+    # A request is retried only if HAProxy holds all of it: read the body before picking a server.
+    option http-buffer-request
 
 frontend inference
     bind {_bind_address(settings)}
-    http-request set-var(txn.answered_here) bool(true) if {{ nbsrv({BACKEND}) eq 0 }} \
-|| {{ be_conn_free({BACKEND}) le 0 }} {{ queue({BACKEND}) ge {settings.max_buffered_requests} }}
-    http-request return status 503 content-type application/x-ndjson lf-file {directory}/no-agent.fmt \
-if {{ nbsrv({BACKEND}) eq 0 }}
+    http-request set-var(txn.answered_here) bool(true) if \
+{{ be_conn_free({BACKEND}) le 0 }} {{ queue({BACKEND}) ge {settings.max_buffered_requests} }}
     http-request return status 503 content-type application/x-ndjson lf-file {directory}/overflow.fmt \
 if {{ var(txn.answered_here) -m bool }}
     default_backend {BACKEND}
@@ -128,6 +136,7 @@ backend {BACKEND}
     http-error status 503 content-type application/x-ndjson lf-file {directory}/queue-timeout.fmt
     http-after-response set-status 504 if {{ status 503 }} !{{ var(txn.from_agent) -m bool }} \
 !{{ var(txn.answered_here) -m bool }}
+    server {WAITING_ROOM} 127.0.0.1:{settings.waiting_room_port} backup
 """
 
 
@@ -137,6 +146,5 @@ def write_haproxy_files(settings: HaproxySettings) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "overflow.fmt").write_text(_envelope(503, "Buffered requests overflow"))
     (directory / "queue-timeout.fmt").write_text(_envelope(504, "Waiting for available slot timed out"))
-    (directory / "no-agent.fmt").write_text(_envelope(503, "No agent is serving"))
     settings.config_path.write_text(haproxy_config(settings))
     return settings.config_path

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BACKEND = "agents"
+# The backup server that holds requests while no agent is up (waiting_room.py); not an agent.
+WAITING_ROOM = "waiting_room"
 SOCKET_TIMEOUT_SECONDS = 2.0
 
 
@@ -96,10 +98,13 @@ class HaproxyRuntime:
                 continue
             name = row["svname"]
             if name == "BACKEND":
-                queued = _number(row["qcur"])
+                queued += _number(row["qcur"])
+            elif name == WAITING_ROOM:
+                # Requests held there wait for an agent, as in a queue.
+                queued += _number(row["scur"])
             elif name != "FRONTEND":
                 servers[name] = ServerStats(
                     _number(row["scur"]), _number(row["qcur"]), row["status"], row["check_status"]
                 )
-        # With affinity a request may wait in its agent's own queue rather than the backend's.
+        # With affinity a request may also wait in its agent's own queue rather than the backend's.
         return BackendStats(queued + sum(server.queued for server in servers.values()), servers)
