@@ -265,9 +265,10 @@ class PaddlerHttpTarget:
 
 @contextmanager
 def paddler_server(
-    config: ServingConfig, *, embeddings: bool = False, python: str = sys.executable
+    config: ServingConfig, *, embeddings: bool = False, python: str = sys.executable, extra: tuple[str, ...] = ()
 ) -> Iterator[PaddlerHttpTarget]:
-    """`python`: the interpreter whose paddler is served (another checkout's, to compare with it)."""
+    """`python`: the interpreter whose paddler is served (another checkout's, to compare with it); `extra`:
+    more options, e.g. `--balancer-addr` to serve as an agent of a fleet."""
     inference, management = _free_port(), _free_port()
     command = [
         python,
@@ -304,10 +305,36 @@ def paddler_server(
         "--management-addr",
         f"127.0.0.1:{management}",
         *_KV_LAYOUT_FLAGS[config.kv_layout],
+        *extra,
     ]
     if embeddings:
         command += ["--enable-embeddings", "--pooling-type", "mean"]
     with _serving_process(command, f"http://127.0.0.1:{inference}/ready"):
+        yield PaddlerHttpTarget(f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}")
+
+
+@contextmanager
+def paddler_balancer() -> Iterator[PaddlerHttpTarget]:
+    """`paddler balancer` (HAProxy in front of the agents that join it), buffering as paddler_server does;
+    the target's management URL is the balancer's, where agents join."""
+    inference, management = _free_port(), _free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "paddler.cli",
+        "--log-level",
+        "WARNING",
+        "balancer",
+        "--inference-addr",
+        f"127.0.0.1:{inference}",
+        "--management-addr",
+        f"127.0.0.1:{management}",
+        "--max-buffered-requests",
+        "1000",
+        "--buffered-request-timeout",
+        "600000",
+    ]
+    with _serving_process(command, f"http://127.0.0.1:{management}/health"):
         yield PaddlerHttpTarget(f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}")
 
 
