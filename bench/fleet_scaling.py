@@ -79,9 +79,10 @@ def _report(
         "",
         f"`python -m bench.fleet_scaling` on {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores **shared with "
         f"other work** (1-minute load average {load_before:.1f} before, {load[0]:.1f} at the end), default model, "
-        f"agents of 1 thread and {arguments.slots} slots, greedy, {arguments.max_tokens} tokens per completion, short prompts. Short "
-        f"rounds ({arguments.rounds} per agent count, {arguments.requests_per_client} completions per client): "
-        "read the figures as indications, not as a capacity plan.",
+        f"agents of 1 thread and {arguments.slots} slots, greedy, {arguments.max_tokens} tokens per completion, "
+        f"short prompts. Short rounds ({arguments.rounds} per agent count, "
+        f"{arguments.requests_per_client} completions per client): read the figures as indications, "
+        "not as a capacity plan.",
         "",
         "## Aggregate tokens/s",
         "",
