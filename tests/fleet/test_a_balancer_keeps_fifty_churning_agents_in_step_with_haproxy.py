@@ -267,7 +267,14 @@ def test_fifty_agents_joining_and_leaving_at_ten_a_second_stay_in_step(balancer:
 
     observations, api = results["seen"]
     visible = [_seen_at(observations, agent.id, agent.joined_at, present=True) for agent in everyone]
-    joins = [at - agent.joined_at for at, agent in zip(visible, everyone, strict=True)]
+    # An agent the churn took out again within a tenth of a second may come and go between two samples
+    # (the observer's own round trips stretch to 0.2 s on a loaded host): only agents that stayed longer
+    # than the time allowed to appear must have been seen.
+    joins = [
+        at - agent.joined_at
+        for at, agent in zip(visible, everyone, strict=True)
+        if agent.left_at - agent.joined_at >= AGREE_SECONDS
+    ]
     leaves = [_seen_at(observations, agent.id, agent.left_at, present=False) - agent.left_at for agent in everyone]
     figures = {
         "agents": len(everyone),
