@@ -14,7 +14,6 @@ import os
 import shlex
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.startup.dev_server import parse_address
 from paddler.startup.port_dispatcher import PortDispatcher
 from paddler.startup.serve_options import (
     add_serve_options,
@@ -30,6 +29,7 @@ from paddler.web.create_app import (
     create_management_app,
     create_openai_app,
 )
+from paddler.web.shared.address import parse_address
 from paddler.web.shared.metrics_history import start_metrics_history
 from paddler.web.shared.paddler_services import PaddlerServices
 from paddler.web.shared.thread_reserve import ThreadReserve, WsgiApp, websocket_limit

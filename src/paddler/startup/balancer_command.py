@@ -16,7 +16,7 @@ from pathlib import Path
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from paddler.startup.dev_server import parse_address, wait_for_signal
+from paddler.startup.dev_server import wait_for_signal
 from paddler.startup.haproxy_config import AFFINITY_MODES, RETRIED_BODY_BYTES, SESSION_HEADER, HaproxySettings
 from paddler.startup.haproxy_process import HaproxyError, HaproxyProcess
 from paddler.startup.serve_options import (
@@ -33,6 +33,7 @@ from paddler.web.balancer.rollout import catch_up
 from paddler.web.balancer.waiting_room import WaitingRoom
 from paddler.web.create_app import create_admin_panel_app, create_balancer_app
 from paddler.web.management.state_file import load_state, save_state
+from paddler.web.shared.address import parse_address
 from paddler.web.shared.metrics_history import start_metrics_history
 
 logger = logging.getLogger(__name__)

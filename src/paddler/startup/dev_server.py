@@ -21,18 +21,12 @@ from paddler.web.create_app import (
     create_management_app,
     create_openai_app,
 )
+from paddler.web.shared.address import parse_address
 from paddler.web.shared.metrics_history import start_metrics_history
 from paddler.web.shared.paddler_services import PaddlerServices
 
 logger = logging.getLogger(__name__)
 WEBSOCKET_CLOSE_SECONDS = 1.0
-
-
-def parse_address(address: str) -> tuple[str, int]:
-    host, separator, port = address.rpartition(":")
-    if not separator or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"address must be host:port, got {address!r}")
-    return host or "127.0.0.1", int(port)
 
 
 def wait_for_signal() -> None:

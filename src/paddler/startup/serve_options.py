@@ -12,10 +12,10 @@ from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
 from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
 from paddler.engine.injected_fault import INJECTED_FAULTS_VARIABLE, parse_injected_faults
 from paddler.messages.sampling_params import SERVER_FIELDS, SamplingParams, sampling_from
-from paddler.startup.dev_server import parse_address
 from paddler.web.admin_panel.panel_pages import PanelSettings
 from paddler.web.management.state_application import restore_state
 from paddler.web.management.state_file import load_state
+from paddler.web.shared.address import parse_address
 from paddler.web.shared.chat_template import ChatTemplateError, check_chat_template
 from paddler.web.shared.paddler_services import PaddlerServices
 from paddler.web.shared.thread_reserve import DEFAULT_THREADS, Occupancy, websocket_limit

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from paddler.web.shared.address import parse_address
 
 AGENT_PATH = "/api/v1/fleet/agents/"
 
@@ -22,3 +24,9 @@ class AgentReport(BaseModel):
     leaving: bool = False
     # The agent's snapshot as its own management API shows it (Paddler's AgentSnapshot).
     snapshot: dict[str, Any]
+
+    @field_validator("inference_addr", "management_addr")
+    @classmethod
+    def _is_address(cls, address: str) -> str:
+        parse_address(address)
+        return address

@@ -12,6 +12,7 @@ from typing import Any
 
 from paddler.web.balancer.agent_report import AgentReport
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime, HaproxyRuntimeError
+from paddler.web.shared.address import parse_address
 from paddler.web.shared.desired_state import BalancerDesiredState
 
 logger = logging.getLogger(__name__)
@@ -21,11 +22,6 @@ SILENT_SECONDS = 1.6
 DEAD_CHECKS = frozenset({"L4CON", "L4TOUT"})
 REMOVE_WAIT_SECONDS = 30.0
 CHECK_INTERVAL_MS = 500
-
-
-def _host_port(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]") or "127.0.0.1", int(port)
 
 
 @dataclass(slots=True)
@@ -85,7 +81,7 @@ class Fleet:
         maxconn = max(1, agent.slots_total)
         try:
             if not agent.server_added:
-                host, port = _host_port(agent.report.inference_addr)
+                host, port = parse_address(agent.report.inference_addr)
                 self.runtime.add_server(agent.server, host, port, maxconn, CHECK_INTERVAL_MS)
                 agent.server_added, agent.maxconn, agent.state = True, maxconn, "maint"
             if maxconn != agent.maxconn:
