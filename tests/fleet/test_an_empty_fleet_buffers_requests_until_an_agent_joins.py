@@ -48,6 +48,9 @@ def test_without_an_agent_a_request_gets_504_after_the_timeout_and_the_excess_50
         # Too large for HAProxy to keep for a retry (over its 128 KB buffer): not held, refused at once.
         large = {"conversation_history": [{"role": "user", "content": "word " * 40000}], "max_tokens": 4}
         refused = httpx.post(f"{fleet.inference_url}/api/v1/continue_from_conversation_history", json=large, timeout=10)
+        # A report whose address HAProxy could not reach is refused rather than added.
+        report = {"name": "x", "inference_addr": "nowhere", "management_addr": "127.0.0.1:1", "snapshot": {}}
+        bad_report = httpx.put(f"{fleet.management_url}/api/v1/fleet/agents/x", json=report)
     finally:
         stop_balancer(fleet)
     assert excess["status"] == 503
@@ -58,3 +61,4 @@ def test_without_an_agent_a_request_gets_504_after_the_timeout_and_the_excess_50
     assert waiting["seconds"] >= TIMEOUT_MS / 1000 - 0.1
     assert refused.status_code == 503
     assert paddler_error({"body": refused.json()}) == (503, "No agent is serving")
+    assert bad_report.status_code == 400
