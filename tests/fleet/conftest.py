@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from paddler.web.balancer.haproxy_runtime import HaproxyRuntime
 from tests.web.conftest import RunningServer, free_port, start_server, stop_server, wait_for
 
 AGENT_NAMES = ("agent-a", "agent-b")
@@ -48,6 +50,13 @@ class RunningFleet:
     def buffered(self) -> int:
         response = httpx.get(f"{self.management_url}/api/v1/buffered_requests")
         return int(response.json()["buffered_requests_current"])
+
+    def server_status(self, name: str) -> str:
+        """The agent's server status in the balancer's HAProxy (UP, DRAIN, DOWN, MAINT), through its admin
+        socket."""
+        ids = {agent["name"]: agent["id"] for agent in self.listed()}
+        runtime = HaproxyRuntime(next(self.log.parent.glob("paddler-haproxy-*/admin.sock")))
+        return runtime.stats().servers[f"agent_{ids[name]}"].status
 
     def restart_balancer(self, *options: str) -> None:
         """Stop the balancer and start it again on the same addresses (the agents keep running)."""
@@ -80,7 +89,9 @@ class RunningFleet:
 def start_balancer(*extra: str, ports: tuple[int, int] | None = None) -> tuple[subprocess.Popen[str], str, str, Path]:
     """`ports`: the inference and management ports (to start again where a stopped balancer was)."""
     inference, management = ports or (free_port(), free_port())
-    log = tempfile.NamedTemporaryFile("w+", prefix="paddler-balancer-", suffix=".log", delete=False)  # noqa: SIM115
+    # A folder of its own (its TMPDIR too), where its log and HAProxy's admin socket are found.
+    folder = Path(tempfile.mkdtemp(prefix="paddler-balancer-"))
+    log = (folder / "balancer.log").open("w+")
     command = [
         sys.executable,
         "-m",
@@ -94,19 +105,22 @@ def start_balancer(*extra: str, ports: tuple[int, int] | None = None) -> tuple[s
         f"127.0.0.1:{management}",
         *extra,
     ]
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, text=True, env={**os.environ, "TMPDIR": str(folder)}
+    )
+    log.close()
     management_url = f"http://127.0.0.1:{management}"
 
     def answers() -> bool:
         if process.poll() is not None:
-            raise RuntimeError(f"paddler balancer exited early:\n{Path(log.name).read_text()}")
+            raise RuntimeError(f"paddler balancer exited early:\n{(folder / 'balancer.log').read_text()}")
         try:
             return httpx.get(f"{management_url}/health").status_code == 200
         except httpx.TransportError:
             return False
 
     assert wait_for(answers, timeout=20), "the balancer did not start"
-    return process, f"http://127.0.0.1:{inference}", f"127.0.0.1:{management}", Path(log.name)
+    return process, f"http://127.0.0.1:{inference}", f"127.0.0.1:{management}", folder / "balancer.log"
 
 
 def stop_fleet(fleet: RunningFleet) -> str:
@@ -127,7 +141,7 @@ def stop_balancer(fleet: RunningFleet) -> str:
     except subprocess.TimeoutExpired:
         fleet.balancer.kill()
     output = fleet.log.read_text()
-    fleet.log.unlink()
+    shutil.rmtree(fleet.log.parent)
     return output
 
 
@@ -231,6 +245,35 @@ def paddler_error(outcome: dict[str, Any]) -> tuple[int, str]:
     error = outcome["body"]["Error"]
     assert error["request_id"]
     return error["error"]["code"], error["error"]["description"]
+
+
+@dataclass
+class SteadyRequests:
+    """Who served each request of a steady stream, and the errors of those that failed."""
+
+    served: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def steady_requests(url: str) -> Iterator[SteadyRequests]:
+    """One short conversation after another through `url`, on a thread, until the block ends."""
+    stop, steady = threading.Event(), SteadyRequests()
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                steady.served.append(generated_by(url))
+            except (httpx.HTTPError, KeyError) as error:
+                steady.failures.append(repr(error))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        yield steady
+    finally:
+        stop.set()
+        thread.join()
 
 
 def answered_at_once(url: str) -> set[str]:

@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 from typing import Any
 
 import httpx
@@ -20,7 +19,7 @@ from paddler_client.conversation_message import ConversationMessage
 
 from tests.web.conftest import wait_for
 
-from .conftest import AGENT_NAMES, RunningFleet, generated_by, stream_completion
+from .conftest import AGENT_NAMES, RunningFleet, generated_by, steady_requests, stream_completion
 
 
 def _question(max_tokens: int) -> ContinueFromConversationHistoryParams:
@@ -83,24 +82,13 @@ def _ready(fleet: RunningFleet, name: str) -> bool:
         return False
 
 
-def _steady_requests(fleet: RunningFleet, stop: threading.Event, failures: list[str], served: list[str]) -> None:
-    while not stop.is_set():
-        try:
-            served.append(generated_by(fleet.inference_url))
-        except (httpx.HTTPError, KeyError) as error:
-            failures.append(repr(error))
-
-
 def test_a_desired_state_put_at_the_balancer_is_applied_one_agent_at_a_time_without_a_failed_request(
     fleet: RunningFleet,
 ) -> None:
     state = httpx.get(f"{fleet.management_url}/api/v1/balancer_desired_state").json()
     state["inference_parameters"]["context_size"] = 3072
-    stop, failures, served = threading.Event(), list[str](), list[str]()
-    steady = threading.Thread(target=_steady_requests, args=(fleet, stop, failures, served))
-    steady.start()
     samples: list[tuple[int, bool, int, bool]] = []
-    try:
+    with steady_requests(fleet.inference_url) as steady:
         assert httpx.put(f"{fleet.management_url}/api/v1/balancer_desired_state", json=state).status_code == 204
 
         def both_applied() -> bool:
@@ -110,11 +98,8 @@ def test_a_desired_state_put_at_the_balancer_is_applied_one_agent_at_a_time_with
             return sample == (3072, True, 3072, True) and fleet.listed()[0]["state_application_status"] == "Applied"
 
         assert wait_for(both_applied, timeout=60)
-    finally:
-        stop.set()
-        steady.join()
-    assert failures == []
-    assert len(served) >= 3
+    assert steady.failures == []
+    assert len(steady.served) >= 3
     assert not any(not a_ready and not b_ready for _, a_ready, _, b_ready in samples), "both agents were out at once"
     # The agent that got the state second got it only once the first had applied it and was ready again.
     first_alone = next((sample for sample in samples if (sample[0] == 3072) != (sample[2] == 3072)), None)

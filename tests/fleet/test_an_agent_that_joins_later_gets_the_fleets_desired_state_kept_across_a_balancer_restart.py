@@ -4,14 +4,13 @@ already serving out of rotation; with --state-file the balancer keeps it across 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import httpx
 
 from tests.web.conftest import RunningServer, wait_for
 
-from .conftest import RunningFleet, answered_at_once, generated_by, running_fleet
+from .conftest import answered_at_once, generated_by, running_fleet, steady_requests
 
 
 def _context_size(agent: RunningServer) -> int:
@@ -24,14 +23,6 @@ def _applied(agent: RunningServer, context_size: int) -> bool:
         return ready and _context_size(agent) == context_size and agent.agent()["state_application_status"] == "Applied"
     except httpx.HTTPError:
         return False
-
-
-def _steady_requests(fleet: RunningFleet, stop: threading.Event, failures: list[str], served: list[str]) -> None:
-    while not stop.is_set():
-        try:
-            served.append(generated_by(fleet.inference_url))
-        except (httpx.HTTPError, KeyError) as error:
-            failures.append(repr(error))
 
 
 def test_an_agent_joining_later_is_brought_to_the_fleets_state_which_survives_a_balancer_restart(
@@ -48,19 +39,19 @@ def test_an_agent_joining_later_is_brought_to_the_fleets_state_which_survives_a_
         assert wait_for(lambda: _applied(first, 3072), timeout=60)
 
         # agent-b joins with its command line's 4096 cells while agent-a alone serves a steady stream:
-        # agent-b is drained and caught up alone, agent-a keeps serving (a drained agent-a would leave no
-        # agent, and every request would fail at once).
-        stop, failures, served = threading.Event(), list[str](), list[str]()
-        steady = threading.Thread(target=_steady_requests, args=(fleet, stop, failures, served))
-        steady.start()
-        try:
+        # agent-b is drained and caught up alone, agent-a stays up in HAProxy all along.
+        first_status: list[str] = []
+        with steady_requests(fleet.inference_url) as steady:
             late = fleet.start_agent("agent-b")
-            assert wait_for(lambda: _applied(late, 3072), timeout=60)
-        finally:
-            stop.set()
-            steady.join()
-        assert failures == []
-        assert len(served) >= 3
+
+            def caught_up() -> bool:
+                first_status.append(fleet.server_status("agent-a"))
+                return _applied(late, 3072)
+
+            assert wait_for(caught_up, timeout=60)
+        assert steady.failures == []
+        assert len(steady.served) >= 3
+        assert set(first_status) == {"UP"}
         assert _context_size(first) == 3072
         assert answered_at_once(fleet.inference_url) == {"agent-a", "agent-b"}
 
