@@ -55,8 +55,7 @@ class RunningFleet:
         """The agent's server status in the balancer's HAProxy (UP, DRAIN, DOWN, MAINT), through its admin
         socket."""
         ids = {agent["name"]: agent["id"] for agent in self.listed()}
-        runtime = HaproxyRuntime(next(self.log.parent.glob("paddler-haproxy-*/admin.sock")))
-        return runtime.stats().servers[f"agent_{ids[name]}"].status
+        return haproxy_runtime(self.log).stats().servers[f"agent_{ids[name]}"].status
 
     def restart_balancer(self, *options: str) -> None:
         """Stop the balancer and start it again on the same addresses (the agents keep running)."""
@@ -89,8 +88,9 @@ class RunningFleet:
 def start_balancer(*extra: str, ports: tuple[int, int] | None = None) -> tuple[subprocess.Popen[str], str, str, Path]:
     """`ports`: the inference and management ports (to start again where a stopped balancer was)."""
     inference, management = ports or (free_port(), free_port())
-    # A folder of its own (its TMPDIR too), where its log and HAProxy's admin socket are found.
-    folder = Path(tempfile.mkdtemp(prefix="paddler-balancer-"))
+    # A folder of its own (its TMPDIR too), where its log and HAProxy's admin socket are found; short, as
+    # a socket's path is limited to 107 bytes.
+    folder = Path(tempfile.mkdtemp(prefix="pfb-"))
     log = (folder / "balancer.log").open("w+")
     command = [
         sys.executable,
@@ -121,6 +121,11 @@ def start_balancer(*extra: str, ports: tuple[int, int] | None = None) -> tuple[s
 
     assert wait_for(answers, timeout=20), "the balancer did not start"
     return process, f"http://127.0.0.1:{inference}", f"127.0.0.1:{management}", folder / "balancer.log"
+
+
+def haproxy_runtime(log: Path) -> HaproxyRuntime:
+    """The runtime API of the HAProxy of the balancer whose log (from start_balancer) this is."""
+    return HaproxyRuntime(next(log.parent.glob("paddler-haproxy-*/admin.sock")))
 
 
 def stop_fleet(fleet: RunningFleet) -> str:

@@ -11,13 +11,11 @@ import itertools
 import json
 import random
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any, ClassVar
 
 import httpx
@@ -26,7 +24,7 @@ import pytest
 from paddler.web.balancer.agent_report import AGENT_PATH
 from paddler.web.balancer.haproxy_runtime import BACKEND, HaproxyRuntime
 
-from .conftest import start_balancer
+from .conftest import haproxy_runtime, start_balancer
 
 AGENTS = 50
 EVENT_SECONDS = 0.1  # 10 joins, leaves or replacements a second
@@ -172,18 +170,14 @@ def observe(
 
 @pytest.fixture
 def balancer() -> Iterator[tuple[str, HaproxyRuntime]]:
-    """A real balancer whose HAProxy folder (and so its admin socket) is found in a folder of ours."""
-    folder = Path(tempfile.mkdtemp(prefix="pf"))  # short: a socket's path is limited to 107 bytes
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("TMPDIR", str(folder))
-        process, _, management_addr, log = start_balancer()
+    """A real balancer, and its HAProxy's runtime API."""
+    process, _, management_addr, log = start_balancer()
     try:
-        yield f"http://{management_addr}", HaproxyRuntime(next(folder.glob("paddler-haproxy-*/admin.sock")))
+        yield f"http://{management_addr}", haproxy_runtime(log)
     finally:
         process.terminate()
         process.wait(timeout=10)
-        log.unlink()
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(log.parent, ignore_errors=True)
 
 
 def _percentile(values: list[float], fraction: float) -> float:
