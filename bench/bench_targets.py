@@ -265,9 +265,10 @@ class PaddlerHttpTarget:
 
 @contextmanager
 def paddler_server(
-    config: ServingConfig, *, embeddings: bool = False, python: str = sys.executable
+    config: ServingConfig, *, embeddings: bool = False, python: str = sys.executable, options: tuple[str, ...] = ()
 ) -> Iterator[PaddlerHttpTarget]:
-    """`python`: the interpreter whose paddler is served (another checkout's, to compare with it)."""
+    """`python`: the interpreter whose paddler is served (another checkout's, to compare with it);
+    `options`: more serve options (--no-prefix-sharing)."""
     inference, management = _free_port(), _free_port()
     command = [
         python,
@@ -304,6 +305,7 @@ def paddler_server(
         "--management-addr",
         f"127.0.0.1:{management}",
         *_KV_LAYOUT_FLAGS[config.kv_layout],
+        *options,
     ]
     if embeddings:
         command += ["--enable-embeddings", "--pooling-type", "mean"]
