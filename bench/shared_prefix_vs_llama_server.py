@@ -51,7 +51,8 @@ def _words(generator: random.Random, count: int) -> str:
 
 def workload_prompts(workload: str, streams: int, seed: int) -> list[str]:
     """~400 tokens of system prompt (shared by streams / systems of them) and ~20 of user message each."""
-    generator = random.Random(seed)
+    # Seeded by the workload too, so no workload repeats another's system prompts.
+    generator = random.Random(f"{seed} {workload}")
     systems = WORKLOADS[workload]
     openings = [f"You are assistant {seed}-{index}. {_words(generator, 330)}\n" for index in range(systems)]
     prompts = []
