@@ -265,10 +265,10 @@ class PaddlerHttpTarget:
 
 @contextmanager
 def paddler_server(
-    config: ServingConfig, *, embeddings: bool = False, python: str = sys.executable, extra: tuple[str, ...] = ()
+    config: ServingConfig, *, embeddings: bool = False, python: str = sys.executable, options: tuple[str, ...] = ()
 ) -> Iterator[PaddlerHttpTarget]:
-    """`python`: the interpreter whose paddler is served (another checkout's, to compare with it); `extra`:
-    more options, e.g. `--balancer-addr` to serve as an agent of a fleet."""
+    """`python`: the interpreter whose paddler is served (another checkout's, to compare with it);
+    `options`: more serve options (--no-prefix-sharing; --balancer-addr to serve as an agent of a fleet)."""
     inference, management = _free_port(), _free_port()
     command = [
         python,
@@ -305,7 +305,7 @@ def paddler_server(
         "--management-addr",
         f"127.0.0.1:{management}",
         *_KV_LAYOUT_FLAGS[config.kv_layout],
-        *extra,
+        *options,
     ]
     if embeddings:
         command += ["--enable-embeddings", "--pooling-type", "mean"]

@@ -415,6 +415,19 @@ def _write_outputs(
     print(report)
 
 
+def serving_config(arguments: argparse.Namespace, slots: int) -> ServingConfig:
+    """The servers' shared settings from the command line (--model, --threads, --context-size), with
+    llama-server built first when --llama-server names no binary yet."""
+    if not arguments.llama_server.exists():
+        subprocess.run([str(ROOT / "bench" / "build_llama_tools.sh")], check=True)
+    return ServingConfig(
+        model_path=arguments.model or fetch_default_model(),
+        threads=arguments.threads,
+        slots=slots,
+        context_size=arguments.context_size,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path)
@@ -444,15 +457,7 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=ROOT / "docs" / "benchmarks" / "engine-vs-llama-server")
     arguments = parser.parse_args()
-    if not arguments.llama_server.exists():
-        subprocess.run([str(ROOT / "bench" / "build_llama_tools.sh")], check=True)
-    config = ServingConfig(
-        model_path=arguments.model or fetch_default_model(),
-        threads=arguments.threads,
-        slots=max(arguments.concurrency),
-        context_size=arguments.context_size,
-        kv_layout=arguments.kv_layout,
-    )
+    config = replace(serving_config(arguments, max(arguments.concurrency)), kv_layout=arguments.kv_layout)
     ours, theirs, before = TargetResults(), TargetResults(), TargetResults()
     ours_side = paddler_server if arguments.paddler_api == "http" else paddler_engine
     if not arguments.skip_load:

@@ -142,7 +142,7 @@ def main() -> None:
         agents: list[PaddlerHttpTarget] = []
         for count in sorted(arguments.agents):
             while len(agents) < count:
-                agents.append(stack.enter_context(paddler_server(config, extra=joining)))
+                agents.append(stack.enter_context(paddler_server(config, options=joining)))
             _wait_for_agents(balancer, count)
             if not latency:
                 latency = measure_latency(agents[0], balancer, arguments.latency_requests, arguments.seed)

@@ -31,6 +31,7 @@ def test_overhead_share() -> None:
         engine_restarts=0,
         prompt_tokens=0,
         cached_prompt_tokens=0,
+        shared_prompt_tokens=0,
         generated_tokens=0,
         embedded_documents=0,
         steps=10,

@@ -38,8 +38,8 @@ def _slot_cache(model_path: Path) -> Iterator[tuple[ModelRunner, SlotCache]]:
 
 def _prefill(runner: ModelRunner, slot_cache: SlotCache, text: str) -> list[int]:
     tokens = runner.tokenize(text, add_special=True, parse_special=False)
-    slot, reused = slot_cache.take(tokens)
-    assert (slot.seq_id, reused) == (0, 0)
+    slot, reused, shared = slot_cache.take(tokens)
+    assert (slot.seq_id, reused, shared) == (0, 0, None)
     outcome, _ = runner.decode_generation([DecodeRow(slot.seq_id, tokens, 0, wants_output=True)])
     assert outcome is DecodeOutcome.OK
     slot.cached_tokens.extend(tokens)

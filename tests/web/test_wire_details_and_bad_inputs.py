@@ -373,6 +373,7 @@ def test_metrics_are_prometheus_text(server: RunningServer) -> None:
         "paddler_requests_buffered",
         "paddler_generated_tokens_total",
         "paddler_prefix_cache_hits_total",
+        "paddler_shared_prompt_tokens_total",
         "paddler_time_to_first_token_seconds_count",
         'paddler_engine_step_duration_seconds_bucket{le="+Inf"}',
     ):

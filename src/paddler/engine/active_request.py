@@ -13,6 +13,7 @@ from paddler.engine.incremental_detokenizer import IncrementalDetokenizer
 from paddler.engine.parse_tool_calls import ToolSchemas, parse_tool_call_block
 from paddler.engine.request_phase import RequestPhase
 from paddler.engine.scheduler_command import GenerateTokensCommand
+from paddler.engine.shared_prefix import SharedPrefix
 from paddler.engine.slot import Slot
 from paddler.engine.token_classifier import ClassifiedToken, Section, TokenClassifier
 from paddler.engine.token_markers import NO_MARKERS
@@ -31,6 +32,9 @@ class ActiveRequest:
     pending: list[int]
     cached_prompt_tokens: int
     phase: RequestPhase = RequestPhase.PREFILL
+    # A prefix of the prompt another slot is prefilling: the request waits for it (not scheduled), then
+    # shares its cells and prefills only the rest (engine/prefix_sharing.py).
+    awaited: SharedPrefix | None = None
     detokenizer: IncrementalDetokenizer = field(default_factory=IncrementalDetokenizer)
     classifier: TokenClassifier = field(default_factory=lambda: TokenClassifier(NO_MARKERS))
     # Generated tokens per section, marker tokens included.

@@ -46,6 +46,9 @@ class EngineSettings:
     pooling_type: str = "last"
     # Documents decoded together in one embedding batch (sequences of the embedding context).
     embedding_batch_sequences: int = 64
+    # A new request takes the longest cached prefix of its prompt from any slot, busy ones included, instead
+    # of its own slot's only (engine/prefix_sharing.py); off, each slot reuses only its own cache.
+    prefix_sharing: bool = True
     # Host memory for the KV caches of idle slots (unified KV only); least recently used go first.
     prompt_cache_bytes: int = 1 << 30
     # A single step running longer than this marks the engine stalled (/ready answers 503).

@@ -45,6 +45,8 @@ class EngineCounters:
     engine_restarts: int = 0
     prompt_tokens: int = 0
     cached_prompt_tokens: int = 0
+    # Of cached_prompt_tokens, those taken from another slot's cache (engine/prefix_sharing.py).
+    shared_prompt_tokens: int = 0
     generated_tokens: int = 0
     embedded_documents: int = 0
     steps: int = 0
@@ -78,6 +80,7 @@ class EngineStats:
     engine_restarts: int
     prompt_tokens: int
     cached_prompt_tokens: int
+    shared_prompt_tokens: int
     generated_tokens: int
     embedded_documents: int
     steps: int

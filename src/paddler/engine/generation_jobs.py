@@ -14,9 +14,11 @@ from paddler.engine.engine_status import EngineStatus
 from paddler.engine.evict_for_kv_pressure import EVICTED, evict_for_kv_pressure
 from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, LlamaError, ModelRunner
 from paddler.engine.prefill_budget import PrefillBudget
+from paddler.engine.prefix_sharing import settle_awaited_prefix
 from paddler.engine.request_phase import RequestPhase
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
 from paddler.engine.scheduler_command import GenerateTokensCommand
+from paddler.engine.slot import Slot
 from paddler.engine.slot_activity import SlotActivity, describe_slots
 from paddler.engine.slot_cache import SlotCache
 from paddler.engine.token_classifier import TokenClassifier
@@ -76,10 +78,10 @@ class GenerationJobs:
             self._counters.requests_failed += 1
             command.stream.put(GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, str(error)))
             return
-        slot, reusable = self._slot_cache.take(command.prompt_tokens)
+        slot, reusable, shared = self._slot_cache.take(command.prompt_tokens, self._waiting_slots())
         classifier = TokenClassifier(command.markers)
         classifier.replay(command.prompt_tokens)
-        self._active[command.request_id] = ActiveRequest(
+        request = self._active[command.request_id] = ActiveRequest(
             key=next(self._request_keys),
             command=command,
             slot=slot,
@@ -87,20 +89,37 @@ class GenerationJobs:
             pending=list(command.prompt_tokens[reusable:]),
             cached_prompt_tokens=reusable,
             classifier=classifier,
+            awaited=shared,
         )
         self._counters.prompt_tokens += len(command.prompt_tokens)
         self._counters.cached_prompt_tokens += reusable
         self._counters.prefix_cache_hits += reusable > 0
+        self._settle_awaited(request)
+
+    def _waiting_slots(self, besides: ActiveRequest | None = None) -> list[Slot]:
+        return [
+            request.slot for request in self._active.values() if request.awaited is not None and request is not besides
+        ]
+
+    def _settle_awaited(self, request: ActiveRequest) -> None:
+        """The request takes its awaited prefix once its source holds it (engine/prefix_sharing.py)."""
+        shared = settle_awaited_prefix(request, self._slot_cache, self._waiting_slots(request))
+        if shared:
+            self._counters.cached_prompt_tokens += shared
+            self._counters.shared_prompt_tokens += shared
+            self._counters.prefix_cache_hits += 1
 
     def step(self) -> None:
         """Schedule, decode, then sample and stream. Under KV pressure the step makes room instead; an
         aborted decode is retried next step."""
         requests = list(self._active.values())
+        self._settle_every_awaited(requests)
         plan = schedule_batch(
             [
                 SchedulableRequest(
                     request.key,
-                    len(request.pending),
+                    # A request waiting for a shared prefix is not scheduled until it has it.
+                    0 if request.awaited is not None else len(request.pending),
                     request.phase is RequestPhase.GENERATING,
                     len(request.command.prompt_tokens) - request.cached_prompt_tokens,
                 )
@@ -111,6 +130,8 @@ class GenerationJobs:
             # A prompt within one micro-batch costs one graph computation: short enough to go whole.
             self._settings.n_ubatch,
         )
+        if not plan.entries:
+            return
         by_key = {request.key: request for request in requests}
         scheduled = [(by_key[entry.request_key], entry) for entry in plan.entries]
         rows = [
@@ -126,10 +147,7 @@ class GenerationJobs:
         finally:
             running.end()
         if outcome is DecodeOutcome.NO_KV_SLOT:
-            victim = evict_for_kv_pressure(self._slot_cache, self._active.values())
-            if victim is not None:
-                self._counters.kv_evictions += 1
-                self._end(victim, EVICTED)
+            self._make_room()
             return
         if outcome is DecodeOutcome.ABORTED:
             for request, _ in scheduled:
@@ -156,6 +174,19 @@ class GenerationJobs:
                 self._end_unsampled(request, failure)
             else:
                 self._stream_token(request, batch_index, token)
+
+    def _settle_every_awaited(self, requests: list[ActiveRequest]) -> None:
+        for request in requests:
+            if request.awaited is not None:
+                self._settle_awaited(request)
+
+    def _make_room(self) -> None:
+        # A request waiting for a shared prefix holds no cells to free.
+        holders = [request for request in self._active.values() if request.awaited is None]
+        victim = evict_for_kv_pressure(self._slot_cache, holders)
+        if victim is not None:
+            self._counters.kv_evictions += 1
+            self._end(victim, EVICTED)
 
     def _end_unsampled(self, request: ActiveRequest, reason: str) -> None:
         kind = (

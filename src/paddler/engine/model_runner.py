@@ -257,6 +257,19 @@ class ModelRunner:
         held = context.seq_pos_range(seq_id)
         return (0 if held is None else held[1] + 1) == from_position
 
+    def share_prefix(self, source: int, target: int, length: int) -> None:
+        """Give sequence `target` the first `length` positions of `source`, dropping what it held. In one
+        KV pool the cells are shared (metadata only; a cell lives while any sequence holds it); across KV
+        streams the source's stream is copied at the next decode, then cut at `length`."""
+        context = self.generation_context
+        assert context is not None
+        context.seq_rm(target, -1, -1)
+        if context.kv_unified:
+            context.seq_cp(source, target, 0, length)
+        else:
+            context.seq_cp(source, target)
+            context.seq_rm(target, length, -1)
+
     def first_cached_position(self, seq_id: int) -> int | None:
         """The smallest position the memory holds for a sequence (above 0 once a sliding window let
         older cells be overwritten), or None when it holds nothing."""

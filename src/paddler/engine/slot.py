@@ -11,6 +11,8 @@ class Slot:
     # Tokens whose KV cells are in the cache for this sequence, in position order.
     cached_tokens: list[int] = field(default_factory=list)
     busy: bool = False
+    # Requests that have taken the slot so far: tells one request in it from the next.
+    taken: int = 0
     last_used: float = 0.0
     # The KV cells of cached_tokens copied to host memory while the slot is idle (unified KV only), so
     # idle caches do not lengthen every other sequence's attention; None while they live in the KV cache.

@@ -1,16 +1,24 @@
 """The slots of the generation context and what their KV caches hold: the slot a new prompt goes to
-(the longest prefix the model's memory lets it keep, see engine/prefix_reuse.py), caches of idle slots
-moved to host memory under a unified KV cache, and idle caches dropped first when the KV cache runs out."""
+(the longest prefix the model's memory lets it keep, see engine/prefix_reuse.py), the longest prefix
+another slot holds or is about to hold (a prefix tree over every slot's tokens, engine/prefix_tree.py),
+caches of idle slots moved to host memory under a unified KV cache, and idle caches dropped first when
+the KV cache runs out."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from paddler.engine.choose_slot import choose_slot
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.model_runner import ModelRunner
-from paddler.engine.prefix_reuse import reusable_prefix
+from paddler.engine.prefix_reuse import MemoryKind, reusable_prefix
+from paddler.engine.prefix_tree import PrefixTree
+from paddler.engine.shared_prefix import SharedPrefix
 from paddler.engine.slot import Slot
+
+# A prefix the source has not prefilled yet is waited for only when it is at least this long: waiting
+# costs the request a step, so a few template tokens are not worth it (it takes what the source holds).
+MIN_AWAITED_PREFIX = 64
 
 
 class SlotCache:
@@ -18,17 +26,57 @@ class SlotCache:
         self._settings = settings
         self._runner = runner
         self.slots = [Slot(seq_id) for seq_id in range(settings.slots)]
+        # Only an attention cache can take a prefix of another sequence (a recurrent state holds one
+        # state per sequence; a sliding window's cells may be overwritten while they are shared).
+        self.sharing = settings.prefix_sharing and runner.memory.kind is MemoryKind.ATTENTION
+        # Busy slots hold their prompts in it, idle ones what their cache holds (live or offloaded).
+        self._tree = PrefixTree()
 
-    def take(self, prompt: Sequence[int]) -> tuple[Slot, int]:
-        """A free slot for `prompt`, marked busy, and how many prompt tokens its cache already holds."""
+    def take(self, prompt: Sequence[int], waiting: Collection[Slot] = ()) -> tuple[Slot, int, SharedPrefix | None]:
+        """A free slot for `prompt`, marked busy, how many prompt tokens its own cache keeps, and a longer
+        prefix another slot (not one of `waiting`) holds or is prefilling, when there is one: the caller
+        shares it (share()) once the source holds it, and the slot's own cache is then dropped."""
         free = [(slot.seq_id, self._reusable(slot, prompt), slot.last_used) for slot in self.slots if not slot.busy]
         choice = choose_slot(free)
         if choice is None:
             raise RuntimeError("a request was admitted with no free slot")
         slot = self.slots[choice.slot_index]
-        reusable = self._reuse(slot, choice.reusable_tokens)
+        shared = self.shared_prefix(slot, prompt, waiting)
+        if shared is not None and shared.length <= choice.reusable_tokens:
+            shared = None
+        reusable = self._reuse(slot, 0 if shared is not None else choice.reusable_tokens)
         slot.busy = True
-        return slot, reusable
+        slot.taken += 1
+        if self.sharing:
+            self._tree.assign(slot.seq_id, prompt)
+        return slot, reusable, shared
+
+    def shared_prefix(self, target: Slot, prompt: Sequence[int], waiting: Collection[Slot]) -> SharedPrefix | None:
+        """The longest prefix of `prompt` that a slot other than `target` holds in the KV cache, or will:
+        a busy slot not waiting for a prefix itself (so waits never chain), or an idle slot whose cells
+        are in the KV cache. At least the prompt's last token is left to decode."""
+        if not self.sharing:
+            return None
+        excluded = {slot.seq_id for slot in waiting}
+        sources = {
+            slot.seq_id
+            for slot in self.slots
+            if slot is not target and slot.seq_id not in excluded and (slot.busy or slot.saved_state is None)
+        }
+        match = self._tree.longest_prefix(prompt[: len(prompt) - 1], sources)
+        if not match.owners:
+            return None
+        # The source furthest on, so the prefix is there soonest.
+        source = max((self.slots[owner] for owner in match.owners), key=lambda slot: len(slot.cached_tokens))
+        length = match.length
+        if len(source.cached_tokens) < length < MIN_AWAITED_PREFIX:
+            length = len(source.cached_tokens)
+        return SharedPrefix(source, length, source.taken) if length > 0 else None
+
+    def share(self, target: Slot, shared: SharedPrefix) -> None:
+        """`target` (busy, about to prefill) takes the shared prefix, which its source now holds."""
+        self._runner.share_prefix(shared.source.seq_id, target.seq_id, shared.length)
+        target.cached_tokens[:] = shared.source.cached_tokens[: shared.length]
 
     def _reusable(self, slot: Slot, prompt: Sequence[int]) -> int:
         memory = self._runner.memory
@@ -49,7 +97,7 @@ class SlotCache:
         state = slot.saved_state
         slot.saved_state = None
         if state is not None and (reusable == 0 or not self._runner.restore_sequence(slot.seq_id, state)):
-            slot.forget_cache()
+            self._forget_cache(slot)
             return 0
         self.truncate(slot, reusable)
         return len(slot.cached_tokens)
@@ -70,17 +118,23 @@ class SlotCache:
         slot.busy = False
         slot.last_used = now
         self._offload(slot)
+        if self.sharing:
+            self._tree.assign(slot.seq_id, slot.cached_tokens)
 
     def abandon(self, slot: Slot) -> None:
         """Free the slot and forget what it held without touching the KV cache, which is about to be
         rebuilt or freed."""
         slot.busy = False
-        slot.forget_cache()
+        self._forget_cache(slot)
 
     def forget(self, slot: Slot) -> None:
         """Drop the slot's sequence from the KV cache and forget what it held."""
         self._runner.erase_sequence(slot.seq_id)
+        self._forget_cache(slot)
+
+    def _forget_cache(self, slot: Slot) -> None:
         slot.forget_cache()
+        self._tree.remove(slot.seq_id)
 
     def drop_coldest_idle(self) -> bool:
         """Free the KV cells of the least recently used idle slot; False when no idle slot holds any."""
@@ -105,4 +159,4 @@ class SlotCache:
             if total <= self._settings.prompt_cache_bytes:
                 break
             total -= len(coldest.saved_state or b"")
-            coldest.forget_cache()
+            self._forget_cache(coldest)

@@ -70,6 +70,14 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         "every sequence then attends over every slot's cells, which slows decoding under concurrency: "
         "--no-kv-unified gives each slot context-size/slots cells of its own, as llama-server -np N does",
     )
+    parser.add_argument(
+        "--prefix-sharing",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="a new request takes the longest cached prefix of its prompt from any slot, busy ones included, "
+        "so a system prompt many requests repeat is prefilled once (the default; attention-only models); "
+        "--no-prefix-sharing reuses only the chosen slot's own cache, as llama-server does",
+    )
     parser.add_argument("--n-batch", type=int, default=2048, help="tokens per decode step (default: 2048)")
     parser.add_argument("--n-ubatch", type=int, default=512, help="physical micro-batch (default: 512)")
     parser.add_argument(
@@ -191,6 +199,7 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
         slots=arguments.slots,
         context_size=arguments.context_size,
         kv_unified=arguments.kv_unified,
+        prefix_sharing=arguments.prefix_sharing,
         n_batch=arguments.n_batch,
         n_ubatch=min(arguments.n_ubatch, arguments.n_batch),
         prefill_budget=arguments.prefill_budget,

@@ -38,6 +38,11 @@ class EngineCollector(Collector):
         counters = [
             ("paddler_prompt_tokens", "Prompt tokens received", stats.prompt_tokens),
             ("paddler_cached_prompt_tokens", "Prompt tokens served from the prefix cache", stats.cached_prompt_tokens),
+            (
+                "paddler_shared_prompt_tokens",
+                "Prompt tokens taken from another slot's cache (prefix sharing)",
+                stats.shared_prompt_tokens,
+            ),
             ("paddler_generated_tokens", "Tokens generated", stats.generated_tokens),
             ("paddler_embedded_documents", "Documents embedded", stats.embedded_documents),
             ("paddler_requests_completed", "Requests that ended normally", stats.requests_completed),
