@@ -159,3 +159,58 @@ def write_without_chat_template(source: Path, target: Path) -> Path:
         env=environment,
     )
     return target
+
+
+def write_tiny_projector(
+    target: Path, *, n_embd_text: int, image_size: int = 56, patch_size: int = 14, merge: int = 2
+) -> Path:
+    """A Gemma-3-style vision projector (one SigLIP layer, average pooling, a projection to `n_embd_text`):
+    an image becomes ((image_size / patch_size) / merge)^2 embeddings, 4 with the defaults."""
+    gguf = _gguf()
+    n_embd, n_ff, n_patches = 64, 128, (image_size // patch_size) ** 2
+    writer = gguf.GGUFWriter(target, "clip")
+    writer.add_name("tiny-random-projector")
+    writer.add_string("clip.projector_type", "gemma3")
+    writer.add_bool("clip.has_vision_encoder", True)
+    writer.add_bool("clip.use_gelu", True)
+    writer.add_uint32("clip.vision.embedding_length", n_embd)
+    writer.add_uint32("clip.vision.feed_forward_length", n_ff)
+    writer.add_uint32("clip.vision.block_count", 1)
+    writer.add_uint32("clip.vision.projection_dim", n_embd_text)
+    writer.add_uint32("clip.vision.attention.head_count", 2)
+    writer.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-6)
+    writer.add_uint32("clip.vision.image_size", image_size)
+    writer.add_uint32("clip.vision.patch_size", patch_size)
+    writer.add_uint32("clip.vision.projector.scale_factor", merge)
+    writer.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
+    writer.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    generator = numpy.random.default_rng(0)
+
+    def add(name: str, *shape: int) -> None:
+        writer.add_tensor(name, (generator.standard_normal(shape) * 0.02).astype(numpy.float32))
+
+    def add_norm(name: str, width: int = n_embd) -> None:
+        writer.add_tensor(f"{name}.weight", numpy.ones(width, dtype=numpy.float32))
+        writer.add_tensor(f"{name}.bias", numpy.zeros(width, dtype=numpy.float32))
+
+    add("v.patch_embd.weight", n_embd, 3, patch_size, patch_size)
+    add("v.patch_embd.bias", n_embd)
+    add("v.position_embd.weight", n_patches, n_embd)
+    for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
+        add(f"v.blk.0.{name}.weight", n_embd, n_embd)
+        add(f"v.blk.0.{name}.bias", n_embd)
+    add_norm("v.blk.0.ln1")
+    add_norm("v.blk.0.ln2")
+    add("v.blk.0.ffn_up.weight", n_ff, n_embd)
+    add("v.blk.0.ffn_up.bias", n_ff)
+    add("v.blk.0.ffn_down.weight", n_embd, n_ff)
+    add("v.blk.0.ffn_down.bias", n_embd)
+    add_norm("v.post_ln")
+    writer.add_tensor("mm.soft_emb_norm.weight", numpy.ones(n_embd, dtype=numpy.float32))
+    add("mm.input_projection.weight", n_embd, n_embd_text)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return target
