@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from itertools import count
 
 from paddler.engine.active_request import ActiveRequest
+from paddler.engine.batch_plan import BatchEntry, BatchPlan
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.evict_for_kv_pressure import EVICTED, evict_for_kv_pressure
@@ -77,6 +79,10 @@ class GenerationJobs:
             command.stream.put(GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, str(error)))
             return
         slot, reusable = self._slot_cache.take(command.prompt_tokens)
+        if command.media is not None and command.media.image_edge(reusable) < reusable:
+            # A cached prefix ending inside an image keeps none of it (a cut that fails keeps nothing).
+            edge = command.media.image_edge(reusable)
+            reusable = 0 if self._slot_cache.truncate(slot, edge) else edge
         classifier = TokenClassifier(command.markers)
         classifier.replay(command.prompt_tokens)
         self._active[command.request_id] = ActiveRequest(
@@ -93,26 +99,14 @@ class GenerationJobs:
         self._counters.prefix_cache_hits += reusable > 0
 
     def step(self) -> None:
-        """Schedule, decode, then sample and stream. Under KV pressure the step makes room instead; an
-        aborted decode is retried next step."""
-        requests = list(self._active.values())
-        plan = schedule_batch(
-            [
-                SchedulableRequest(
-                    request.key,
-                    len(request.pending),
-                    request.phase is RequestPhase.GENERATING,
-                    len(request.command.prompt_tokens) - request.cached_prompt_tokens,
-                )
-                for request in requests
-            ],
-            self._settings.n_batch,
-            self._prefill_budget.tokens(),
-            # A prompt within one micro-batch costs one graph computation: short enough to go whole.
-            self._settings.n_ubatch,
-        )
-        by_key = {request.key: request for request in requests}
-        scheduled = [(by_key[entry.request_key], entry) for entry in plan.entries]
+        """Write the images prompts have reached, then schedule, decode, sample and stream. Under KV
+        pressure the step makes room instead; an aborted decode is retried next step."""
+        self._write_images()
+        if self._active:  # a request whose image could not be written has ended
+            self._decode_step()
+
+    def _decode_step(self) -> None:
+        plan, scheduled = self._schedule()
         rows = [
             DecodeRow(request.slot.seq_id, request.pending[: entry.count], request.position, entry.wants_output)
             for request, entry in scheduled
@@ -156,6 +150,50 @@ class GenerationJobs:
                 self._end_unsampled(request, failure)
             else:
                 self._stream_token(request, batch_index, token)
+
+    def _schedule(self) -> tuple[BatchPlan, list[tuple[ActiveRequest, BatchEntry]]]:
+        """This step's plan, and each of its entries with its request."""
+        requests = list(self._active.values())
+        plan = schedule_batch(
+            [
+                SchedulableRequest(
+                    request.key,
+                    request.text_ahead,
+                    request.phase is RequestPhase.GENERATING,
+                    len(request.command.prompt_tokens) - request.cached_prompt_tokens,
+                )
+                for request in requests
+            ],
+            self._settings.n_batch,
+            self._prefill_budget.tokens(),
+            # A prompt within one micro-batch costs one graph computation: short enough to go whole.
+            self._settings.n_ubatch,
+        )
+        by_key = {request.key: request for request in requests}
+        # A prompt's text that an image follows gives no output: sampling starts after the whole prompt.
+        return plan, [
+            (request, replace(entry, wants_output=entry.wants_output and entry.count == len(request.pending)))
+            for request, entry in ((by_key[entry.request_key], entry) for entry in plan.entries)
+        ]
+
+    def _write_images(self) -> None:
+        """Write the image each prefilling request has reached into its slot (engine/prompt_media.py);
+        a request whose image cannot be written (no room in the KV cache among others) fails."""
+        for request in list(self._active.values()):
+            media = request.command.media
+            image = None if media is None else media.image_at(request.position)
+            # Images next to each other are written one after the other: text always ends a prompt.
+            while media is not None and image is not None:
+                self._runner.clear_abort()
+                try:
+                    self._runner.evaluate_image(media.chunks, image.chunk_index, request.slot.seq_id, request.position)
+                except LlamaError as error:
+                    self._slot_cache.truncate(request.slot, request.position)
+                    reason = f"failed to ingest multimodal prompt: {error}"
+                    self._end(request, GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, reason))
+                    break
+                request.consume(image.length)
+                image = media.image_at(request.position)
 
     def _end_unsampled(self, request: ActiveRequest, reason: str) -> None:
         kind = (
