@@ -13,7 +13,7 @@ import pytest
 from paddler.engine.engine_errors import InvalidRequestError
 from paddler.engine.prompt_media import image_token
 from paddler.messages.generate_tokens_params import GenerateTokensParams
-from paddler.messages.generated_token_result import GeneratedToken, GenerationDone, GeneratedTokenResult
+from paddler.messages.generated_token_result import GeneratedToken, GeneratedTokenResult, GenerationDone
 from paddler.messages.prompt_image import IMAGE_MARKER, PromptImage
 from paddler.messages.sampling_params import GREEDY
 
