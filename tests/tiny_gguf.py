@@ -7,6 +7,7 @@ import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -32,6 +33,17 @@ def _copy_tokenizer(gguf: ModuleType, vocab_model: Path, writer: object) -> None
         value_type = field.types[0]
         sub_type = field.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(name, field.contents(), value_type, sub_type=sub_type)  # type: ignore[attr-defined]
+
+
+def _add_layer(add: Callable[..., None], prefix: str, output: str, n_embd: int, n_ff: int) -> None:
+    """One encoder layer's random weights and biases: attention (q, k, v, `output`), then feed-forward."""
+    for name in ("attn_q", "attn_k", "attn_v", output):
+        add(f"{prefix}.{name}.weight", n_embd, n_embd)
+        add(f"{prefix}.{name}.bias", n_embd)
+    add(f"{prefix}.ffn_up.weight", n_ff, n_embd)
+    add(f"{prefix}.ffn_up.bias", n_ff)
+    add(f"{prefix}.ffn_down.weight", n_embd, n_ff)
+    add(f"{prefix}.ffn_down.bias", n_embd)
 
 
 def write_tiny_bert(
@@ -70,14 +82,8 @@ def write_tiny_bert(
     add("token_types.weight", 2, n_embd)
     add("position_embd.weight", n_ctx_train, n_embd)
     add_norm("token_embd_norm")
-    for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-        add(f"blk.0.{name}.weight", n_embd, n_embd)
-        add(f"blk.0.{name}.bias", n_embd)
+    _add_layer(add, "blk.0", "attn_output", n_embd, n_ff)
     add_norm("blk.0.attn_output_norm")
-    add("blk.0.ffn_up.weight", n_ff, n_embd)
-    add("blk.0.ffn_up.bias", n_ff)
-    add("blk.0.ffn_down.weight", n_embd, n_ff)
-    add("blk.0.ffn_down.bias", n_embd)
     add_norm("blk.0.layer_output_norm")
     if reranker:
         add("cls.weight", n_embd, n_embd)
@@ -197,15 +203,9 @@ def write_tiny_projector(
     add("v.patch_embd.weight", n_embd, 3, patch_size, patch_size)
     add("v.patch_embd.bias", n_embd)
     add("v.position_embd.weight", n_patches, n_embd)
-    for name in ("attn_q", "attn_k", "attn_v", "attn_out"):
-        add(f"v.blk.0.{name}.weight", n_embd, n_embd)
-        add(f"v.blk.0.{name}.bias", n_embd)
+    _add_layer(add, "v.blk.0", "attn_out", n_embd, n_ff)
     add_norm("v.blk.0.ln1")
     add_norm("v.blk.0.ln2")
-    add("v.blk.0.ffn_up.weight", n_ff, n_embd)
-    add("v.blk.0.ffn_up.bias", n_ff)
-    add("v.blk.0.ffn_down.weight", n_embd, n_ff)
-    add("v.blk.0.ffn_down.bias", n_embd)
     add_norm("v.post_ln")
     writer.add_tensor("mm.soft_emb_norm.weight", numpy.ones(n_embd, dtype=numpy.float32))
     add("mm.input_projection.weight", n_embd, n_embd_text)
