@@ -110,3 +110,21 @@ def test_pseudo_tokens_are_negative_and_follow_the_pixels() -> None:
     assert image_token(picture(1).digest) == image_token(picture(1).digest) < 0
     assert image_token(picture(1).digest) != image_token(picture(2).digest)
     assert picture(1).digest != picture(1, width=30, height=40).digest
+
+
+def test_an_image_without_room_in_the_kv_cache_makes_room_as_a_decode_does(
+    engine_factory: EngineFactory, tiny_projector_path: Path
+) -> None:
+    # One pool of 256 cells (llama.cpp's smallest); idle caches stay in it (no host offload).
+    engine = engine_factory(slots=2, context_size=256, prompt_cache_bytes=0, projector_path=tiny_projector_path)
+    prompt = chat_prompt(f"Look {IMAGE_MARKER} now")
+    _, media = engine._status.tokenizer.tokenize_with_images(prompt, (picture(7),))
+    head = media.images[0].start
+    # An idle slot keeps just enough cells that the image's text fits and the image does not.
+    filler = "x" + " a" * (256 - head - 2)
+    while len(engine.tokenize(filler)) > 256 - head - 2:
+        filler = filler[:-2]
+    assert isinstance(list(engine.submit_generation(GenerateTokensParams(filler, 1, GREEDY)))[-1], GenerationDone)
+    done = done_of(list(engine.submit_generation(ask(prompt, picture(7), max_tokens=4))))
+    assert done.usage.input_image_tokens == IMAGE_TOKENS
+    assert engine.stats().kv_evictions == 0  # the idle cache made the room, no request was evicted

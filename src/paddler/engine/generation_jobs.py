@@ -14,8 +14,17 @@ from paddler.engine.batch_plan import BatchEntry, BatchPlan
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.evict_for_kv_pressure import EVICTED, evict_for_kv_pressure
-from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, LlamaError, ModelRunner
+from paddler.engine.model_runner import (
+    DecodeOutcome,
+    DecodeRow,
+    GrammarError,
+    KvCacheFullError,
+    LlamaError,
+    ModelRunner,
+    MultimodalChunks,
+)
 from paddler.engine.prefill_budget import PrefillBudget
+from paddler.engine.prompt_media import ImageSpan
 from paddler.engine.request_phase import RequestPhase
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
 from paddler.engine.scheduler_command import GenerateTokensCommand
@@ -102,11 +111,12 @@ class GenerationJobs:
         """Write the images prompts have reached, then schedule, decode, sample and stream. Under KV
         pressure the step makes room instead; an aborted decode is retried next step."""
         self._write_images()
-        if self._active:  # a request whose image could not be written has ended
-            self._decode_step()
-
-    def _decode_step(self) -> None:
         plan, scheduled = self._schedule()
+        # Nothing to decode when every request left, or waits for room for its image.
+        if scheduled:
+            self._decode_step(plan, scheduled)
+
+    def _decode_step(self, plan: BatchPlan, scheduled: list[tuple[ActiveRequest, BatchEntry]]) -> None:
         rows = [
             DecodeRow(request.slot.seq_id, request.pending[: entry.count], request.position, entry.wants_output)
             for request, entry in scheduled
@@ -177,23 +187,37 @@ class GenerationJobs:
         ]
 
     def _write_images(self) -> None:
-        """Write the image each prefilling request has reached into its slot (engine/prompt_media.py);
-        a request whose image cannot be written (no room in the KV cache among others) fails."""
+        """Write the images prefilling requests have reached into their slots (engine/prompt_media.py)."""
         for request in list(self._active.values()):
             media = request.command.media
             image = None if media is None else media.image_at(request.position)
             # Images next to each other are written one after the other: text always ends a prompt.
             while media is not None and image is not None:
-                self._runner.clear_abort()
-                try:
-                    self._runner.evaluate_image(media.chunks, image.chunk_index, request.slot.seq_id, request.position)
-                except LlamaError as error:
-                    self._slot_cache.truncate(request.slot, request.position)
-                    reason = f"failed to ingest multimodal prompt: {error}"
-                    self._end(request, GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, reason))
-                    break
-                request.consume(image.length)
+                if not self._write_image(request, media.chunks, image):
+                    return  # a request ended or the KV cache is full: other images wait for the next step
                 image = media.image_at(request.position)
+
+    def _write_image(self, request: ActiveRequest, chunks: MultimodalChunks, image: ImageSpan) -> bool:
+        """Write one image into the request's slot. False when it was not: without room in the KV cache,
+        room is made as for a decode and the image is tried again next step; any other failure ends the
+        request."""
+        self._runner.clear_abort()
+        try:
+            self._runner.evaluate_image(chunks, image.chunk_index, request.slot.seq_id, request.position)
+        except LlamaError as error:
+            # Part of a large image may have been written, batch by batch: none of it is kept.
+            self._slot_cache.truncate(request.slot, request.position)
+            if isinstance(error, KvCacheFullError):
+                victim = evict_for_kv_pressure(self._slot_cache, self._active.values())
+                if victim is not None:
+                    self._counters.kv_evictions += 1
+                    self._end(victim, EVICTED)
+            else:
+                reason = f"failed to ingest multimodal prompt: {error}"
+                self._end(request, GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, reason))
+            return False
+        request.consume(image.length)
+        return True
 
     def _end_unsampled(self, request: ActiveRequest, reason: str) -> None:
         kind = (

@@ -21,6 +21,7 @@ from paddler.engine.prefix_reuse import sequence_memory
 from paddler.llama import (
     DecodeOutcome,
     GrammarError,
+    KvCacheFullError,
     LlamaBatch,
     LlamaContext,
     LlamaError,
@@ -42,8 +43,10 @@ __all__ = [
     "DecodeOutcome",
     "DecodeRow",
     "GrammarError",
+    "KvCacheFullError",
     "LlamaError",
     "ModelRunner",
+    "MultimodalChunks",
     "SamplingError",
     "describe_model_file",
     "set_log_level",
@@ -258,7 +261,8 @@ class ModelRunner:
 
     def evaluate_image(self, chunks: MultimodalChunks, chunk_index: int, seq_id: int, position: int) -> int:
         """Encode an image chunk and write it into `seq_id` from `position` (GIL released); returns the
-        next free position. Raises LlamaError when it could not (no room in the KV cache among others)."""
+        next free position. Raises KvCacheFullError when the KV cache has no room for it, LlamaError for
+        any other failure."""
         assert self.generation_context is not None
         assert self.multimodal is not None
         started = time.perf_counter()
@@ -269,7 +273,7 @@ class ModelRunner:
                 chunk_index,
                 position,
                 seq_id,
-                self.settings.n_batch,
+                self.generation_context.n_batch,
             )
         finally:
             self.decode_seconds += time.perf_counter() - started

@@ -57,6 +57,7 @@ from paddler.llama.llama_error import (
     ClosedHandleError,
     DecodeError,
     InvalidParameterError,
+    KvCacheFullError,
     ModelFileNotFoundError,
     ModelLoadError,
     TokenizeError,
@@ -205,7 +206,8 @@ cdef class LlamaMultimodal:
     def evaluate_image(self, LlamaContext context not None, MultimodalChunks chunks not None, int index,
                        int n_past, int seq_id, int n_batch):
         """Encode image chunk `index` and write it into `seq_id` from position `n_past`, with the GIL
-        released; returns the next free position. Runs on the thread that owns `context`."""
+        released; returns the next free position. Runs on the thread that owns `context`. Raises
+        KvCacheFullError when the KV cache has no room for it, DecodeError for any other failure."""
         cdef mtmd_context * handle = self.handle()
         cdef const mtmd_input_chunk * chunk = chunks._chunk(index)
         if mtmd_input_chunk_get_type(chunk) != MTMD_INPUT_CHUNK_TYPE_IMAGE:
@@ -229,7 +231,8 @@ cdef class LlamaMultimodal:
         context._outputs_count = 0
         if result != 0:
             reason = "; ".join(messages[-4:]) or f"code {result}"
-            raise DecodeError(f"the image could not be evaluated: {reason}")
+            full = any("failed to find a memory slot" in message for message in messages)
+            raise (KvCacheFullError if full else DecodeError)(f"the image could not be evaluated: {reason}")
         return next_position
 
     def __repr__(self):
