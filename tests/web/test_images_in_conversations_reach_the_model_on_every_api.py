@@ -210,3 +210,11 @@ def test_a_desired_state_adds_and_removes_the_projector(
     assert wait_for(lambda: expected in server.agent()["issues"], timeout=60)
     assert httpx.put(server.management_url + "/api/v1/balancer_desired_state", json=state).status_code == 204
     assert wait_for(lambda: not vision() and server.agent()["state_application_status"] == "Applied", timeout=60)
+
+
+def test_apply_template_shows_each_image_as_llama_cpps_media_marker(seeing: RunningServer) -> None:
+    rendered = httpx.post(seeing.inference_url + "/apply-template", json=chat_body(image_uri()), timeout=60)
+    assert rendered.status_code == 200, rendered.text
+    assert "What is in this picture?<__media__>" in rendered.json()["prompt"]
+    bad = httpx.post(seeing.inference_url + "/apply-template", json=chat_body(BAD_IMAGES["corrupt"]), timeout=60)
+    assert bad.status_code == 400
