@@ -47,7 +47,6 @@ cdef extern from "mtmd.h" nogil:
         llama_flash_attn_type flash_attn_type
         bool warmup
 
-    void mtmd_log_set(ggml_log_callback log_callback, void * user_data)
     const char * mtmd_default_marker()
     mtmd_context_params mtmd_context_params_default()
     mtmd_context * mtmd_init_from_file(
@@ -81,6 +80,7 @@ cdef extern from "mtmd.h" nogil:
 
 
 cdef extern from "mtmd-helper.h" nogil:
+    void mtmd_helper_log_set(ggml_log_callback log_callback, void * user_data)
     int32_t mtmd_helper_eval_chunk_single(
         mtmd_context * ctx, llama_context * lctx, const mtmd_input_chunk * chunk, llama_pos n_past,
         llama_seq_id seq_id, int32_t n_batch, bool logits_last, llama_pos * new_n_past)

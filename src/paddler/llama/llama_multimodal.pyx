@@ -29,6 +29,7 @@ from paddler.llama.libmtmd cimport (
     mtmd_decode_use_mrope,
     mtmd_free,
     mtmd_helper_eval_chunk_single,
+    mtmd_helper_log_set,
     mtmd_init_from_file,
     mtmd_input_chunk,
     mtmd_input_chunk_get_id,
@@ -43,7 +44,6 @@ from paddler.llama.libmtmd cimport (
     mtmd_input_chunks_size,
     mtmd_input_part,
     mtmd_input_text,
-    mtmd_log_set,
     mtmd_support_audio,
     mtmd_support_vision,
     mtmd_tokenize_from_parts,
@@ -69,8 +69,9 @@ TEXT = "text"
 IMAGE = "image"
 AUDIO = "audio"
 
-# mtmd logs through the binding's sink, like llama.cpp: into `logging`, and into capture_log() blocks.
-mtmd_log_set(_log_callback, NULL)
+# mtmd and its helpers log through the binding's sink, like llama.cpp: into `logging`, and into
+# capture_log() blocks.
+mtmd_helper_log_set(_log_callback, NULL)
 
 
 cdef class LlamaMultimodal:

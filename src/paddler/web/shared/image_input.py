@@ -102,9 +102,13 @@ def decode_image(data: bytes, policy: ImagePolicy) -> PromptImage:
                 # A large JPEG is decoded at a reduced scale straight away (still at least the target).
                 image.draft("RGB", (policy.resize_to_fit, policy.resize_to_fit))
             rgb = image.convert("RGB")
+    except Image.DecompressionBombError:
+        raise ImageInputError(
+            f"the image has too many pixels (a decompression bomb?); at most {policy.max_pixels}"
+        ) from None
     except UnidentifiedImageError:
         raise ImageInputError(f"Unsupported image format: only {', '.join(FORMATS)} images are read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+    except (OSError, SyntaxError, ValueError) as error:
         if isinstance(error, ImageInputError):
             raise
         raise ImageInputError(f"the image cannot be decoded: {error}") from None
