@@ -7,8 +7,11 @@ metadata say which it is."""
 from __future__ import annotations
 
 import base64
+import functools
+import http.server
 import io
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -218,3 +221,25 @@ def test_apply_template_shows_each_image_as_llama_cpps_media_marker(seeing: Runn
     assert "What is in this picture?<__media__>" in rendered.json()["prompt"]
     bad = httpx.post(seeing.inference_url + "/apply-template", json=chat_body(BAD_IMAGES["corrupt"]), timeout=60)
     assert bad.status_code == 400
+
+
+def test_a_projector_comes_from_a_url_as_models_do(
+    server_factory: ServerFactory, tiny_projector_path: Path, tmp_path: Path
+) -> None:
+    files = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0),
+        functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tiny_projector_path.parent)),
+    )
+    threading.Thread(target=files.serve_forever, daemon=True).start()
+    try:
+        server = server_factory("--slots", "1", environment={"PADDLER_CACHE_DIR": str(tmp_path / "cache")})
+        state = server.desired_state()
+        url = f"http://127.0.0.1:{files.server_address[1]}/{tiny_projector_path.name}"
+        projected = {**state, "multimodal_projection": {"Url": {"url": url}}}
+        assert httpx.put(server.management_url + "/api/v1/balancer_desired_state", json=projected).status_code == 204
+        assert wait_for(lambda: httpx.get(server.inference_url + "/props").json()["modalities"]["vision"], timeout=60)
+        answer = httpx.post(server.inference_url + "/v1/chat/completions", json=chat_body(image_uri()), timeout=60)
+        assert answer.status_code == 200, answer.text
+        assert any((tmp_path / "cache").rglob("*")), "the projector was downloaded into the cache"
+    finally:
+        files.shutdown()
