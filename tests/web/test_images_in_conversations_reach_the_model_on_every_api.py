@@ -176,8 +176,10 @@ def test_props_and_the_agents_metadata_say_images_are_read(seeing: RunningServer
     agent_id = seeing.agent()["id"]
     metadata = httpx.get(f"{seeing.management_url}/api/v1/agent/{agent_id}/model_metadata").json()["metadata"]
     assert metadata["paddler.supports_images"] == "true"
-    projection = seeing.desired_state()["multimodal_projection"]
-    assert projection["LocalToAgent"].endswith("tiny-mmproj.gguf")
+    state = seeing.desired_state()
+    assert state["multimodal_projection"]["LocalToAgent"].endswith("tiny-mmproj.gguf")
+    # The state as reported is accepted back (its projector's folder is allowed), with no reload.
+    assert httpx.put(seeing.management_url + "/api/v1/balancer_desired_state", json=state).status_code == 204
 
 
 def test_a_server_without_a_projector_still_reads_no_images(server: RunningServer) -> None:

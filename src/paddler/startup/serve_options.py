@@ -294,6 +294,9 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         raise ValueError("--websocket-send-timeout must be greater than 0")
     panel_origins = admin_panel_origins(arguments.web_admin_panel_addr)
     allowed = [*arguments.allowed_model_dir, engine.settings.model_path.parent, default_model_path().parent]
+    if engine.settings.projector_path is not None:
+        # The state this server reports names its projector: putting it back must be accepted.
+        allowed.append(engine.settings.projector_path.parent)
     services = PaddlerServices(
         engine,
         name=arguments.name,
