@@ -102,6 +102,10 @@ def test_what_can_never_run_is_refused_before_it_is_queued(
     engine = engine_factory(slots=1, n_batch=2, n_ubatch=2, projector_path=tiny_projector_path)
     with pytest.raises(InvalidRequestError, match="image required 4 tokens but n_batch is 2"):
         engine.submit_generation(ask(chat_prompt(IMAGE_MARKER), picture(1)))
+    # Gemma 3's images are attended non-causally: one micro-batch holds each whole.
+    narrow = engine_factory(slots=1, n_ubatch=2, projector_path=tiny_projector_path)
+    with pytest.raises(InvalidRequestError, match="4 tokens in one micro-batch but n_ubatch is 2"):
+        narrow.submit_generation(ask(chat_prompt(IMAGE_MARKER), picture(1)))
     with pytest.raises(InvalidRequestError, match="2 image places for 1 images"):
         engine.submit_generation(ask(chat_prompt(IMAGE_MARKER * 2), picture(1)))
 

@@ -88,3 +88,8 @@ def test_an_image_is_written_into_a_sequence_between_text_decodes(
         # A gap in positions: llama.cpp's reason comes back in the error.
         with pytest.raises(DecodeError, match="consecutive"):
             projector.evaluate_image(context, chunks, 1, after_image + 10, 1, 64)
+
+
+def test_gemma_3_style_images_must_be_decoded_in_one_micro_batch(projector: LlamaMultimodal) -> None:
+    chunks = projector.tokenize(["look ", (40, 30, PIXELS, "digest-1"), " now"])
+    assert projector.needs_one_micro_batch(chunks, 1)

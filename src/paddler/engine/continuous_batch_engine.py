@@ -188,7 +188,7 @@ class ContinuousBatchEngine:
         if not params.images:
             return self.tokenize(params.prompt, add_special=True, parse_special=True), None
         tokens, media = self._status.tokenizer.tokenize_with_images(params.prompt, params.images)
-        check_images(media, len(tokens), self.settings.n_batch)
+        check_images(media, len(tokens), self.settings.n_batch, self.settings.n_ubatch)
         return tokens, media
 
     def _check_sampling_options(self, params: GenerateTokensParams) -> None:

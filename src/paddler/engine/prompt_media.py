@@ -14,6 +14,7 @@ written into its slot's sequence by the projector when the request reaches it (e
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,8 @@ class ImageSpan:
     start: int
     length: int
     chunk_index: int
+    # Attended non-causally (Gemma 3): all its tokens must go in one micro-batch.
+    whole: bool = False
 
     @property
     def end(self) -> int:
@@ -72,8 +75,9 @@ class PromptMedia:
         return length
 
 
-def prompt_media(chunks: Any) -> tuple[list[int], PromptMedia]:
-    """The prompt's tokens (pseudo-tokens for images) and its media, from the projector's chunks."""
+def prompt_media(chunks: Any, whole: Callable[[int], bool]) -> tuple[list[int], PromptMedia]:
+    """The prompt's tokens (pseudo-tokens for images) and its media, from the projector's chunks;
+    `whole(index)` says whether image chunk `index` must be decoded in one micro-batch."""
     tokens: list[int] = []
     spans = []
     for index in range(len(chunks)):
@@ -81,18 +85,24 @@ def prompt_media(chunks: Any) -> tuple[list[int], PromptMedia]:
             tokens.extend(int(token) for token in chunks.text_tokens(index))
             continue
         length = chunks.n_tokens(index)
-        spans.append(ImageSpan(len(tokens), length, index))
+        spans.append(ImageSpan(len(tokens), length, index, whole(index)))
         tokens.extend([image_token(chunks.chunk_id(index))] * length)
     return tokens, PromptMedia(chunks, tuple(spans))
 
 
-def check_images(media: PromptMedia, prompt_length: int, n_batch: int) -> None:
-    """Raises InvalidRequestError for an image that cannot be written in one batch, or a prompt ending
-    with an image (the first token is sampled from the prompt's last text token)."""
+def check_images(media: PromptMedia, prompt_length: int, n_batch: int, n_ubatch: int) -> None:
+    """Raises InvalidRequestError for an image that cannot be written in one batch (one micro-batch
+    when it must be whole), or a prompt ending with an image (the first token is sampled from the
+    prompt's last text token)."""
     for image in media.images:
         if image.length > n_batch:
             raise InvalidRequestError(
                 f"image required {image.length} tokens but n_batch is {n_batch}; rerun with a larger n_batch"
+            )
+        if image.whole and image.length > n_ubatch:
+            raise InvalidRequestError(
+                f"image required {image.length} tokens in one micro-batch but n_ubatch is {n_ubatch}; "
+                "rerun with a larger n_ubatch"
             )
     if media.images and media.images[-1].end >= prompt_length:
         raise InvalidRequestError("the prompt ends with an image; some text must follow it")

@@ -88,11 +88,12 @@ class Tokenizer:
         with self._serving_vocab():
             if self._multimodal is None:
                 raise InvalidRequestError("received images but model does not support multimodal input")
+            multimodal = self._multimodal
             try:
-                chunks = self._multimodal.tokenize(parts, add_special=True, parse_special=True)
+                chunks = multimodal.tokenize(parts, add_special=True, parse_special=True)
             except TokenizeError as error:
                 raise InvalidRequestError(f"failed to tokenize multimodal input: {error}") from None
-        return prompt_media(chunks)
+            return prompt_media(chunks, lambda index: multimodal.needs_one_micro_batch(chunks, index))
 
     def detokenize(self, tokens: list[int]) -> str:
         """The text of `tokens`, special tokens written out. Raises InvalidRequestError for an id outside

@@ -52,6 +52,7 @@ cdef extern from "mtmd.h" nogil:
     mtmd_context * mtmd_init_from_file(
         const char * mmproj_fname, const llama_model * text_model, const mtmd_context_params ctx_params)
     void mtmd_free(mtmd_context * ctx)
+    bool mtmd_decode_use_non_causal(const mtmd_context * ctx, const mtmd_input_chunk * chunk)
     bool mtmd_decode_use_mrope(const mtmd_context * ctx)
     bool mtmd_support_vision(const mtmd_context * ctx)
     bool mtmd_support_audio(const mtmd_context * ctx)

@@ -27,6 +27,7 @@ from paddler.llama.libmtmd cimport (
     mtmd_context_params,
     mtmd_context_params_default,
     mtmd_decode_use_mrope,
+    mtmd_decode_use_non_causal,
     mtmd_free,
     mtmd_helper_eval_chunk_single,
     mtmd_helper_log_set,
@@ -203,6 +204,11 @@ cdef class LlamaMultimodal:
             free(c_parts)
             free(texts)
             free(pointers)
+
+    def needs_one_micro_batch(self, MultimodalChunks chunks not None, int index):
+        """Whether image chunk `index` is attended non-causally (Gemma 3), so all its tokens must be
+        decoded in one micro-batch (n_ubatch at least its token count)."""
+        return mtmd_decode_use_non_causal(self.handle(), chunks._chunk(index))
 
     def evaluate_image(self, LlamaContext context not None, MultimodalChunks chunks not None, int index,
                        int n_past, int seq_id, int n_batch):
