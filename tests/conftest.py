@@ -41,6 +41,15 @@ def smollm(default_model_path: Path) -> Iterator[LlamaModel]:
         yield model
 
 
+@pytest.fixture(scope="session")
+def tiny_projector_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-weight vision projector whose output width is the default model's (576): each image
+    becomes 4 embeddings. What the model then says is noise; the path an image takes is real."""
+    from tests.tiny_gguf import write_tiny_projector  # noqa: PLC0415 - tiny_gguf imports this module
+
+    return write_tiny_projector(tmp_path_factory.mktemp("projector") / "tiny-mmproj.gguf", n_embd_text=576)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with chromium_browser() as launched:

@@ -7,6 +7,7 @@ import importlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -32,6 +33,17 @@ def _copy_tokenizer(gguf: ModuleType, vocab_model: Path, writer: object) -> None
         value_type = field.types[0]
         sub_type = field.types[-1] if value_type == gguf.GGUFValueType.ARRAY else None
         writer.add_key_value(name, field.contents(), value_type, sub_type=sub_type)  # type: ignore[attr-defined]
+
+
+def _add_layer(add: Callable[..., None], prefix: str, output: str, n_embd: int, n_ff: int) -> None:
+    """One encoder layer's random weights and biases: attention (q, k, v, `output`), then feed-forward."""
+    for name in ("attn_q", "attn_k", "attn_v", output):
+        add(f"{prefix}.{name}.weight", n_embd, n_embd)
+        add(f"{prefix}.{name}.bias", n_embd)
+    add(f"{prefix}.ffn_up.weight", n_ff, n_embd)
+    add(f"{prefix}.ffn_up.bias", n_ff)
+    add(f"{prefix}.ffn_down.weight", n_embd, n_ff)
+    add(f"{prefix}.ffn_down.bias", n_embd)
 
 
 def write_tiny_bert(
@@ -70,14 +82,8 @@ def write_tiny_bert(
     add("token_types.weight", 2, n_embd)
     add("position_embd.weight", n_ctx_train, n_embd)
     add_norm("token_embd_norm")
-    for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-        add(f"blk.0.{name}.weight", n_embd, n_embd)
-        add(f"blk.0.{name}.bias", n_embd)
+    _add_layer(add, "blk.0", "attn_output", n_embd, n_ff)
     add_norm("blk.0.attn_output_norm")
-    add("blk.0.ffn_up.weight", n_ff, n_embd)
-    add("blk.0.ffn_up.bias", n_ff)
-    add("blk.0.ffn_down.weight", n_embd, n_ff)
-    add("blk.0.ffn_down.bias", n_embd)
     add_norm("blk.0.layer_output_norm")
     if reranker:
         add("cls.weight", n_embd, n_embd)
@@ -158,4 +164,53 @@ def write_without_chat_template(source: Path, target: Path) -> Path:
         capture_output=True,
         env=environment,
     )
+    return target
+
+
+def write_tiny_projector(
+    target: Path, *, n_embd_text: int, image_size: int = 56, patch_size: int = 14, merge: int = 2
+) -> Path:
+    """A Gemma-3-style vision projector (one SigLIP layer, average pooling, a projection to `n_embd_text`):
+    an image becomes ((image_size / patch_size) / merge)^2 embeddings, 4 with the defaults."""
+    gguf = _gguf()
+    n_embd, n_ff, n_patches = 64, 128, (image_size // patch_size) ** 2
+    writer = gguf.GGUFWriter(target, "clip")
+    writer.add_name("tiny-random-projector")
+    writer.add_string("clip.projector_type", "gemma3")
+    writer.add_bool("clip.has_vision_encoder", True)
+    writer.add_bool("clip.use_gelu", True)
+    writer.add_uint32("clip.vision.embedding_length", n_embd)
+    writer.add_uint32("clip.vision.feed_forward_length", n_ff)
+    writer.add_uint32("clip.vision.block_count", 1)
+    writer.add_uint32("clip.vision.projection_dim", n_embd_text)
+    writer.add_uint32("clip.vision.attention.head_count", 2)
+    writer.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-6)
+    writer.add_uint32("clip.vision.image_size", image_size)
+    writer.add_uint32("clip.vision.patch_size", patch_size)
+    writer.add_uint32("clip.vision.projector.scale_factor", merge)
+    writer.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
+    writer.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])
+    writer.add_file_type(gguf.LlamaFileType.ALL_F32)
+    generator = numpy.random.default_rng(0)
+
+    def add(name: str, *shape: int) -> None:
+        writer.add_tensor(name, (generator.standard_normal(shape) * 0.02).astype(numpy.float32))
+
+    def add_norm(name: str, width: int = n_embd) -> None:
+        writer.add_tensor(f"{name}.weight", numpy.ones(width, dtype=numpy.float32))
+        writer.add_tensor(f"{name}.bias", numpy.zeros(width, dtype=numpy.float32))
+
+    add("v.patch_embd.weight", n_embd, 3, patch_size, patch_size)
+    add("v.patch_embd.bias", n_embd)
+    add("v.position_embd.weight", n_patches, n_embd)
+    _add_layer(add, "v.blk.0", "attn_out", n_embd, n_ff)
+    add_norm("v.blk.0.ln1")
+    add_norm("v.blk.0.ln2")
+    add_norm("v.post_ln")
+    writer.add_tensor("mm.soft_emb_norm.weight", numpy.ones(n_embd, dtype=numpy.float32))
+    add("mm.input_projection.weight", n_embd, n_embd_text)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
     return target

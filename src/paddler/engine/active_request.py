@@ -73,6 +73,12 @@ class ActiveRequest:
         counted = sum(count for section, count in self.counts.items() if section is not Section.TOOL_CALL)
         return counted >= self.token_budget
 
+    @property
+    def text_ahead(self) -> int:
+        """Pending tokens that are text before the prompt's next image (all of them without images)."""
+        media = self.command.media
+        return len(self.pending) if media is None else media.text_ahead(self.position, len(self.pending))
+
     def consume(self, count: int) -> None:
         """The first `count` pending tokens are now in the KV cache."""
         self.slot.cached_tokens.extend(self.pending[:count])
@@ -119,9 +125,12 @@ class ActiveRequest:
         self.command.stream.put(event)
 
     def usage(self) -> TokenUsage:
+        """Paddler's counts: prompt_tokens are the prompt's text tokens, images are input_image_tokens."""
+        image_tokens = 0 if self.command.media is None else self.command.media.image_tokens
         return TokenUsage(
-            prompt_tokens=len(self.command.prompt_tokens),
+            prompt_tokens=len(self.command.prompt_tokens) - image_tokens,
             cached_prompt_tokens=self.cached_prompt_tokens,
+            input_image_tokens=image_tokens,
             content_tokens=self.counts[Section.CONTENT],
             reasoning_tokens=self.counts[Section.REASONING],
             tool_call_tokens=self.counts[Section.TOOL_CALL],

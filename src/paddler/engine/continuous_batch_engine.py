@@ -33,6 +33,7 @@ from paddler.engine.engine_stats import EngineStats
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.engine_supervisor import EngineSupervisor
 from paddler.engine.model_info import ModelInfo
+from paddler.engine.prompt_media import PromptMedia, check_images
 from paddler.engine.request_grammar import request_grammar
 from paddler.engine.result_stream import ResultStream
 from paddler.engine.scheduler_command import (
@@ -143,8 +144,7 @@ class ContinuousBatchEngine:
             raise RequestTooLargeError(
                 f"the prompt has {len(params.prompt)} characters; at most {MAX_PROMPT_CHARACTERS} are accepted"
             )
-        # Paddler tokenizes prompts with BOS added and special tokens parsed.
-        tokens = self.tokenize(params.prompt, add_special=True, parse_special=True)
+        tokens, media = self._prompt_tokens(params)
         if not tokens:
             raise EmptyPromptError("the prompt is empty: it has no tokens to generate from")
         self._check_sampling_options(params)
@@ -176,10 +176,20 @@ class ContinuousBatchEngine:
                 parse_tool_calls=params.parse_tool_calls,
                 logit_bias=params.logit_bias,
                 top_logprobs=params.top_logprobs,
+                media=media,
                 stream=stream,
             )
         )
         return stream
+
+    def _prompt_tokens(self, params: GenerateTokensParams) -> tuple[list[int], PromptMedia | None]:
+        """Paddler tokenizes prompts with BOS added and special tokens parsed; a prompt with images goes
+        through the projector (raises InvalidRequestError when none is loaded or an image cannot fit)."""
+        if not params.images:
+            return self.tokenize(params.prompt, add_special=True, parse_special=True), None
+        tokens, media = self._status.tokenizer.tokenize_with_images(params.prompt, params.images)
+        check_images(media, len(tokens), self.settings.n_batch, self.settings.n_ubatch)
+        return tokens, media
 
     def _check_sampling_options(self, params: GenerateTokensParams) -> None:
         """logit_bias and top_logprobs checked here, in the caller's thread, so C never sees a bad one."""

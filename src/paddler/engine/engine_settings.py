@@ -22,6 +22,11 @@ def default_threads() -> int:
 @dataclass(frozen=True, slots=True)
 class EngineSettings:
     model_path: Path
+    # A multimodal projector (mmproj GGUF) for the model: requests may then carry images.
+    projector_path: Path | None = None
+    # Images larger than this on either side are scaled down to fit before encoding (Paddler's
+    # image_resize_to_fit); the projector then resizes them to what it reads.
+    image_resize_to_fit: int = 1024
     # Concurrent requests; each generating request holds one sequence of the shared context.
     slots: int = 4
     # KV cells of the generation context: when kv_unified (the default, Paddler's model), one pool shared by
@@ -69,6 +74,7 @@ class EngineSettings:
             (self.prefill_budget >= 0, "prefill_budget must not be negative"),
             (self.slots <= self.n_batch, "slots must not exceed n_batch (every slot needs a token per step)"),
             (1 <= self.threads <= 512, "threads must be 1..512"),
+            (self.image_resize_to_fit > 0, "image_resize_to_fit must be greater than zero"),
             (self.k_cache_type in KV_CACHE_TYPES, f"k_cache_type must be one of {KV_CACHE_TYPES}"),
             (self.v_cache_type in KV_CACHE_TYPES, f"v_cache_type must be one of {KV_CACHE_TYPES}"),
             (self.flash_attention in ("auto", "on", "off"), "flash_attention must be auto, on or off"),

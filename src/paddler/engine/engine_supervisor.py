@@ -86,7 +86,7 @@ class EngineSupervisor:
                 logger.exception("model load failed")
             self._fail(str(error))
             return None
-        self._status.tokenizer.attach(runner.vocab)
+        self._status.tokenizer.attach(runner.vocab, runner.multimodal)
         self._status.abort_decode = runner.request_abort
         return runner
 

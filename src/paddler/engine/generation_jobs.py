@@ -6,15 +6,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from itertools import count
 
 from paddler.engine.active_request import ActiveRequest
+from paddler.engine.batch_plan import BatchEntry, BatchPlan
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.evict_for_kv_pressure import EVICTED, evict_for_kv_pressure
-from paddler.engine.model_runner import DecodeOutcome, DecodeRow, GrammarError, LlamaError, ModelRunner
+from paddler.engine.model_runner import (
+    DecodeOutcome,
+    DecodeRow,
+    GrammarError,
+    KvCacheFullError,
+    LlamaError,
+    ModelRunner,
+    MultimodalChunks,
+)
 from paddler.engine.prefill_budget import PrefillBudget
 from paddler.engine.prefix_sharing import settle_awaited_prefix
+from paddler.engine.prompt_media import ImageSpan
 from paddler.engine.request_phase import RequestPhase
 from paddler.engine.schedule_batch import SchedulableRequest, schedule_batch
 from paddler.engine.scheduler_command import GenerateTokensCommand
@@ -79,6 +90,10 @@ class GenerationJobs:
             command.stream.put(GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, str(error)))
             return
         slot, reusable, shared = self._slot_cache.take(command.prompt_tokens, self._waiting_slots())
+        if command.media is not None and command.media.image_edge(reusable) < reusable:
+            # A cached prefix ending inside an image keeps none of it (a cut that fails keeps nothing).
+            edge = command.media.image_edge(reusable)
+            reusable = 0 if self._slot_cache.truncate(slot, edge) else edge
         classifier = TokenClassifier(command.markers)
         classifier.replay(command.prompt_tokens)
         request = self._active[command.request_id] = ActiveRequest(
@@ -110,30 +125,19 @@ class GenerationJobs:
             self._counters.prefix_cache_hits += 1
 
     def step(self) -> None:
-        """Schedule, decode, then sample and stream. Under KV pressure the step makes room instead; an
-        aborted decode is retried next step."""
-        requests = list(self._active.values())
-        self._settle_every_awaited(requests)
-        plan = schedule_batch(
-            [
-                SchedulableRequest(
-                    request.key,
-                    # A request waiting for a shared prefix is not scheduled until it has it.
-                    0 if request.awaited is not None else len(request.pending),
-                    request.phase is RequestPhase.GENERATING,
-                    len(request.command.prompt_tokens) - request.cached_prompt_tokens,
-                )
-                for request in requests
-            ],
-            self._settings.n_batch,
-            self._prefill_budget.tokens(),
-            # A prompt within one micro-batch costs one graph computation: short enough to go whole.
-            self._settings.n_ubatch,
-        )
-        if not plan.entries:
-            return
-        by_key = {request.key: request for request in requests}
-        scheduled = [(by_key[entry.request_key], entry) for entry in plan.entries]
+        """Take the shared prefixes now held, write the images prompts have reached, then schedule,
+        decode, sample and stream. Under KV pressure the step makes room instead; an aborted decode is
+        retried next step."""
+        for request in list(self._active.values()):
+            if request.awaited is not None:
+                self._settle_awaited(request)
+        self._write_images()
+        plan, scheduled = self._schedule()
+        # Nothing to decode when every request left, or waits for room for its image.
+        if scheduled:
+            self._decode_step(plan, scheduled)
+
+    def _decode_step(self, plan: BatchPlan, scheduled: list[tuple[ActiveRequest, BatchEntry]]) -> None:
         rows = [
             DecodeRow(request.slot.seq_id, request.pending[: entry.count], request.position, entry.wants_output)
             for request, entry in scheduled
@@ -175,10 +179,62 @@ class GenerationJobs:
             else:
                 self._stream_token(request, batch_index, token)
 
-    def _settle_every_awaited(self, requests: list[ActiveRequest]) -> None:
-        for request in requests:
-            if request.awaited is not None:
-                self._settle_awaited(request)
+    def _schedule(self) -> tuple[BatchPlan, list[tuple[ActiveRequest, BatchEntry]]]:
+        """This step's plan, and each of its entries with its request."""
+        requests = list(self._active.values())
+        plan = schedule_batch(
+            [
+                SchedulableRequest(
+                    request.key,
+                    # A request waiting for a shared prefix is not scheduled until it has it.
+                    0 if request.awaited is not None else request.text_ahead,
+                    request.phase is RequestPhase.GENERATING,
+                    len(request.command.prompt_tokens) - request.cached_prompt_tokens,
+                )
+                for request in requests
+            ],
+            self._settings.n_batch,
+            self._prefill_budget.tokens(),
+            # A prompt within one micro-batch costs one graph computation: short enough to go whole.
+            self._settings.n_ubatch,
+        )
+        by_key = {request.key: request for request in requests}
+        # A prompt's text that an image follows gives no output: sampling starts after the whole prompt.
+        return plan, [
+            (request, replace(entry, wants_output=entry.wants_output and entry.count == len(request.pending)))
+            for request, entry in ((by_key[entry.request_key], entry) for entry in plan.entries)
+        ]
+
+    def _write_images(self) -> None:
+        """Write the images prefilling requests have reached into their slots (engine/prompt_media.py)."""
+        for request in list(self._active.values()):
+            media = request.command.media
+            # A request waiting for a shared prefix writes nothing before it has it.
+            image = None if media is None or request.awaited is not None else media.image_at(request.position)
+            # Images next to each other are written one after the other: text always ends a prompt.
+            while media is not None and image is not None:
+                if not self._write_image(request, media.chunks, image):
+                    return  # a request ended or the KV cache is full: other images wait for the next step
+                image = media.image_at(request.position)
+
+    def _write_image(self, request: ActiveRequest, chunks: MultimodalChunks, image: ImageSpan) -> bool:
+        """Write one image into the request's slot. False when it was not: without room in the KV cache,
+        room is made as for a decode and the image is tried again next step; any other failure ends the
+        request."""
+        self._runner.clear_abort()
+        try:
+            self._runner.evaluate_image(chunks, image.chunk_index, request.slot.seq_id, request.position)
+        except LlamaError as error:
+            # Part of a large image may have been written, batch by batch: none of it is kept.
+            self._slot_cache.truncate(request.slot, request.position)
+            if isinstance(error, KvCacheFullError):
+                self._make_room()
+            else:
+                reason = f"failed to ingest multimodal prompt: {error}"
+                self._end(request, GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, reason))
+            return False
+        request.consume(image.length)
+        return True
 
     def _make_room(self) -> None:
         # A request waiting for a shared prefix holds no cells to free.

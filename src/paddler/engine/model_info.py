@@ -22,3 +22,5 @@ class ModelInfo:
     # joined by EOS then SEP, as llama-server joins them.
     sep_text: str
     vocab_type: str
+    # A multimodal projector is loaded next to the model and reads images.
+    supports_images: bool = False

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy
 import numpy.typing
@@ -21,11 +21,15 @@ from paddler.engine.prefix_reuse import sequence_memory
 from paddler.llama import (
     DecodeOutcome,
     GrammarError,
+    KvCacheFullError,
     LlamaBatch,
     LlamaContext,
     LlamaError,
     LlamaModel,
+    LlamaMultimodal,
     LlamaSampler,
+    ModelLoadError,
+    MultimodalChunks,
     SamplingError,
     sample_batch,
     set_log_level,
@@ -39,8 +43,10 @@ __all__ = [
     "DecodeOutcome",
     "DecodeRow",
     "GrammarError",
+    "KvCacheFullError",
     "LlamaError",
     "ModelRunner",
+    "MultimodalChunks",
     "SamplingError",
     "describe_model_file",
     "set_log_level",
@@ -103,12 +109,30 @@ class ModelRunner:
         self._pieces: dict[int, bytes] = {}
         self.generation_context: LlamaContext | None = None
         self.embedding_context: LlamaContext | None = None
+        self.multimodal: LlamaMultimodal | None = None
         self.decode_seconds = 0.0
         try:
+            if settings.projector_path is not None:
+                self.multimodal = self._load_projector(settings)
             self._create_contexts(settings)
         except BaseException:
             self.close()
             raise
+
+    def _load_projector(self, settings: EngineSettings) -> LlamaMultimodal:
+        """The projector next to the model; raises ModelLoadError for one this engine cannot serve."""
+        multimodal = LlamaMultimodal(self.model, str(settings.projector_path), n_threads=settings.threads)
+        if not multimodal.supports_vision:
+            multimodal.close()
+            raise ModelLoadError(f"the multimodal projector {settings.projector_path} reads no images")
+        if multimodal.uses_mrope:
+            # The slots keep one KV cell per position; M-RoPE images take fewer positions than cells.
+            multimodal.close()
+            raise ModelLoadError(
+                f"the multimodal projector {settings.projector_path} needs M-RoPE positions (Qwen2-VL and its kin), "
+                "which this engine does not support yet"
+            )
+        return multimodal
 
     def rebuild_contexts(self) -> None:
         """Fresh contexts and batches on the loaded model, after a fault left the old ones in doubt."""
@@ -149,7 +173,7 @@ class ModelRunner:
             )
 
     def describe_model(self) -> ModelInfo:
-        return _read_model_info(self.model)
+        return replace(_read_model_info(self.model), supports_images=self.multimodal is not None)
 
     @property
     def max_document_tokens(self) -> int:
@@ -234,6 +258,25 @@ class ModelRunner:
         outcome = self.generation_context.decode(batch)
         self.decode_seconds += time.perf_counter() - started
         return outcome, output_indices
+
+    def evaluate_image(self, chunks: MultimodalChunks, chunk_index: int, seq_id: int, position: int) -> int:
+        """Encode an image chunk and write it into `seq_id` from `position` (GIL released); returns the
+        next free position. Raises KvCacheFullError when the KV cache has no room for it, LlamaError for
+        any other failure."""
+        assert self.generation_context is not None
+        assert self.multimodal is not None
+        started = time.perf_counter()
+        try:
+            return self.multimodal.evaluate_image(
+                self.generation_context,
+                chunks,
+                chunk_index,
+                position,
+                seq_id,
+                self.generation_context.n_batch,
+            )
+        finally:
+            self.decode_seconds += time.perf_counter() - started
 
     def sample_step(
         self, samplers: Sequence[LlamaSampler], batch_indices: Sequence[int]

@@ -12,6 +12,7 @@ chain or loop; when the source's request ends first, the request looks again, el
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 
 from paddler.engine.active_request import ActiveRequest
 from paddler.engine.slot import Slot
@@ -29,6 +30,13 @@ def settle_awaited_prefix(request: ActiveRequest, slot_cache: SlotCache, waiting
         shared = slot_cache.shared_prefix(request.slot, request.command.prompt_tokens, waiting)
         request.awaited = shared
         if shared is None or not shared.ready:
+            return 0
+    media = request.command.media
+    if media is not None and media.image_edge(shared.length) < shared.length:
+        # A shared prefix may not end inside an image: take it up to the image's start.
+        shared = replace(shared, length=media.image_edge(shared.length))
+        if shared.length == 0:
+            request.awaited = None
             return 0
     slot_cache.share(request.slot, shared)
     request.awaited = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from paddler.engine.prompt_media import PromptMedia
 from paddler.engine.result_stream import ResultStream
 from paddler.engine.token_markers import NO_MARKERS, TokenMarkers
 from paddler.messages.embedding_normalization import EmbeddingNormalization
@@ -28,6 +29,8 @@ class GenerateTokensCommand:
     parse_tool_calls: bool = False
     logit_bias: tuple[tuple[int, float], ...] = ()
     top_logprobs: int | None = None
+    # The prompt's images, where prompt_tokens holds their pseudo-tokens; None for a text prompt.
+    media: PromptMedia | None = None
     submitted_at: float = field(default_factory=time.monotonic)
 
 

@@ -14,8 +14,10 @@ from contextlib import contextmanager
 
 from paddler.engine.engine_errors import EngineUnavailableError, GrammarConversionError, InvalidRequestError
 from paddler.engine.engine_state import EngineState
-from paddler.llama import GrammarError, LlamaVocab, json_schema_to_grammar
+from paddler.engine.prompt_media import PromptMedia, prompt_media
+from paddler.llama import GrammarError, LlamaMultimodal, LlamaVocab, TokenizeError, json_schema_to_grammar
 from paddler.messages.generate_tokens_params import GrammarConstraint
+from paddler.messages.prompt_image import IMAGE_MARKER, PromptImage
 
 # While recovering the model is still loaded: requests queue for the rebuilt contexts.
 _TOKENIZING_STATES = (EngineState.READY, EngineState.RECOVERING)
@@ -36,11 +38,13 @@ class Tokenizer:
         self._engine_state = engine_state
         self._lock = threading.Lock()
         self._vocab: LlamaVocab | None = None
+        self._multimodal: LlamaMultimodal | None = None
 
-    def attach(self, vocab: LlamaVocab) -> None:
-        """Engine thread, once the model is loaded."""
+    def attach(self, vocab: LlamaVocab, multimodal: LlamaMultimodal | None = None) -> None:
+        """Engine thread, once the model (and its projector, when it has one) is loaded."""
         with self._lock:
             self._vocab = vocab
+            self._multimodal = multimodal
 
     @contextmanager
     def detached(self) -> Iterator[None]:
@@ -48,6 +52,7 @@ class Tokenizer:
         and none gets it after."""
         with self._lock:
             self._vocab = None
+            self._multimodal = None
             yield
 
     @contextmanager
@@ -64,6 +69,31 @@ class Tokenizer:
         """Raises EngineUnavailableError unless the engine serves (or is recovering)."""
         with self._serving_vocab() as vocab:
             return vocab.tokenize(text, add_special=add_special, parse_special=parse_special)
+
+    def tokenize_with_images(self, prompt: str, images: tuple[PromptImage, ...]) -> tuple[list[int], PromptMedia]:
+        """The tokens of a prompt holding IMAGE_MARKER once per image (each image a run of pseudo-tokens,
+        see engine/prompt_media.py) and its media. Raises InvalidRequestError when no projector is
+        loaded or the images do not match the markers, EngineUnavailableError as tokenize."""
+        pieces = prompt.split(IMAGE_MARKER)
+        if len(pieces) != len(images) + 1:
+            raise InvalidRequestError(
+                f"the rendered prompt holds {len(pieces) - 1} image places for {len(images)} images "
+                "(the chat template dropped or repeated a message with an image)"
+            )
+        parts: list[str | tuple[int, int, bytes, str]] = [pieces[0]]
+        for image, text in zip(images, pieces[1:], strict=True):
+            parts.append((image.width, image.height, image.rgb, image.digest))
+            parts.append(text)
+        parts = [part for part in parts if part != ""]
+        with self._serving_vocab():
+            if self._multimodal is None:
+                raise InvalidRequestError("received images but model does not support multimodal input")
+            multimodal = self._multimodal
+            try:
+                chunks = multimodal.tokenize(parts, add_special=True, parse_special=True)
+            except TokenizeError as error:
+                raise InvalidRequestError(f"failed to tokenize multimodal input: {error}") from None
+            return prompt_media(chunks, lambda index: multimodal.needs_one_micro_batch(chunks, index))
 
     def detokenize(self, tokens: list[int]) -> str:
         """The text of `tokens`, special tokens written out. Raises InvalidRequestError for an id outside

@@ -16,6 +16,7 @@ from paddler.llama.llama_error import (
     GrammarError,
     InsufficientMemoryError,
     InvalidParameterError,
+    KvCacheFullError,
     LlamaError,
     ModelFileNotFoundError,
     ModelLoadCancelledError,
@@ -28,6 +29,7 @@ from paddler.llama.llama_error import (
 )
 from paddler.llama.llama_json_schema import json_schema_to_grammar
 from paddler.llama.llama_model import LlamaModel
+from paddler.llama.llama_multimodal import LlamaMultimodal, MultimodalChunks
 from paddler.llama.llama_sampler import LlamaSampler, sample_batch
 from paddler.llama.llama_vocab import LlamaVocab
 
@@ -40,16 +42,19 @@ __all__ = [
     "GrammarError",
     "InsufficientMemoryError",
     "InvalidParameterError",
+    "KvCacheFullError",
     "LlamaBatch",
     "LlamaContext",
     "LlamaError",
     "LlamaModel",
+    "LlamaMultimodal",
     "LlamaSampler",
     "LlamaVocab",
     "ModelFileNotFoundError",
     "ModelLoadCancelledError",
     "ModelLoadError",
     "ModelPathIsDirectoryError",
+    "MultimodalChunks",
     "NotAGgufFileError",
     "SamplingError",
     "TokenizeError",

@@ -55,6 +55,10 @@ class DecodeError(LlamaError):
     """llama_decode failed in a way the caller cannot recover from by retrying or evicting."""
 
 
+class KvCacheFullError(DecodeError):
+    """The KV cache had no room for what was to be written (an image); freeing cells and retrying works."""
+
+
 class GrammarError(LlamaError, ValueError):
     """A GBNF grammar could not be parsed; the message carries llama.cpp's reason."""
 

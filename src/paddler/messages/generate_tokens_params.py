@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from paddler.messages.prompt_image import PromptImage
 from paddler.messages.sampling_params import SamplingParams
 
 MAX_TOP_LOGPROBS = 20
@@ -56,3 +57,5 @@ class GenerateTokensParams:
     # Report each streamed token's log-probability and this many likeliest alternatives (0 to
     # MAX_TOP_LOGPROBS); None reports none.
     top_logprobs: int | None = None
+    # The images of the prompt, in order: each stands where `prompt` holds IMAGE_MARKER.
+    images: tuple[PromptImage, ...] = ()

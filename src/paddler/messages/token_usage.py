@@ -24,3 +24,8 @@ class TokenUsage:
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
+
+    @property
+    def input_tokens(self) -> int:
+        """What OpenAI counts as the prompt: its text, image and audio tokens."""
+        return self.prompt_tokens + self.input_image_tokens + self.input_audio_tokens

@@ -54,6 +54,23 @@ def add_buffer_options(parser: argparse.ArgumentParser) -> None:
 
 def add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", help="GGUF file to serve (default: SmolLM2-135M-Instruct, fetched once)")
+    parser.add_argument(
+        "--mmproj",
+        type=Path,
+        help="multimodal projector GGUF for the model (llama.cpp's mmproj file): requests may then carry images",
+    )
+    parser.add_argument(
+        "--image-resize-to-fit",
+        type=int,
+        default=1024,
+        help="images larger than this many pixels a side are scaled down before encoding (default: 1024)",
+    )
+    parser.add_argument(
+        "--allow-image-urls",
+        action="store_true",
+        help="let image_url parts name http(s) URLs, fetched by the server (at most 20 MiB, 10 s each); "
+        "data: URIs are always read",
+    )
     parser.add_argument("--slots", type=int, default=4, help="requests served at once (default: 4)")
     parser.add_argument(
         "--context-size",
@@ -196,6 +213,8 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
     model_path = Path(arguments.model) if arguments.model else fetch_default_model(show_progress=True)
     return EngineSettings(
         model_path=model_path,
+        projector_path=arguments.mmproj,
+        image_resize_to_fit=arguments.image_resize_to_fit,
         slots=arguments.slots,
         context_size=arguments.context_size,
         kv_unified=arguments.kv_unified,
@@ -284,6 +303,9 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         raise ValueError("--websocket-send-timeout must be greater than 0")
     panel_origins = admin_panel_origins(arguments.web_admin_panel_addr)
     allowed = [*arguments.allowed_model_dir, engine.settings.model_path.parent, default_model_path().parent]
+    if engine.settings.projector_path is not None:
+        # The state this server reports names its projector: putting it back must be accepted.
+        allowed.append(engine.settings.projector_path.parent)
     services = PaddlerServices(
         engine,
         name=arguments.name,
@@ -298,6 +320,7 @@ def build_services(arguments: argparse.Namespace, engine: ContinuousBatchEngine)
         management_cors_origins=(*arguments.management_cors_allowed_origin, *panel_origins),
         open_websockets=Occupancy(arguments.max_websockets or websocket_limit(DEFAULT_THREADS)),
         websocket_send_timeout=arguments.websocket_send_timeout,
+        allow_image_urls=arguments.allow_image_urls,
     )
     return services
 

@@ -32,6 +32,7 @@ from paddler.web.inference.wire_params import (
 from paddler.web.inference.wire_results import token_result_line
 from paddler.web.shared.api_error import ApiError
 from paddler.web.shared.chat_template import ChatTemplateError, render_chat_prompt
+from paddler.web.shared.image_input import ImageCollector, ImageInputError
 from paddler.web.shared.paddler_services import NO_CHAT_TEMPLATE, PaddlerServices
 from paddler.web.shared.request_id import new_request_id
 
@@ -56,13 +57,21 @@ def raw_prompt_generation(params: ContinueFromRawPromptParams, services: Paddler
     )
 
 
-def _history_message(message: ConversationMessage) -> dict[str, Any]:
+def _history_message(message: ConversationMessage, images: ImageCollector | None) -> dict[str, Any]:
+    """The message for the template: its text parts joined, each image an IMAGE_MARKER (when `images`
+    collects them). Raises ApiError 400 for an image that cannot be read."""
     if isinstance(message.content, str):
         return {"role": message.role, "content": message.content}
-    return {
-        "role": message.role,
-        "content": "".join(part.text for part in message.content if isinstance(part, TextPart)),
-    }
+    texts = []
+    for part in message.content:
+        if isinstance(part, TextPart):
+            texts.append(part.text)
+        elif images is not None:
+            try:
+                texts.append(images.add(part.image_url.url))
+            except ImageInputError as error:
+                raise ApiError(400, f"failed to decode images: {error}") from None
+    return {"role": message.role, "content": "".join(texts)}
 
 
 def _has_images(params: ContinueFromConversationHistoryParams) -> bool:
@@ -81,7 +90,8 @@ def history_generation(
             "Grammar constraints are incompatible with thinking mode",
         )
     grammar = _wire_grammar(params.grammar)
-    if _has_images(params):
+    images = services.image_collector()
+    if images is None and _has_images(params):
         return GenerationFailed(
             GenerationErrorKind.MULTIMODAL_NOT_SUPPORTED, "received images but model does not support multimodal input"
         )
@@ -94,7 +104,7 @@ def history_generation(
     try:
         prompt = render_chat_prompt(
             template,
-            [_history_message(message) for message in params.conversation_history],
+            [_history_message(message, images) for message in params.conversation_history],
             add_generation_prompt=params.add_generation_prompt,
             enable_thinking=params.enable_thinking,
             tools=[tool.model_dump(mode="json", exclude_none=True) for tool in params.tools],
@@ -127,6 +137,7 @@ def history_generation(
         chat_template=template,
         tools=tools,
         parse_tool_calls=parse_tool_calls,
+        images=() if images is None else tuple(images.images),
     )
 
 

@@ -26,6 +26,9 @@ def agent_snapshot(services: PaddlerServices) -> dict[str, Any]:
     issues: list[Any] = list(services.issues)
     fault = engine.last_fault
     failed = {"ModelCannotBeLoaded": {"model_path": str(engine.settings.model_path)}}
+    projector = engine.settings.projector_path
+    if projector is not None and "multimodal projector" in (engine.failure or ""):
+        failed = {"MultimodalProjectionCannotBeLoaded": {"model_path": str(projector)}}
     down = engine.state in (EngineState.RECOVERING, EngineState.FAILED)
     if fault is not None and (down or time.monotonic() - fault[1] < FAULT_SHOWN_SECONDS):
         # Paddler has no issue for an engine fault; its nearest, so Paddler's clients can read it.

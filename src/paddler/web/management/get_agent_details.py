@@ -17,10 +17,16 @@ def _known(agent_id: str) -> PaddlerServices:
     return services
 
 
+SUPPORTS_IMAGES_KEY = "paddler.supports_images"
+
+
 @blueprint.get("/api/v1/agent/<agent_id>/model_metadata")
 def get_model_metadata(agent_id: str) -> Response:
     info = _known(agent_id).engine.model_info
-    return jsonify(None if info is None else {"metadata": info.metadata})
+    if info is None:
+        return jsonify(None)
+    # Whether the agent reads images rides along as one more metadata entry, so Paddler's shape holds.
+    return jsonify({"metadata": {**info.metadata, SUPPORTS_IMAGES_KEY: str(info.supports_images).lower()}})
 
 
 @blueprint.get("/api/v1/agent/<agent_id>/chat_template_override")

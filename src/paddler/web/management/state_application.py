@@ -109,9 +109,10 @@ def prepare(services: PaddlerServices, state: BalancerDesiredState) -> tuple[Eng
     problem = desired_state_problem(state)
     if problem is not None:
         raise ApiError(400, problem)
-    if state.multimodal_projection != "None":
-        raise ApiError(501, "multimodal projections are not supported by this server yet")
     model_path = _check_model(services, state.model)
+    # A projector still to be downloaded is resolved when the state is applied.
+    projection = state.multimodal_projection
+    projector_path = None if projection == "None" else _check_model(services, projection)
     override = None
     if state.use_chat_template_override:
         if state.chat_template_override is None:
@@ -125,6 +126,7 @@ def prepare(services: PaddlerServices, state: BalancerDesiredState) -> tuple[Eng
     try:
         # A model still to be downloaded is checked with the base path; the application sets the real one.
         settings = settings_for(base, state.inference_parameters, model_path or base.model_path)
+        settings = replace(settings, projector_path=projector_path)
     except ValueError as error:
         raise ApiError(400, f"invalid inference parameters: {error}") from None
     return settings, override
@@ -167,18 +169,26 @@ def _local_model_settings(
 ) -> EngineSettings:
     """Settings naming a local file: downloads Hugging Face and URL models first; a local file is checked
     again (it may have gone since the PUT). Raises ModelDownloadError with the agent issue."""
-    model = state.model
+    model_path = _local_file(services, state, state.model)
+    if model_path is not None:
+        settings = replace(settings, model_path=model_path)
+    projection = state.multimodal_projection
+    projector_path = None if projection == "None" else _local_file(services, state, projection)
+    return settings if projector_path is None else replace(settings, projector_path=projector_path)
+
+
+def _local_file(services: PaddlerServices, state: BalancerDesiredState, model: AgentDesiredModel) -> Path | None:
+    """The downloaded file of a Hugging Face or URL source; None for a local file, checked again."""
     if isinstance(model, HuggingFaceModel):
-        return replace(settings, model_path=huggingface_model_path(model.HuggingFace, services.download))
+        return huggingface_model_path(model.HuggingFace, services.download)
     if isinstance(model, UrlModel):
-        path = url_model_path(model.Url.url, services.download, services.model_url_hosts)
-        return replace(settings, model_path=path)
+        return url_model_path(model.Url.url, services.download, services.model_url_hosts)
     if isinstance(model, LocalModel):
         try:
             resolve_local_model(model.LocalToAgent, services.allowed_model_dirs)
         except ApiError as error:
             raise ModelDownloadError(refusal_issue(state, error), error.message) from None
-    return settings
+    return None
 
 
 def _needs_reload(engine: ContinuousBatchEngine, wanted: EngineSettings) -> bool:
@@ -208,6 +218,13 @@ def _start_engine(settings: EngineSettings) -> tuple[ContinuousBatchEngine, str 
     return engine, None
 
 
+def _load_issue(settings: EngineSettings, failure: str) -> dict[str, Any]:
+    """Paddler's issue for settings whose engine did not start: its projector, or else its model."""
+    if settings.projector_path is not None and "multimodal projector" in failure:
+        return {"MultimodalProjectionCannotBeLoaded": {"model_path": str(settings.projector_path)}}
+    return {"ModelCannotBeLoaded": {"model_path": str(settings.model_path)}}
+
+
 def swap_engine(services: PaddlerServices, candidates: Sequence[EngineSettings]) -> EngineSettings | None:
     """Drain and stop the engine, then start the first candidate that loads (the others become issues)
     and return its settings. When none loads, the last failed engine stands in (it refuses requests with
@@ -225,7 +242,7 @@ def swap_engine(services: PaddlerServices, candidates: Sequence[EngineSettings])
                 services.engine = engine
                 return settings
             logger.error("cannot load %s: %s", settings.model_path, failure)
-            _add_issue(services, {"ModelCannotBeLoaded": {"model_path": str(settings.model_path)}})
+            _add_issue(services, _load_issue(settings, failure))
             failed = engine
         if failed is not None:
             services.engine = failed

@@ -29,6 +29,7 @@ from paddler.web.openai.tools import (
     template_tools,
     tool_definitions,
 )
+from paddler.web.shared.image_input import ImageCollector
 from paddler.web.shared.paddler_services import PaddlerServices
 
 MAX_STOP_STRINGS = 4
@@ -125,9 +126,10 @@ def _response_format_grammar(response_format: ResponseFormat | None) -> JsonSche
     return format_grammar(response_format.type, schema, "response_format")
 
 
-def _chat_message(message: ChatMessage, index: int) -> dict[str, Any]:
+def _chat_message(message: ChatMessage, index: int, images: ImageCollector | None) -> dict[str, Any]:
     role = "system" if message.role == "developer" else message.role
-    rendered: dict[str, Any] = {"role": role, "content": content_text(message.content, f"messages[{index}]")}
+    content = content_text(message.content, f"messages[{index}]", images)
+    rendered: dict[str, Any] = {"role": role, "content": content}
     if message.tool_calls:
         rendered["tool_calls"] = template_tool_calls(message.tool_calls)
     if message.tool_call_id is not None:
@@ -137,16 +139,19 @@ def _chat_message(message: ChatMessage, index: int) -> dict[str, Any]:
     return rendered
 
 
-def chat_conversation(request: ChatCompletionRequest) -> Conversation:
-    """The request's conversation for the template; raises OpenAIError 400 for tools it cannot offer."""
+def chat_conversation(request: ChatCompletionRequest, images: ImageCollector | None = None) -> Conversation:
+    """The request's conversation for the template, its images read into `images` (a model without a
+    projector gets None: images are then a 400); raises OpenAIError 400 for tools it cannot offer or an
+    image it cannot read."""
     if request.top_logprobs is not None and not request.logprobs:
         raise OpenAIError(400, "top_logprobs needs logprobs set to true", param="top_logprobs")
     offered = [tool.function for tool in request.tools]
     check_tool_schemas(offered)
     choice = request.tool_choice
     functions, force = chosen_functions(offered, choice if isinstance(choice, str | None) else choice.function.name)
+    messages = [_chat_message(message, index, images) for index, message in enumerate(request.messages)]
     return Conversation(
-        messages=[_chat_message(message, index) for index, message in enumerate(request.messages)],
+        messages=messages,
         template_tools=template_tools(functions),
         tools=tool_definitions(functions),
         force_tool_call=force,
@@ -154,10 +159,11 @@ def chat_conversation(request: ChatCompletionRequest) -> Conversation:
         max_tokens=request.token_limit,
         top_logprobs=(request.top_logprobs or 0) if request.logprobs else None,
         thinking=request.thinking,
+        images=() if images is None else tuple(images.images),
     )
 
 
 def chat_generation(request: ChatCompletionRequest, services: PaddlerServices) -> GenerateTokensParams:
     """Raises OpenAIError for what OpenAI refuses (400, 404) and while the model loads (503)."""
     check_one_choice(request, services)
-    return conversation_generation(chat_conversation(request), request, services)
+    return conversation_generation(chat_conversation(request, services.image_collector()), request, services)

@@ -184,9 +184,9 @@ def legacy_logprobs(entries: Sequence[TokenLogprob], text_offset: int) -> dict[s
 
 def usage_json(usage: TokenUsage) -> dict[str, Any]:
     return {
-        "prompt_tokens": usage.prompt_tokens,
+        "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
+        "total_tokens": usage.input_tokens + usage.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
     }

@@ -33,7 +33,7 @@ def get_props() -> Response:
             "chat_template": services.chat_template,
             "bos_token": None if info is None else info.bos_text,
             "eos_token": None if info is None else info.eos_text,
-            "modalities": {"vision": False, "audio": False},
+            "modalities": {"vision": info is not None and info.supports_images, "audio": False},
             "state": engine.state.value,
         }
     )

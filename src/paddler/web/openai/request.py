@@ -18,9 +18,11 @@ from paddler.messages.generate_tokens_params import (
     JsonSchemaConstraint,
     ToolDefinition,
 )
+from paddler.messages.prompt_image import PromptImage
 from paddler.messages.sampling_params import SamplingParams
 from paddler.web.openai.error import OpenAIError, from_validation_error
 from paddler.web.shared.chat_template import ChatTemplateError, render_chat_prompt
+from paddler.web.shared.image_input import ImageCollector, ImageInputError
 from paddler.web.shared.json_checks import DuplicateKeyError, Model, NestingTooDeepError, validated_body
 from paddler.web.shared.paddler_services import NO_CHAT_TEMPLATE, PaddlerServices
 
@@ -34,24 +36,47 @@ class Lenient(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
 
 
+class ImageUrl(Lenient):
+    url: str
+
+
 class ContentPart(Lenient):
     """One part of a message's content, in the chat or the Responses form."""
 
     type: str
     text: str | None = None
     refusal: str | None = None
+    # Chat's {"image_url": {"url": …}}, Responses' {"image_url": "…"}.
+    image_url: ImageUrl | str | None = None
+
+    @property
+    def image_location(self) -> str | None:
+        return self.image_url.url if isinstance(self.image_url, ImageUrl) else self.image_url
 
 
 _TEXT_PARTS = frozenset({"text", "input_text", "output_text", "summary_text"})
 _MEDIA_PARTS = frozenset({"image_url", "input_image", "input_audio", "input_file", "file"})
+_IMAGE_PARTS = frozenset({"image_url", "input_image"})
 
 
-def content_text(content: str | list[ContentPart] | None, param: str) -> str:
-    """A message's text; media parts are a 400 (this server reads text only), unknown parts are skipped."""
+def _image_text(images: ImageCollector, location: str, param: str) -> str:
+    try:
+        return images.add(location)
+    except ImageInputError as error:
+        raise OpenAIError(400, f"invalid image: {error}", code="invalid_image", param=param) from None
+
+
+def content_text(content: str | list[ContentPart] | None, param: str, images: ImageCollector | None = None) -> str:
+    """A message's text, each image standing as IMAGE_MARKER when `images` collects them; other media
+    parts, and images for a model that reads none, are a 400; unknown parts are skipped."""
     if content is None or isinstance(content, str):
         return content or ""
     texts = []
     for part in content:
+        location = part.image_location if part.type in _IMAGE_PARTS else None
+        if images is not None and location is not None:
+            texts.append(_image_text(images, location, param))
+            continue
         if part.type in _MEDIA_PARTS:
             raise OpenAIError(400, f"{part.type} content is not supported: this model reads text only", param=param)
         if part.type in _TEXT_PARTS and part.text is not None:
@@ -154,6 +179,8 @@ class Conversation:
     max_tokens: int | None
     thinking: bool = True
     top_logprobs: int | None = None
+    # The images the messages hold, in order (each an IMAGE_MARKER in their text).
+    images: tuple[PromptImage, ...] = ()
 
 
 def render_conversation(conversation: Conversation, services: PaddlerServices) -> str:
@@ -199,4 +226,5 @@ def conversation_generation(
         force_tool_call=conversation.force_tool_call,
         logit_bias=fields.logit_biases,
         top_logprobs=conversation.top_logprobs,
+        images=conversation.images,
     )

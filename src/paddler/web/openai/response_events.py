@@ -21,11 +21,11 @@ Event = dict[str, Any]
 
 def _usage(usage: TokenUsage) -> dict[str, Any]:
     return {
-        "input_tokens": usage.prompt_tokens,
+        "input_tokens": usage.input_tokens,
         "input_tokens_details": {"cached_tokens": usage.cached_prompt_tokens},
         "output_tokens": usage.completion_tokens,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
-        "total_tokens": usage.total_tokens,
+        "total_tokens": usage.input_tokens + usage.completion_tokens,
     }
 
 

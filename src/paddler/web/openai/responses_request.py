@@ -2,7 +2,8 @@
 
 Better than Paddler's: assistant history given as `output_text` is kept (Paddler drops it), earlier
 function calls reach the template as real tool calls rather than JSON text, `text.format` json_schema
-turns thinking off instead of failing, tool_choice is honoured, and what cannot be served (images,
+turns thinking off instead of failing, tool_choice is honoured, images are read when a projector is loaded,
+and what cannot be served (images for a model without one,
 previous_response_id, other tool choices) is a clear 400 rather than silently ignored.
 """
 
@@ -34,6 +35,7 @@ from paddler.web.openai.tools import (
     template_tools,
     tool_definitions,
 )
+from paddler.web.shared.image_input import ImageCollector
 from paddler.web.shared.paddler_services import PaddlerServices
 
 
@@ -135,7 +137,7 @@ def _parse_item(item: dict[str, Any], index: int) -> InputItem | None:
         raise OpenAIError(400, f"input[{index}].{problem.message}", param=f"input[{index}]") from None
 
 
-def _messages(request: ResponsesRequest) -> list[dict[str, Any]]:
+def _messages(request: ResponsesRequest, images: ImageCollector | None) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     if request.instructions:
         messages.append({"role": "system", "content": request.instructions})
@@ -146,7 +148,7 @@ def _messages(request: ResponsesRequest) -> list[dict[str, Any]]:
         param = f"input[{index}]"
         if isinstance(item, MessageItem):
             role = "system" if item.role == "developer" else item.role
-            messages.append({"role": role, "content": content_text(item.content, param)})
+            messages.append({"role": role, "content": content_text(item.content, param, images)})
         elif isinstance(item, FunctionCallItem):
             _append_call(messages, item)
         elif isinstance(item, FunctionCallOutputItem):
@@ -189,13 +191,15 @@ def responses_generation(request: ResponsesRequest, services: PaddlerServices) -
     offered = offered_functions(request)
     check_tool_schemas(offered)
     functions, force = chosen_functions(offered, _choice(request))
+    images = services.image_collector()
     conversation = Conversation(
-        messages=_messages(request),
+        messages=_messages(request, images),
         template_tools=template_tools(functions),
         tools=tool_definitions(functions),
         force_tool_call=force,
         grammar=format_grammar(request.text.format.type, request.text.format.schema_, "text.format"),
         max_tokens=request.max_output_tokens,
         thinking=request.thinking,
+        images=() if images is None else tuple(images.images),
     )
     return conversation_generation(conversation, request, services)

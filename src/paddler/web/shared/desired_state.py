@@ -116,7 +116,7 @@ def parameters_from_settings(settings: EngineSettings, embedding_batch_size: int
             "context_size": settings.context_size,
             "embedding_batch_size": embedding_batch_size,
             "enable_embeddings": settings.enable_embeddings,
-            "image_resize_to_fit": 1024,
+            "image_resize_to_fit": settings.image_resize_to_fit,
             "k_cache_dtype": settings.k_cache_type.upper(),
             "v_cache_dtype": settings.v_cache_type.upper(),
             "min_p": sampling.min_p,
@@ -140,7 +140,9 @@ def state_from_settings(settings: EngineSettings, chat_template_override: str | 
         else ChatTemplateContent(content=chat_template_override),
         inference_parameters=parameters_from_settings(settings),
         model=LocalModel(LocalToAgent=str(settings.model_path)),
-        multimodal_projection="None",
+        multimodal_projection="None"
+        if settings.projector_path is None
+        else LocalModel(LocalToAgent=str(settings.projector_path)),
         use_chat_template_override=chat_template_override is not None,
     )
 
@@ -160,6 +162,7 @@ def settings_for(base: EngineSettings, parameters: InferenceParameters, model_pa
         k_cache_type=parameters.k_cache_dtype.lower(),
         v_cache_type=parameters.v_cache_dtype.lower(),
         n_gpu_layers=parameters.n_gpu_layers,
+        image_resize_to_fit=parameters.image_resize_to_fit,
         pooling_type="last" if pooling == "unspecified" else pooling,
         sampling=sampling_from(parameters, seed=base.sampling.seed),
     )

@@ -20,6 +20,7 @@ from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedTokenResult
 from paddler.web.shared.api_error import ApiError
 from paddler.web.shared.download_progress import DownloadProgress
+from paddler.web.shared.image_input import ImageCollector, ImagePolicy
 from paddler.web.shared.request_id import new_request_id
 from paddler.web.shared.resubmitting_stream import ResubmittingStream
 from paddler.web.shared.state_applier import StateApplier
@@ -70,6 +71,8 @@ class PaddlerServices:
     open_websockets: Occupancy = field(default_factory=lambda: Occupancy(websocket_limit(DEFAULT_THREADS)))
     # Seconds a WebSocket frame may take to be written before its client is dropped as not reading.
     websocket_send_timeout: float = 10.0
+    # Whether image_url parts may name http(s) URLs (fetched bounded in bytes and time); data: URIs always.
+    allow_image_urls: bool = False
 
     def __post_init__(self) -> None:
         self.engine_ready.set()
@@ -86,6 +89,13 @@ class PaddlerServices:
             return self.chat_template_override
         info = self.engine.model_info
         return None if info is None else info.chat_template
+
+    def image_collector(self) -> ImageCollector | None:
+        """A collector for one request's images; None when the model reads no images."""
+        info = self.engine.model_info
+        if info is None or not info.supports_images:
+            return None
+        return ImageCollector(ImagePolicy(self.engine.settings.image_resize_to_fit, self.allow_image_urls))
 
     def _deadline(self) -> float:
         return time.monotonic() + self.engine.settings.buffered_request_timeout
