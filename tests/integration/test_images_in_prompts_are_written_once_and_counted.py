@@ -132,3 +132,30 @@ def test_an_image_without_room_in_the_kv_cache_makes_room_as_a_decode_does(
     done = done_of(list(engine.submit_generation(ask(prompt, picture(7), max_tokens=4))))
     assert done.usage.input_image_tokens == IMAGE_TOKENS
     assert engine.stats().kv_evictions == 0  # the idle cache made the room, no request was evicted
+
+
+def test_requests_sharing_an_opening_with_an_image_answer_as_without_sharing(
+    engine_factory: EngineFactory, tiny_projector_path: Path
+) -> None:
+    """The image sits inside the common opening: the requests after the first take it, image included,
+    from the first one's slot (prefix sharing across slots) instead of writing it again."""
+    opening = "Notes: " + " ".join(["lantern", "harbor", "meadow", "copper"] * 20) + f" {IMAGE_MARKER} "
+    questions = ["What is in the picture?", "Name its colours.", "Is it large?", "Where was it taken?"]
+    requests = [ask(chat_prompt(opening + question), picture(7), max_tokens=6) for question in questions]
+    alone = engine_factory(slots=1, projector_path=tiny_projector_path, prefix_sharing=False)
+    expected = [text_of(list(alone.submit_generation(request))) for request in requests]
+    engine = engine_factory(slots=4, projector_path=tiny_projector_path)
+    outcomes: dict[int, list[GeneratedTokenResult]] = {}
+
+    def run(index: int) -> None:
+        outcomes[index] = list(engine.submit_generation(requests[index]))
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(len(requests))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert [text_of(outcomes[index]) for index in range(len(requests))] == expected
+    # Every request counts the image in its usage; those that shared count it as cached too.
+    assert all(done_of(outcomes[index]).usage.input_image_tokens == IMAGE_TOKENS for index in outcomes)
+    assert engine.stats().shared_prompt_tokens > IMAGE_TOKENS
