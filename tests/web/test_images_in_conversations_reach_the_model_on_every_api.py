@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy
 import pytest
 from PIL import Image
 from websockets.sync.client import connect
@@ -180,6 +181,27 @@ def test_props_and_the_agents_metadata_say_images_are_read(seeing: RunningServer
     assert state["multimodal_projection"]["LocalToAgent"].endswith("tiny-mmproj.gguf")
     # The state as reported is accepted back (its projector's folder is allowed), with no reload.
     assert httpx.put(seeing.management_url + "/api/v1/balancer_desired_state", json=state).status_code == 204
+
+
+def noise_uri(side: int) -> str:
+    """A PNG of random pixels: it does not compress, so its data URI is about 4 * side * side bytes."""
+    pixels = numpy.random.default_rng(side).integers(0, 256, size=(side, side, 3), dtype=numpy.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return f"data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}"
+
+
+def test_a_photo_larger_than_the_text_body_bound_is_read_where_images_are(
+    seeing: RunningServer, server: RunningServer
+) -> None:
+    body = chat_body(noise_uri(1000))
+    assert len(json.dumps(body)) > 3 * 1024 * 1024
+    read = httpx.post(seeing.inference_url + "/v1/chat/completions", json=body, timeout=120)
+    assert read.status_code == 200, read.text
+    assert read.json()["usage"]["prompt_tokens"] > IMAGE_TOKENS
+    # A server that reads no images keeps the 2 MiB bound for its text requests.
+    refused = httpx.post(server.inference_url + "/v1/chat/completions", json=body, timeout=60)
+    assert refused.status_code == 413
 
 
 def test_a_server_without_a_projector_still_reads_no_images(server: RunningServer) -> None:

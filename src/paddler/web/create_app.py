@@ -49,7 +49,13 @@ from paddler.web.openai import (
 from paddler.web.openai.error import OpenAIError, is_openai_path
 from paddler.web.shared import get_health
 from paddler.web.shared.access_control import install_access_control
-from paddler.web.shared.api_error import MAX_BODY_BYTES, ErrorShape, plain_text_error, register_error_handlers
+from paddler.web.shared.api_error import (
+    MAX_BODY_BYTES,
+    MAX_IMAGE_BODY_BYTES,
+    ErrorShape,
+    plain_text_error,
+    register_error_handlers,
+)
 from paddler.web.shared.compact_json_provider import CompactJsonProvider
 from paddler.web.shared.paddler_services import EXTENSION_KEY, PaddlerServices
 from paddler.web.shared.thread_reserve import BUSY, plain_text_busy
@@ -97,6 +103,14 @@ def _base_app(name: str, services: PaddlerServices, error_shape: ErrorShape = pl
     app = _service_app(name, EXTENSION_KEY, services, error_shape)
     app.register_error_handler(OpenAIError, OpenAIError.response)
     app.register_blueprint(get_health.blueprint)
+
+    @app.before_request
+    def _room_for_images() -> None:
+        # Images travel base64-encoded inside the JSON: a server that reads them takes larger bodies.
+        info = services.engine.model_info
+        if info is not None and info.supports_images:
+            request.max_content_length = MAX_IMAGE_BODY_BYTES
+
     return app
 
 

@@ -19,6 +19,9 @@ from paddler.web.shared.json_checks import (
 )
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+# The bound on a server that reads images: a conversation carries them base64-encoded in its JSON
+# (docs/multimodal.md: at most 20 MiB an image before encoding).
+MAX_IMAGE_BODY_BYTES = 32 * 1024 * 1024
 # The response of an error (status, message) for the route being answered.
 ErrorShape = Callable[[int, str], Response]
 _SHAPE_KEY = "paddler.error_shape"
@@ -38,13 +41,14 @@ def _describe(error: ValidationError) -> str:
 
 def parse_json_body(model: type[Model]) -> Model:
     """The request body as `model`, or ApiError 400/413/415 with a message naming the problem."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise ApiError(413, f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    bound = request.max_content_length or MAX_BODY_BYTES
+    if request.content_length is not None and request.content_length > bound:
+        raise ApiError(413, f"Request body exceeds {bound} bytes")
     if not request.is_json:
         raise ApiError(400, "Content type error: expected application/json")
     body = request.get_data(cache=False)
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, f"Request body exceeds {MAX_BODY_BYTES} bytes")
+    if len(body) > bound:
+        raise ApiError(413, f"Request body exceeds {bound} bytes")
     try:
         return validated_body(model, body)
     except NestingTooDeepError as error:
