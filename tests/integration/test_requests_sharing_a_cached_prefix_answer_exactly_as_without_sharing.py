@@ -134,3 +134,28 @@ def test_cancelling_the_request_whose_prefill_others_wait_for_leaves_their_answe
     system_tokens = len(engine.tokenize(SYSTEM_PROMPTS[1], add_special=False, parse_special=False))
     sharers = [done for _, done in answered if done.usage.cached_prompt_tokens >= system_tokens]
     assert len(sharers) >= len(prompts) - 1
+
+
+def test_a_slot_whose_cache_waits_in_host_memory_takes_the_same_prefix_from_a_running_slot_instead(
+    engine_factory: EngineFactory,
+) -> None:
+    """Both slots' caches went to host memory holding the system prompt; while one slot runs again, a
+    request for the other takes the prompt from it (no copy, no second set of cells) rather than
+    restoring its own copy, and answers as without sharing. (Every question starts "What", so the running
+    slot holds as long a prefix of the new prompt as the idle slot's own copy.)"""
+    system = SYSTEM_PROMPTS[2]
+    engine = engine_factory(slots=2)
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda question: answer(engine, system_chat(system, [], question)), QUESTIONS[:2]))
+    running = engine.submit_generation(
+        GenerateTokensParams(system_chat(system, [], QUESTIONS[4]), 400, GREEDY, ignore_eog=True)
+    )
+    assert wait_for(lambda: engine.stats().slots_processing == 1)
+    before = engine.stats().shared_prompt_tokens
+    prompt = system_chat(system, [], QUESTIONS[3])
+    text, done = answer(engine, prompt)
+    running.close()
+    system_tokens = len(engine.tokenize(system, add_special=False, parse_special=False))
+    assert engine.stats().shared_prompt_tokens - before >= system_tokens
+    assert done.usage.cached_prompt_tokens >= system_tokens
+    assert text == answers_alone(engine_factory, [prompt])[0]

@@ -42,7 +42,7 @@ class SlotCache:
             raise RuntimeError("a request was admitted with no free slot")
         slot = self.slots[choice.slot_index]
         shared = self.shared_prefix(slot, prompt, waiting)
-        if shared is not None and shared.length <= choice.reusable_tokens:
+        if shared is not None and not _better_than_own(slot, shared, choice.reusable_tokens):
             shared = None
         reusable = self._reuse(slot, 0 if shared is not None else choice.reusable_tokens)
         slot.busy = True
@@ -160,3 +160,10 @@ class SlotCache:
                 break
             total -= len(coldest.saved_state or b"")
             self._forget_cache(coldest)
+
+
+def _better_than_own(slot: Slot, shared: SharedPrefix, own: int) -> bool:
+    """Whether to take `shared` rather than the slot's own `own` cached tokens: it is longer; or it is as
+    long and held in the KV cache now while the slot's own would come back from host memory (a seq_cp
+    copies nothing, and one system prompt does not fill the pool once per slot)."""
+    return shared.length > own or (shared.length == own > 0 and shared.ready and slot.saved_state is not None)
