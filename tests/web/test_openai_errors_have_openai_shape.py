@@ -165,7 +165,9 @@ def test_many_streams_some_abandoned_leave_the_server_as_it_was(server: RunningS
             return None
         return "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
 
-    with ThreadPoolExecutor(8) as pool:
+    # Six at a time on four slots: two wait for a slot, each behind one short answer only, so a loaded
+    # host stays within the buffer's timeout.
+    with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(one, range(24)))
     finished = [answer for answer in answers if answer is not None]
     assert len(finished) == 16
