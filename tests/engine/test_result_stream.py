@@ -36,3 +36,13 @@ def test_get_with_timeout() -> None:
     stream: ResultStream[GeneratedTokenResult] = ResultStream("r3", lambda request_id: None)
     with pytest.raises(queue.Empty):
         stream.get(timeout=0.01)
+
+
+def test_a_steps_results_written_at_once_are_read_one_by_one() -> None:
+    stream: ResultStream[GeneratedTokenResult] = ResultStream("r3", lambda _: None)
+    stream.put_all([GeneratedToken(TokenKind.REASONING, "a"), GeneratedToken(TokenKind.CONTENT, "b")])
+    stream.put_all([])
+    stream.put_all([GenerationDone(TokenUsage())])
+    assert stream.unread == 2, "two writes"
+    assert [type(result).__name__ for result in stream] == ["GeneratedToken", "GeneratedToken", "GenerationDone"]
+    assert stream.unread == 0

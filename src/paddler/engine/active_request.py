@@ -3,22 +3,29 @@ streams to its client."""
 
 from __future__ import annotations
 
-import sys
-from collections import Counter, deque
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from paddler.engine.incremental_detokenizer import IncrementalDetokenizer
+from paddler.engine.model_runner import TOOL_CALLS
 from paddler.engine.parse_tool_calls import ToolSchemas, parse_tool_call_block
 from paddler.engine.request_phase import RequestPhase
 from paddler.engine.scheduler_command import GenerateTokensCommand
 from paddler.engine.shared_prefix import SharedPrefix
 from paddler.engine.slot import Slot
-from paddler.engine.token_classifier import ClassifiedToken, Section, TokenClassifier
-from paddler.engine.token_markers import NO_MARKERS
-from paddler.messages.generated_token_result import GeneratedToken, TokenLogprob
+from paddler.messages.generated_token_result import (
+    GeneratedToken,
+    GeneratedTokenResult,
+    TokenKind,
+    TokenLogprob,
+    ToolCallEvent,
+)
 from paddler.messages.token_usage import TokenUsage
+
+# The binding's sections, by their number.
+SECTION_KINDS = (TokenKind.UNDETERMINABLE, TokenKind.CONTENT, TokenKind.REASONING, TokenKind.TOOL_CALL)
+_TOOL_CALL = SECTION_KINDS.index(TokenKind.TOOL_CALL)
 
 
 @dataclass(slots=True)
@@ -26,8 +33,10 @@ class ActiveRequest:
     key: int
     command: GenerateTokensCommand
     slot: Slot
-    # The model runner's sampler; opaque here so this module needs no llama import.
+    # The model runner's sampler and sequence output (the binding's SequenceOutput: the request's tokens
+    # classified against the template's markers, counted per section, turned into UTF-8 text); opaque here.
     sampler: Any
+    output: Any
     # Tokens to decode next: the uncached rest of the prompt, then each sampled token.
     pending: list[int]
     cached_prompt_tokens: int
@@ -35,12 +44,6 @@ class ActiveRequest:
     # A prefix of the prompt another slot is prefilling: the request waits for it (not scheduled), then
     # shares its cells and prefills only the rest (engine/prefix_sharing.py).
     awaited: SharedPrefix | None = None
-    detokenizer: IncrementalDetokenizer = field(default_factory=IncrementalDetokenizer)
-    classifier: TokenClassifier = field(default_factory=lambda: TokenClassifier(NO_MARKERS))
-    # Generated tokens per section, marker tokens included.
-    counts: Counter[Section] = field(default_factory=Counter)
-    # Bytes of the tool-call block being generated (markers included), parsed when it ends.
-    tool_call_bytes: bytearray = field(default_factory=bytearray)
     tool_calls_parsed: int = 0
     # Log-probabilities of sampled tokens not yet streamed, in sampling order (when asked for).
     logprobs: deque[tuple[float, tuple[tuple[int, float], ...]]] = field(default_factory=deque)
@@ -61,17 +64,8 @@ class ActiveRequest:
         return len(self.slot.cached_tokens)
 
     @property
-    def token_budget(self) -> int:
-        """Tokens to generate; Paddler yields one even when max_tokens <= 0."""
-        if self.command.max_tokens is None:
-            return sys.maxsize  # the slot's context ends the generation
-        return max(1, self.command.max_tokens)
-
-    @property
-    def budget_spent(self) -> bool:
-        """Paddler's rule: tool-call tokens do not count toward max_tokens."""
-        counted = sum(count for section, count in self.counts.items() if section is not Section.TOOL_CALL)
-        return counted >= self.token_budget
+    def generated(self) -> int:
+        return sum(self.output.counts)
 
     @property
     def text_ahead(self) -> int:
@@ -84,55 +78,58 @@ class ActiveRequest:
         self.slot.cached_tokens.extend(self.pending[:count])
         del self.pending[:count]
 
-    def stream(
-        self, decided: Sequence[ClassifiedToken], piece: Callable[[int], bytes], *, ending: bool = False
-    ) -> None:
-        """Count each decided token in its section and stream its text (markers are counted, never
-        streamed); a tool-call block is parsed once it closes, or when generation ends inside it."""
-        parsing = self.command.parse_tool_calls
-        for classified in decided:
-            self.counts[classified.section] += 1
-            token_bytes = piece(classified.token)
+    def stream(self, flags: int, piece: Callable[[int], bytes], *, ending: bool = False) -> None:
+        """Stream what the output's last push (or finish) produced, in one write: its text, each token's
+        log-probability first when asked for (markers are counted, never streamed); a tool-call block is
+        parsed once it closes, or when generation ends inside it."""
+        if self.command.top_logprobs is not None:
+            results = self._with_logprobs(piece)
+        else:
+            results = [GeneratedToken(SECTION_KINDS[section], text) for section, text in self.output.texts()]
+        if self.command.parse_tool_calls and (flags & TOOL_CALLS or ending):
+            results.extend(self._tool_calls())
+        self.command.stream.put_all(results)
+
+    def _with_logprobs(self, piece: Callable[[int], bytes]) -> list[GeneratedTokenResult]:
+        results: list[GeneratedTokenResult] = []
+        put = results.append
+        for token, section, is_marker, text in self.output.decided():
             logprob = self.logprobs.popleft() if self.logprobs else None
-            if parsing and classified.section is Section.TOOL_CALL:
-                self.tool_call_bytes += token_bytes
-            if classified.is_marker:
+            if is_marker:
                 continue
-            if logprob is not None and classified.section is not Section.TOOL_CALL:
+            if logprob is not None and section != _TOOL_CALL:
                 value, top = logprob
                 alternatives = tuple((piece(token), token_logprob) for token, token_logprob in top)
-                self.command.stream.put(TokenLogprob(classified.section.value, token_bytes, value, alternatives))
-            text = self.detokenizer.push(token_bytes)
+                put(TokenLogprob(SECTION_KINDS[section], piece(token), value, alternatives))
             if text:
-                self.command.stream.put(GeneratedToken(classified.section.value, text))
-        block_closed = self.classifier.section is not Section.TOOL_CALL
-        if parsing and self.tool_call_bytes and (block_closed or ending):
-            self._emit_tool_calls()
+                put(GeneratedToken(SECTION_KINDS[section], text))
+        return results
 
     def stream_rest(self, piece: Callable[[int], bytes]) -> None:
-        """At the end: the tokens the classifier still held, then the text the detokenizer still held."""
-        self.stream(self.classifier.finish(), piece, ending=True)
-        tail = self.detokenizer.finish()
+        """At the end: the tokens the output still held, then the bytes of an unfinished character."""
+        self.stream(self.output.finish(), piece, ending=True)
+        tail = self.output.flush_tail()
         if tail:
-            self.command.stream.put(GeneratedToken(self.classifier.section.value, tail))
+            self.command.stream.put(GeneratedToken(SECTION_KINDS[self.output.section], tail))
 
-    def _emit_tool_calls(self) -> None:
-        event = parse_tool_call_block(
-            self.tool_call_bytes.decode("utf-8", "replace"), self.tool_schemas, self.tool_calls_parsed
-        )
+    def _tool_calls(self) -> list[ToolCallEvent]:
+        block = self.output.take_tool_call_bytes()
+        if not block:
+            return []
+        event = parse_tool_call_block(block.decode("utf-8", "replace"), self.tool_schemas, self.tool_calls_parsed)
         self.tool_calls_parsed += len(event.calls)
-        self.tool_call_bytes.clear()
-        self.command.stream.put(event)
+        return [event]
 
     def usage(self) -> TokenUsage:
         """Paddler's counts: prompt_tokens are the prompt's text tokens, images are input_image_tokens."""
         image_tokens = 0 if self.command.media is None else self.command.media.image_tokens
+        pending, content, reasoning, tool_call = self.output.counts
         return TokenUsage(
             prompt_tokens=len(self.command.prompt_tokens) - image_tokens,
             cached_prompt_tokens=self.cached_prompt_tokens,
             input_image_tokens=image_tokens,
-            content_tokens=self.counts[Section.CONTENT],
-            reasoning_tokens=self.counts[Section.REASONING],
-            tool_call_tokens=self.counts[Section.TOOL_CALL],
-            undeterminable_tokens=self.counts[Section.PENDING],
+            content_tokens=content,
+            reasoning_tokens=reasoning,
+            tool_call_tokens=tool_call,
+            undeterminable_tokens=pending,
         )

@@ -15,6 +15,8 @@ from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_status import EngineStatus
 from paddler.engine.evict_for_kv_pressure import EVICTED, evict_for_kv_pressure
 from paddler.engine.model_runner import (
+    BUDGET_SPENT,
+    END_OF_GENERATION,
     DecodeOutcome,
     DecodeRow,
     GrammarError,
@@ -32,7 +34,6 @@ from paddler.engine.scheduler_command import GenerateTokensCommand
 from paddler.engine.slot import Slot
 from paddler.engine.slot_activity import SlotActivity, describe_slots
 from paddler.engine.slot_cache import SlotCache
-from paddler.engine.token_classifier import TokenClassifier
 from paddler.messages.generated_token_result import (
     GeneratedTokenResult,
     GenerationDone,
@@ -89,21 +90,24 @@ class GenerationJobs:
             self._counters.requests_failed += 1
             command.stream.put(GenerationFailed(GenerationErrorKind.SAMPLER_ERROR, str(error)))
             return
+        # Paddler yields one token even when max_tokens <= 0; without max_tokens the context ends it.
+        budget = None if command.max_tokens is None else max(1, command.max_tokens)
+        output = self._runner.new_output(command.markers, budget, keep_tool_call_bytes=command.parse_tool_calls)
+        # Generation starts in the section the rendered prompt ends in (e.g. inside `<think>`).
+        output.replay(command.prompt_tokens)
         slot, reusable, shared = self._slot_cache.take(command.prompt_tokens, self._waiting_slots())
         if command.media is not None and command.media.image_edge(reusable) < reusable:
             # A cached prefix ending inside an image keeps none of it (a cut that fails keeps nothing).
             edge = command.media.image_edge(reusable)
             reusable = 0 if self._slot_cache.truncate(slot, edge) else edge
-        classifier = TokenClassifier(command.markers)
-        classifier.replay(command.prompt_tokens)
         request = self._active[command.request_id] = ActiveRequest(
             key=next(self._request_keys),
             command=command,
             slot=slot,
             sampler=sampler,
+            output=output,
             pending=list(command.prompt_tokens[reusable:]),
             cached_prompt_tokens=reusable,
-            classifier=classifier,
             awaited=shared,
         )
         self._counters.prompt_tokens += len(command.prompt_tokens)
@@ -169,15 +173,17 @@ class GenerationJobs:
                 sampled.append((request, batch_index))
         if not sampled:
             return
-        tokens, failures = self._runner.sample_step(
-            [request.sampler for request, _ in sampled], [batch_index for _, batch_index in sampled]
+        tokens, failures, events = self._runner.sample_step(
+            [request.sampler for request, _ in sampled],
+            [batch_index for _, batch_index in sampled],
+            [request.output for request, _ in sampled],
         )
-        for row, ((request, batch_index), token) in enumerate(zip(sampled, tokens, strict=True)):
+        for row, ((request, batch_index), token, flags) in enumerate(zip(sampled, tokens, events, strict=True)):
             failure = failures.get(row)
             if failure is not None:
                 self._end_unsampled(request, failure)
             else:
-                self._stream_token(request, batch_index, token)
+                self._stream_token(request, batch_index, token, flags)
 
     def _schedule(self) -> tuple[BatchPlan, list[tuple[ActiveRequest, BatchEntry]]]:
         """This step's plan, and each of its entries with its request."""
@@ -252,19 +258,21 @@ class GenerationJobs:
         )
         self._end(request, GenerationFailed(kind, reason))
 
-    def _stream_token(self, request: ActiveRequest, batch_index: int, token: int) -> None:
+    def _stream_token(self, request: ActiveRequest, batch_index: int, token: int, flags: int) -> None:
+        """The binding already classified the token and completed its text (`flags`: OUTPUT_* of
+        sample_and_push); what is left is per request: queueing, log-probabilities, tool calls."""
         if request.first_token_at is None:
             request.first_token_at = time.monotonic()
             self._counters.time_to_first_token.observe(request.first_token_at - request.command.submitted_at)
-        if token in self._runner.eog_tokens:
+        if flags & END_OF_GENERATION:
             self._end_completed(request)
             return
         self._counters.generated_tokens += 1
         if request.command.top_logprobs is not None:
             request.logprobs.append(self._runner.token_logprobs(batch_index, token, request.command.top_logprobs))
-        request.stream(request.classifier.push(token), self._runner.piece)
+        request.stream(flags, self._runner.piece)
         # The slot's context is the last bound: tool-call tokens do not count toward max_tokens.
-        if request.budget_spent or request.position + 1 >= self._status.n_ctx_seq:
+        if flags & BUDGET_SPENT or request.position + 1 >= self._status.n_ctx_seq:
             self._end_completed(request)
             return
         request.pending.append(token)

@@ -18,6 +18,7 @@ import numpy.typing
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.model_info import ModelInfo
 from paddler.engine.prefix_reuse import sequence_memory
+from paddler.engine.token_markers import TokenMarkers
 from paddler.llama import (
     DecodeOutcome,
     GrammarError,
@@ -31,15 +32,20 @@ from paddler.llama import (
     ModelLoadError,
     MultimodalChunks,
     SamplingError,
-    sample_batch,
+    SequenceOutput,
+    sample_and_push,
     set_log_level,
     system_info,
     version,
 )
+from paddler.llama.sequence_output import BUDGET_SPENT, END_OF_GENERATION, TOOL_CALLS
 from paddler.messages.generate_tokens_params import GrammarConstraint
 from paddler.messages.sampling_params import SamplingParams
 
 __all__ = [
+    "BUDGET_SPENT",
+    "END_OF_GENERATION",
+    "TOOL_CALLS",
     "DecodeOutcome",
     "DecodeRow",
     "GrammarError",
@@ -278,14 +284,26 @@ class ModelRunner:
         finally:
             self.decode_seconds += time.perf_counter() - started
 
+    def new_output(self, markers: TokenMarkers, budget: int | None, *, keep_tool_call_bytes: bool) -> SequenceOutput:
+        """A request's output in the binding: its tokens classified against `markers`, its text, and
+        its `budget` of tokens outside tool calls (None: the context is the only bound)."""
+        return SequenceOutput(
+            self.vocab,
+            (markers.reasoning_open, markers.reasoning_close, markers.tool_call_open, markers.tool_call_close),
+            -1 if budget is None else budget,
+            keep_tool_call_bytes=keep_tool_call_bytes,
+        )
+
     def sample_step(
-        self, samplers: Sequence[LlamaSampler], batch_indices: Sequence[int]
-    ) -> tuple[list[int], dict[int, str]]:
-        """Sample every sequence of the step in one call with the GIL released once (a release per
-        sequence lets request threads take the GIL between them). Returns the tokens (-1 where no
-        token satisfied a row's constraints) and each such row's reason."""
+        self, samplers: Sequence[LlamaSampler], batch_indices: Sequence[int], outputs: Sequence[SequenceOutput]
+    ) -> tuple[list[int], dict[int, str], list[int]]:
+        """Sample every sequence of the step and push each token into its output (end of generation,
+        markers, UTF-8 text, budget) in one call with the GIL released once (a release per sequence
+        lets request threads take the GIL between them). Returns the tokens (-1 where no token
+        satisfied a row's constraints), each such row's reason, and each row's OUTPUT_* flags."""
         assert self.generation_context is not None
-        return sample_batch(self.generation_context, samplers, batch_indices)
+        tokens, failures, events = sample_and_push(self.generation_context, samplers, batch_indices, outputs)
+        return tokens, failures, events
 
     def erase_sequence(self, seq_id: int, from_position: int = 0) -> bool:
         """Drop a sequence's cells from `from_position` on, expecting every position below it to stay.

@@ -7,7 +7,8 @@ server_response_reader does the same on destruction): the request leaves the buf
 from __future__ import annotations
 
 import queue
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Generic, Protocol, Self, TypeVar
 
@@ -23,7 +24,9 @@ Result = TypeVar("Result", bound=StreamResult)
 class ResultStream(Generic[Result]):
     def __init__(self, request_id: str, on_abandon: Callable[[str], None]) -> None:
         self.request_id = request_id
-        self._results: queue.SimpleQueue[Result] = queue.SimpleQueue()
+        # A write is one result or a step's results together (one wake-up of the reader for them all).
+        self._results: queue.SimpleQueue[Result | tuple[Result, ...]] = queue.SimpleQueue()
+        self._backlog: deque[Result] = deque()
         self._on_abandon = on_abandon
         self._ended = False
         self._closed = False
@@ -32,11 +35,24 @@ class ResultStream(Generic[Result]):
         """Engine side: append a result."""
         self._results.put(result)
 
+    def put_all(self, results: Sequence[Result]) -> None:
+        """Engine side: append a step's results in one write, so the reader wakes once for them."""
+        if len(results) == 1:
+            self._results.put(results[0])
+        elif results:
+            self._results.put(tuple(results))
+
     def get(self, timeout: float | None = None) -> Result:
         """The next result; raises queue.Empty after `timeout` seconds, StopIteration after the end."""
         if self._ended:
             raise StopIteration
-        result = self._results.get(timeout=timeout)
+        if not self._backlog:
+            written = self._results.get(timeout=timeout)
+            if isinstance(written, tuple):
+                self._backlog.extend(written)
+            else:
+                self._backlog.append(written)
+        result = self._backlog.popleft()
         if result.is_terminal:
             self._ended = True
         return result
@@ -49,8 +65,8 @@ class ResultStream(Generic[Result]):
 
     @property
     def unread(self) -> int:
-        """Results put and not yet read: how far the reader is behind."""
-        return self._results.qsize()
+        """Writes not yet read (a step's results count once): how far the reader is behind."""
+        return self._results.qsize() + bool(self._backlog)
 
     @property
     def ended(self) -> bool:

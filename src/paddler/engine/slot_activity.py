@@ -40,7 +40,7 @@ def describe_slots(slots: Sequence[Slot], requests: Iterable[ActiveRequest]) -> 
                 "generating" if generating else "prompt",
                 prompt,
                 processed,
-                sum(request.counts.values()),
+                request.generated,
                 request.cached_prompt_tokens,
             )
         )

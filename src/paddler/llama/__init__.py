@@ -30,8 +30,9 @@ from paddler.llama.llama_error import (
 from paddler.llama.llama_json_schema import json_schema_to_grammar
 from paddler.llama.llama_model import LlamaModel
 from paddler.llama.llama_multimodal import LlamaMultimodal, MultimodalChunks
-from paddler.llama.llama_sampler import LlamaSampler, sample_batch
+from paddler.llama.llama_sampler import LlamaSampler, sample_and_push, sample_batch
 from paddler.llama.llama_vocab import LlamaVocab
+from paddler.llama.sequence_output import SequenceOutput
 
 __all__ = [
     "ClosedHandleError",
@@ -57,11 +58,13 @@ __all__ = [
     "MultimodalChunks",
     "NotAGgufFileError",
     "SamplingError",
+    "SequenceOutput",
     "TokenizeError",
     "UnsupportedArchitectureError",
     "capture_log",
     "ensure_backend",
     "json_schema_to_grammar",
+    "sample_and_push",
     "sample_batch",
     "set_log_level",
     "system_info",

@@ -3,6 +3,7 @@ from types import TracebackType
 
 from paddler.llama.llama_context import LlamaContext
 from paddler.llama.llama_vocab import LlamaVocab
+from paddler.llama.sequence_output import SequenceOutput
 
 MAX_GRAMMAR_BYTES: int
 MAX_GRAMMAR_NESTING: int
@@ -43,3 +44,9 @@ class LlamaSampler:
 def sample_batch(
     context: LlamaContext, samplers: Sequence[LlamaSampler], batch_indices: Sequence[int]
 ) -> tuple[list[int], dict[int, str]]: ...
+def sample_and_push(
+    context: LlamaContext,
+    samplers: Sequence[LlamaSampler],
+    batch_indices: Sequence[int],
+    outputs: Sequence[SequenceOutput],
+) -> tuple[list[int], dict[int, str], list[int]]: ...

@@ -46,6 +46,7 @@ from paddler.llama.libpaddler cimport (
     paddler_status,
 )
 from paddler.llama.llama_context cimport LlamaContext
+from paddler.llama.sequence_output cimport SequenceOutput, push_token, sequence_state
 from paddler.llama.llama_vocab cimport LlamaVocab
 
 from paddler.llama.llama_backend import capture_log
@@ -278,6 +279,20 @@ def sample_batch(LlamaContext context not None, samplers, batch_indices):
     `batch_indices[row]` and accepts its token, all with the GIL released once. Returns the tokens,
     -1 for a row whose sampler found no token its constraints allow, and the reason of each such row
     (row -> message); other rows are sampled as usual."""
+    tokens, failures, _ = _sample(context, samplers, batch_indices, None)
+    return tokens, failures
+
+
+def sample_and_push(LlamaContext context not None, samplers, batch_indices, outputs):
+    """sample_batch, and in the same GIL release each row's token pushed into `outputs[row]` (a
+    SequenceOutput: end of generation, marker classification, UTF-8 text, token budget). Returns the
+    tokens, the failures and, per row, the push's flags (0 for a failed row)."""
+    if len(outputs) != len(samplers):
+        raise InvalidParameterError("samplers and outputs must have one length")
+    return _sample(context, samplers, batch_indices, outputs)
+
+
+cdef tuple _sample(LlamaContext context, samplers, batch_indices, outputs):
     cdef Py_ssize_t count = len(samplers)
     if len(batch_indices) != count:
         raise InvalidParameterError("samplers and batch_indices must have one length")
@@ -289,12 +304,15 @@ def sample_batch(LlamaContext context not None, samplers, batch_indices):
     cdef llama_token * tokens = <llama_token *>malloc(max(count, 1) * sizeof(llama_token))
     cdef paddler_status * statuses = <paddler_status *>malloc(max(count, 1) * sizeof(paddler_status))
     cdef char * errors = <char *>malloc(max(count, 1) * 256)
+    cdef sequence_state ** states = <sequence_state **>malloc(max(count, 1) * sizeof(sequence_state *))
+    cdef int * events = <int *>malloc(max(count, 1) * sizeof(int))
+    cdef bint pushing = outputs is not None
     cdef int32_t n_vocab = context.n_vocab
     cdef Py_ssize_t row
     cdef LlamaSampler sampler
     try:
         if (chains == NULL or grammars == NULL or scratches == NULL or indices == NULL or tokens == NULL
-                or statuses == NULL or errors == NULL):
+                or statuses == NULL or errors == NULL or states == NULL or events == NULL):
             raise MemoryError()
         for row in range(count):
             sampler = samplers[row]
@@ -306,18 +324,28 @@ def sample_batch(LlamaContext context not None, samplers, batch_indices):
             grammars[row] = sampler._grammar
             scratches[row] = sampler._scratch
             indices[row] = batch_indices[row]
+            states[row] = (<SequenceOutput?>outputs[row]).state() if pushing else NULL
         with nogil:
             for row in range(count):
                 tokens[row] = -1
+                events[row] = 0
                 statuses[row] = paddler_sampler_sample(chains[row], grammars[row], c_context, indices[row],
                                                        scratches[row], n_vocab, &tokens[row],
                                                        errors + row * 256, 256)
+                if pushing and statuses[row] == PADDLER_STATUS_OK:
+                    events[row] = push_token(states[row], tokens[row])
         failures = {}
         for row in range(count):
             if statuses[row] != PADDLER_STATUS_OK:
                 failures[row] = (errors + row * 256).decode("utf-8", "replace")
-        return [tokens[row] if statuses[row] == PADDLER_STATUS_OK else -1 for row in range(count)], failures
+        return (
+            [tokens[row] if statuses[row] == PADDLER_STATUS_OK else -1 for row in range(count)],
+            failures,
+            [events[row] for row in range(count)] if pushing else None,
+        )
     finally:
+        free(states)
+        free(events)
         free(chains)
         free(grammars)
         free(scratches)
