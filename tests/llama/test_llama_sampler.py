@@ -13,8 +13,11 @@ from paddler.llama import (
     LlamaContext,
     LlamaModel,
     LlamaSampler,
+    SequenceOutput,
+    sample_and_push,
     sample_batch,
 )
+from paddler.llama.sequence_output import BUDGET_SPENT, SECTION_PENDING, TEXT
 
 
 @pytest.mark.parametrize(
@@ -116,3 +119,25 @@ def test_one_call_samples_every_sequence_and_reports_only_the_rows_that_found_no
         assert "no token" in failures[2]
         with pytest.raises(InvalidParameterError, match="no output"):
             sample_batch(context, [first], [0])
+
+
+def test_the_same_call_pushes_each_sampled_token_into_its_output(smollm: LlamaModel) -> None:
+    vocab = smollm.vocab
+    prompts = [vocab.tokenize(text, add_special=False) for text in ("The capital of France is", "One, two,")]
+    no_markers = (None, None, None, None)
+    outputs = [SequenceOutput(vocab, no_markers), SequenceOutput(vocab, no_markers, 1)]
+    with (
+        LlamaContext(smollm, n_ctx=256, n_seq_max=2, n_threads=2) as context,
+        LlamaBatch(32) as batch,
+        LlamaSampler(vocab, temperature=0) as first,
+        LlamaSampler(vocab, temperature=0) as second,
+    ):
+        indices = [batch.add_sequence(prompt, 0, seq_id) for seq_id, prompt in enumerate(prompts)]
+        assert context.decode(batch) is DecodeOutcome.OK
+        tokens, failures, events = sample_and_push(context, [first, second], indices, outputs)
+        assert failures == {}
+        assert events == [TEXT, TEXT | BUDGET_SPENT], "the second output's budget was one token"
+        for output, token in zip(outputs, tokens, strict=True):
+            assert output.texts() == [(SECTION_PENDING, vocab.token_to_piece(token).decode())]
+        with pytest.raises(InvalidParameterError, match="one length"):
+            sample_and_push(context, [first], indices[:1], outputs)
