@@ -77,8 +77,8 @@ def _report(
     lines = [
         "# A fleet behind HAProxy: throughput and the latency the balancer adds",
         "",
-        f"`python -m bench.fleet_scaling` on {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores **shared with "
-        f"other work** (1-minute load average {load_before:.1f} before, {load[0]:.1f} at the end), default model, "
+        f"`python -m bench.fleet_scaling` on {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores "
+        f"(1-minute load average {load_before:.1f} before, {load[0]:.1f} at the end), default model, "
         f"agents of 1 thread and {arguments.slots} slots, greedy, {arguments.max_tokens} tokens per completion, "
         f"short prompts. Short rounds ({arguments.rounds} per agent count, "
         f"{arguments.requests_per_client} completions per client): read the figures as indications, "

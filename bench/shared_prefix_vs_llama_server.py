@@ -84,9 +84,9 @@ def _report(rounds: dict[str, dict[str, list[Measure]]], arguments: argparse.Nam
     lines = [
         "# Prefix sharing across slots vs llama-server",
         "",
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores shared "
-        "with two other engineers' work (short rounds; read the figures as directions, the ratios of one round "
-        f"against each other); llama.cpp {version()}, llama-server built from the same vendored source.",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {platform.machine()} with {os.cpu_count()} cores "
+        f"(1-minute load average {os.getloadavg()[0]:.1f} at the end; on a loaded machine read the ratios as "
+        f"directions); llama.cpp {version()}, llama-server built from the same vendored source.",
         f"Model `{config.model_path.name}`, {config.threads} threads, {config.slots} slots, KV cache of "
         f"{config.context_size} tokens ({config.cache_type}), n_batch {config.n_batch}, n_ubatch {config.n_ubatch}, "
         f"greedy, end-of-generation ignored so every stream generates {arguments.max_tokens} tokens. "
