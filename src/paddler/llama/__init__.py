@@ -1,4 +1,5 @@
-"""The hand-written Cython binding to llama.cpp: the only code that touches llama.h.
+"""The hand-written Cython binding to llama.cpp: the only code that touches llama.h and mtmd.h (images),
+and where each request's per-token output is kept in C (sequence_output).
 
 Each class owns one llama.cpp handle and frees it once (close(), `with`, or as a last resort when
 collected). Every number given to these classes is range-checked before it reaches C.
