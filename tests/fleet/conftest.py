@@ -220,6 +220,7 @@ def generated_by(
     response = httpx.post(f"{url}/api/v1/continue_from_conversation_history", json=body, headers=headers, timeout=60)
     response.raise_for_status()
     last = json.loads(response.text.strip().splitlines()[-1])
+    assert "Response" in last, f"the fleet answered {response.text!r}"
     name: str = last["Response"]["generated_by"]
     return name
 

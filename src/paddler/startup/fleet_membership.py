@@ -23,6 +23,9 @@ REPORT_SECONDS = 1.0
 # How often a change is looked for, and so the least time between two reports.
 LOOK_SECONDS = 0.1
 SEND_TIMEOUT_SECONDS = 2.0
+# How long a leaving agent waits for its balancers to drain it (a report in flight, then the leaving one).
+DRAIN_ACK_SECONDS = 2 * SEND_TIMEOUT_SECONDS + 1.0
+DRAIN_GRACE_SECONDS = 0.2
 
 
 class FleetMembership:
@@ -41,22 +44,24 @@ class FleetMembership:
         self._stopped = threading.Event()
         # One per balancer: set to report at once (the agent starts leaving).
         self._wakes = [threading.Event() for _ in self._urls]
+        # One per balancer: set once it took a report that says the agent leaves (HAProxy drains it then).
+        self._drained = [threading.Event() for _ in self._urls]
         self._threads = [
-            threading.Thread(target=self._keep_reporting, args=(url, wake), name="paddler-fleet", daemon=True)
-            for url, wake in zip(self._urls, self._wakes, strict=True)
+            threading.Thread(target=self._keep_reporting, args=args, name="paddler-fleet", daemon=True)
+            for args in zip(self._urls, self._wakes, self._drained, strict=True)
         ]
 
     def start(self) -> None:
         for thread in self._threads:
             thread.start()
 
-    def _report(self, url: str, snapshot: dict[str, Any], reachable: bool) -> bool:
+    def _report(self, url: str, snapshot: dict[str, Any], reachable: bool, leaving: bool) -> bool:
         """Send one report; whether the balancer took it (a change of that is logged once)."""
         report = AgentReport(
             name=self._services.name,
             inference_addr=self._inference_addr,
             management_addr=self._management_addr,
-            leaving=self._leaving,
+            leaving=leaving,
             snapshot=snapshot,
         )
         try:
@@ -70,7 +75,7 @@ class FleetMembership:
             logger.info("reporting to the balancer %s again", url)
         return True
 
-    def _keep_reporting(self, url: str, wake: threading.Event) -> None:
+    def _keep_reporting(self, url: str, wake: threading.Event, drained: threading.Event) -> None:
         last: dict[str, Any] | None = None
         last_sent = 0.0
         reachable = True
@@ -79,16 +84,25 @@ class FleetMembership:
             now = time.monotonic()
             if snapshot != last or now - last_sent >= REPORT_SECONDS or wake.is_set():
                 wake.clear()
-                reachable = self._report(url, snapshot, reachable)
+                leaving = self._leaving
+                reachable = self._report(url, snapshot, reachable, leaving)
+                if reachable and leaving:
+                    drained.set()
                 last, last_sent = snapshot, now
             self._stopped.wait(LOOK_SECONDS)
 
     def drain(self) -> None:
-        """Ask every balancer for no new requests; the running ones finish."""
+        """Ask every balancer for no new requests and wait until each has drained this agent in HAProxy
+        (or could not be reached in time), so the engine stops taking requests only once none are sent."""
         self._leaving = True
         for wake in self._wakes:
             wake.set()
-        time.sleep(2 * LOOK_SECONDS)
+        deadline = time.monotonic() + DRAIN_ACK_SECONDS
+        for url, drained in zip(self._urls, self._drained, strict=True):
+            if not drained.wait(max(0.0, deadline - time.monotonic())):
+                logger.warning("the balancer %s did not confirm the drain in time; leaving anyway", url)
+        # A request HAProxy sent just before it drained this agent is on its way: let it be admitted.
+        time.sleep(DRAIN_GRACE_SECONDS)
 
     def leave(self) -> None:
         self._stopped.set()

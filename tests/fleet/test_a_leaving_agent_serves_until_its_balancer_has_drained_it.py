@@ -1,0 +1,93 @@
+"""An agent told to stop (SIGTERM) keeps taking requests until its balancer confirms that HAProxy sends it
+no more: a request that reaches it before then was routed there by a balancer that still counted on it.
+
+The balancer here is a stand-in that answers the agent's reports as ours does, but takes a second over
+the report that says the agent leaves (a loaded balancer, a slow admin socket): the fault no real
+balancer can be made to show on demand. The agent used to stop taking requests 0.2 s after the signal
+whatever the balancer had done, so a request in that second got the "shutting down" error line."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.web.conftest import free_port, start_server, stop_server, wait_for
+
+SLOW_DRAIN_SECONDS = 1.5
+
+
+class SlowBalancer(ThreadingHTTPServer):
+    """Takes every report at once, except a leaving one: that takes SLOW_DRAIN_SECONDS."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", free_port()), _ReportHandler)
+        self.leaving_reported = threading.Event()
+        self.departed = threading.Event()
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.server_address[1]}"
+
+
+class _ReportHandler(BaseHTTPRequestHandler):
+    server: SlowBalancer
+
+    def do_PUT(self) -> None:
+        report: dict[str, Any] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if report["leaving"]:
+            time.sleep(SLOW_DRAIN_SECONDS)
+            self.server.leaving_reported.set()
+        self._no_content()
+
+    def do_DELETE(self) -> None:
+        self.server.departed.set()
+        self._no_content()
+
+    def _no_content(self) -> None:
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def balancer() -> Iterator[SlowBalancer]:
+    server = SlowBalancer()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _answer(url: str) -> dict[str, Any]:
+    body = {"raw_prompt": "The capital of France is", "max_tokens": 4}
+    response = httpx.post(f"{url}/api/v1/continue_from_raw_prompt", json=body, timeout=60)
+    assert response.status_code == 200
+    last: dict[str, Any] = json.loads(response.text.strip().splitlines()[-1])
+    return last
+
+
+def test_a_request_before_the_balancer_confirmed_the_drain_is_served(
+    default_model_path: Path, balancer: SlowBalancer
+) -> None:
+    agent = start_server(default_model_path, "--slots", "2", "--balancer-addr", balancer.address)
+    try:
+        agent.process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # past the old fixed wait, well inside the balancer's slow drain
+        assert not balancer.leaving_reported.is_set()
+        assert "Response" in _answer(agent.inference_url)
+        assert agent.process.wait(timeout=30) == 0
+        assert balancer.leaving_reported.is_set()
+        assert wait_for(balancer.departed.is_set, timeout=5)
+    finally:
+        stop_server(agent)
