@@ -1,21 +1,69 @@
-"""choose_slot: the free slot that keeps the most prompt tokens, least recently used on ties."""
+"""choose_slot: the free slot that keeps the most prompt tokens, least recently used on ties, unless it
+would lose more of its cache than it keeps while an empty slot is free."""
 
 from __future__ import annotations
 
-from paddler.engine.choose_slot import choose_slot
+from hypothesis import given
+from hypothesis import strategies as st
+
+from paddler.engine.choose_slot import FreeSlot, choose_slot
 
 
 def test_most_reusable_tokens_win() -> None:
-    choice = choose_slot([(0, 2, 5.0), (1, 4, 1.0), (2, 0, 0.0)])
+    choice = choose_slot([FreeSlot(0, 2, 2, 5.0), FreeSlot(1, 4, 6, 1.0), FreeSlot(2, 0, 0, 0.0)])
     assert choice is not None
     assert (choice.slot_index, choice.reusable_tokens) == (1, 4)
 
 
 def test_ties_go_to_the_least_recently_used_slot() -> None:
-    choice = choose_slot([(0, 0, 9.0), (1, 0, 3.0), (2, 0, 1.0)])
+    choice = choose_slot([FreeSlot(0, 0, 0, 9.0), FreeSlot(1, 0, 0, 3.0), FreeSlot(2, 0, 0, 1.0)])
     assert choice is not None
     assert (choice.slot_index, choice.reusable_tokens) == (2, 0)
 
 
+def test_a_few_shared_opening_tokens_do_not_wipe_another_conversations_cache() -> None:
+    # Slot 0 holds a 14-token conversation that shares its first 2 tokens with the new prompt.
+    choice = choose_slot([FreeSlot(0, 2, 14, 1.0), FreeSlot(1, 0, 0, 5.0)])
+    assert choice is not None
+    assert (choice.slot_index, choice.reusable_tokens) == (1, 0)
+
+
+def test_a_follow_up_takes_its_conversations_slot() -> None:
+    choice = choose_slot([FreeSlot(0, 0, 0, 1.0), FreeSlot(1, 120, 120, 9.0), FreeSlot(2, 30, 200, 0.5)])
+    assert choice is not None
+    assert (choice.slot_index, choice.reusable_tokens) == (1, 120)
+
+
+def test_with_every_slot_holding_a_cache_the_one_that_keeps_most_is_taken() -> None:
+    choice = choose_slot([FreeSlot(0, 2, 14, 1.0), FreeSlot(1, 3, 40, 5.0)])
+    assert choice is not None
+    assert (choice.slot_index, choice.reusable_tokens) == (1, 3)
+
+
 def test_no_free_slot() -> None:
     assert choose_slot([]) is None
+
+
+@st.composite
+def free_slots(draw: st.DrawFn) -> list[FreeSlot]:
+    count = draw(st.integers(1, 8))
+    slots = []
+    for index in range(count):
+        cached = draw(st.integers(0, 50))
+        reusable = draw(st.integers(0, cached))
+        slots.append(FreeSlot(index, reusable, cached, draw(st.floats(0, 100))))
+    return slots
+
+
+@given(free_slots())
+def test_a_cache_is_lost_for_less_than_it_keeps_only_when_no_slot_is_empty(slots: list[FreeSlot]) -> None:
+    choice = choose_slot(slots)
+    assert choice is not None
+    chosen = slots[choice.slot_index]
+    assert choice.reusable_tokens == chosen.reusable_tokens
+    if not chosen.keeps_more_than_it_loses and chosen.cached_tokens > 0:
+        assert all(slot.cached_tokens > 0 and not slot.keeps_more_than_it_loses for slot in slots)
+    # Nothing a worthwhile slot would keep is given up for less.
+    worth = [slot.reusable_tokens for slot in slots if slot.keeps_more_than_it_loses]
+    if worth:
+        assert chosen.reusable_tokens == max(worth)

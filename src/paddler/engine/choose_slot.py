@@ -1,4 +1,10 @@
-"""Slot choice for a new request: the free slot whose cache can keep the most of its prompt."""
+"""Slot choice for a new request: the free slot whose cache keeps the most of its prompt, unless taking it
+would throw away more of a cache than it keeps while an empty slot is free.
+
+A slot's cache is the prefix of the conversation it served last; a request that shares only a few
+opening tokens with it (a chat template's header, a word of a system prompt) would keep those and erase
+the rest, and the conversation that comes back next finds nothing. llama-server keeps a cache unless a
+prompt is similar enough to it; here the rule is what a slot keeps against what it loses."""
 
 from __future__ import annotations
 
@@ -7,20 +13,36 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class SlotChoice:
+class FreeSlot:
     slot_index: int
     # Prompt tokens whose cache can be kept (engine/prefix_reuse.py decides how many).
     reusable_tokens: int
+    # Tokens the slot's cache holds now (in the KV cache or in host memory).
+    cached_tokens: int
+    last_used: float
+
+    @property
+    def keeps_more_than_it_loses(self) -> bool:
+        return self.reusable_tokens > 0 and 2 * self.reusable_tokens >= self.cached_tokens
 
 
-def choose_slot(free_slots: Sequence[tuple[int, int, float]]) -> SlotChoice | None:
-    """free_slots: (slot index, reusable tokens, last used time). Most reusable tokens win; among
-    equals, the least recently used slot, so fresh requests do not wipe a useful cache."""
-    best: tuple[int, float, int] | None = None
-    for slot_index, reusable, last_used in free_slots:
-        candidate = (reusable, -last_used, slot_index)
-        if best is None or candidate[:2] > best[:2]:
-            best = candidate
-    if best is None:
+@dataclass(frozen=True, slots=True)
+class SlotChoice:
+    slot_index: int
+    reusable_tokens: int
+
+
+def _best(candidates: Sequence[FreeSlot]) -> FreeSlot:
+    """Most reusable tokens; among equals, the least recently used slot."""
+    return max(candidates, key=lambda slot: (slot.reusable_tokens, -slot.last_used, -slot.slot_index))
+
+
+def choose_slot(free_slots: Sequence[FreeSlot]) -> SlotChoice | None:
+    """A slot whose cache the prompt mostly continues; else an empty one; else (every free slot holds a
+    cache it would mostly lose) the one that keeps the most, least recently used on ties."""
+    if not free_slots:
         return None
-    return SlotChoice(slot_index=best[2], reusable_tokens=max(best[0], 0))
+    worth_taking = [slot for slot in free_slots if slot.keeps_more_than_it_loses]
+    empty = [slot for slot in free_slots if slot.cached_tokens == 0]
+    best = _best(worth_taking or empty or free_slots)
+    return SlotChoice(slot_index=best.slot_index, reusable_tokens=max(best.reusable_tokens, 0))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
-from paddler.engine.choose_slot import choose_slot
+from paddler.engine.choose_slot import FreeSlot, choose_slot
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.model_runner import ModelRunner
 from paddler.engine.prefix_reuse import MemoryKind, reusable_prefix
@@ -36,7 +36,11 @@ class SlotCache:
         """A free slot for `prompt`, marked busy, how many prompt tokens its own cache keeps, and a longer
         prefix another slot (not one of `waiting`) holds or is prefilling, when there is one: the caller
         shares it (share()) once the source holds it, and the slot's own cache is then dropped."""
-        free = [(slot.seq_id, self._reusable(slot, prompt), slot.last_used) for slot in self.slots if not slot.busy]
+        free = [
+            FreeSlot(slot.seq_id, self._reusable(slot, prompt), len(slot.cached_tokens), slot.last_used)
+            for slot in self.slots
+            if not slot.busy
+        ]
         choice = choose_slot(free)
         if choice is None:
             raise RuntimeError("a request was admitted with no free slot")
