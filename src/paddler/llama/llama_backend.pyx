@@ -52,7 +52,11 @@ cdef void _emit(int level, const char * text) noexcept with gil:
         if captured is not None and level >= GGML_LOG_LEVEL_WARN:
             captured.append(message)
         if level >= _forward_threshold:
-            logger.log(_PYTHON_LEVELS.get(level, logging.INFO), "%s", message)
+            python_level = _PYTHON_LEVELS.get(level, logging.INFO)
+            if captured is not None and captured.held is not None:
+                captured.held.append((python_level, message))
+            else:
+                logger.log(python_level, "%s", message)
     except BaseException:
         pass  # a logging failure must never unwind into llama.cpp
 
@@ -105,16 +109,32 @@ def ensure_backend() -> None:
         _initialised = True
 
 
+class CapturedLog(list):
+    """llama.cpp's warnings and errors of one block; with `hold`, every forwarded message waits for the
+    block's end, so a caller that expected the failure (an abort it asked for) can quiet them."""
+
+    def __init__(self, hold):
+        super().__init__()
+        self.held = [] if hold else None
+
+    def quiet(self):
+        """Log the held messages at DEBUG: they describe an outcome the caller handles."""
+        if self.held is not None:
+            self.held = [(logging.DEBUG, message) for _, message in self.held]
+
+
 @contextmanager
-def capture_log():
+def capture_log(hold=False):
     """Collect llama.cpp's warnings and errors raised by this thread inside the block."""
     previous = getattr(_thread_state, "captured", None)
-    captured = []
+    captured = CapturedLog(hold)
     _thread_state.captured = captured
     try:
         yield captured
     finally:
         _thread_state.captured = previous
+        for level, message in captured.held or ():
+            logger.log(level, "%s", message)
 
 
 def version() -> str:

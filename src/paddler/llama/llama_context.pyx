@@ -276,9 +276,13 @@ cdef class LlamaContext:
         cdef llama_batch c_batch = batch._batch
         cdef int32_t result
         self._outputs_count = 0
-        with capture_log() as messages:
+        # An abort we asked for and a full KV cache are outcomes the engine handles: llama.cpp's error
+        # lines about them would only alarm whoever reads the log.
+        with capture_log(hold=True) as messages:
             with nogil:
                 result = llama_decode(handle, c_batch)
+            if result in (1, 2):
+                messages.quiet()
         if result == 0:
             self._remember_outputs(batch)
             return DecodeOutcome.OK
