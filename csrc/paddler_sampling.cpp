@@ -85,6 +85,30 @@ extern "C" paddler_status paddler_sampler_sample(
     });
 }
 
+extern "C" paddler_status paddler_sampler_argmax(
+    llama_context * context, int32_t batch_index, int32_t n_vocab, llama_token * out_token,
+    char * error_buffer, size_t error_buffer_size) {
+    return paddler_guard(error_buffer, error_buffer_size, [&] {
+        const float * logits = llama_get_logits_ith(context, batch_index);
+        if (logits == nullptr) {
+            paddler_write_error(error_buffer, error_buffer_size, "no logits at this batch index");
+            return PADDLER_STATUS_NO_LOGITS;
+        }
+        llama_token best = 0;
+        for (llama_token token_id = 1; token_id < n_vocab; token_id++) {
+            if (logits[token_id] > logits[best]) {
+                best = token_id;
+            }
+        }
+        if (!std::isfinite(logits[best])) {
+            paddler_write_error(error_buffer, error_buffer_size, "no token satisfies the sampling constraints");
+            return PADDLER_STATUS_NO_VIABLE_TOKEN;
+        }
+        *out_token = best;
+        return PADDLER_STATUS_OK;
+    });
+}
+
 extern "C" paddler_status paddler_sampler_accept(
     llama_sampler * chain, llama_sampler * grammar, llama_token token,
     char * error_buffer, size_t error_buffer_size) {

@@ -141,3 +141,27 @@ def test_the_same_call_pushes_each_sampled_token_into_its_output(smollm: LlamaMo
             assert output.texts() == [(SECTION_PENDING, vocab.token_to_piece(token).decode())]
         with pytest.raises(InvalidParameterError, match="one length"):
             sample_and_push(context, [first], indices[:1], outputs)
+
+
+def test_a_plain_greedy_sampler_takes_the_argmax_as_the_sampler_chain_does(smollm: LlamaModel) -> None:
+    """A greedy sampler with no grammar, penalties or bias reads the logits' argmax directly (no copy of
+    the vocabulary into candidates): the same token as llama.cpp's chain, here forced by a neutral bias,
+    and as numpy's argmax (the first of equals), token after token."""
+    vocab = smollm.vocab
+    prompt = vocab.tokenize("Once upon a time, in a land far away,", add_special=False)
+    with (
+        LlamaContext(smollm, n_ctx=256, n_seq_max=2, n_threads=2) as context,
+        LlamaBatch(64) as batch,
+        LlamaSampler(vocab, temperature=0) as direct,
+        LlamaSampler(vocab, temperature=0, logit_bias={0: 0.0}) as chain,
+    ):
+        positions = [len(prompt), len(prompt)]
+        indices = [batch.add_sequence(prompt, 0, seq_id) for seq_id in (0, 1)]
+        for _ in range(24):
+            assert context.decode(batch) is DecodeOutcome.OK
+            tokens, failures = sample_batch(context, [direct, chain], indices)
+            assert not failures
+            assert tokens[0] == tokens[1] == int(context.get_logits(indices[0]).argmax())
+            batch.clear()
+            indices = [batch.add_token(tokens[seq_id], positions[seq_id], seq_id, True) for seq_id in (0, 1)]
+            positions = [position + 1 for position in positions]

@@ -32,6 +32,13 @@ paddler_status paddler_sampler_sample(
     llama_token_data * scratch, int32_t n_vocab, llama_token * out_token,
     char * error_buffer, size_t error_buffer_size);
 
+/* The most likely token at `batch_index` (the first of equals), as a chain of llama.cpp's greedy sampler
+ * alone picks it, without copying the vocabulary into candidates: for a sampler that is greedy with no
+ * grammar, penalties or logit bias, whose chain keeps no state to accept into. */
+paddler_status paddler_sampler_argmax(
+    struct llama_context * context, int32_t batch_index, int32_t n_vocab, llama_token * out_token,
+    char * error_buffer, size_t error_buffer_size);
+
 /* Accept a token the caller chose. When `grammar` (or NULL) forbids the token, nothing is
  * accepted and PADDLER_STATUS_NO_VIABLE_TOKEN is returned. */
 paddler_status paddler_sampler_accept(

@@ -16,6 +16,10 @@ cdef extern from "paddler/paddler_sampling.h" nogil:
         llama_token_data * scratch, int32_t n_vocab, llama_token * out_token,
         char * error_buffer, size_t error_buffer_size)
 
+    paddler_status paddler_sampler_argmax(
+        llama_context * context, int32_t batch_index, int32_t n_vocab, llama_token * out_token,
+        char * error_buffer, size_t error_buffer_size)
+
     paddler_status paddler_sampler_accept(
         llama_sampler * chain, llama_sampler * grammar, llama_token token,
         char * error_buffer, size_t error_buffer_size)

@@ -8,6 +8,8 @@ cdef class LlamaSampler:
     cdef llama_sampler * _chain
     cdef llama_sampler * _grammar
     cdef llama_token_data * _scratch
+    # Greedy with no grammar, penalties or logit bias: the token is the logits' argmax.
+    cdef bint _argmax_only
     cdef readonly LlamaVocab vocab
     cdef readonly object seed
 

@@ -19,6 +19,7 @@ from paddler.llama.libllama cimport (
     llama_sampler_chain_add,
     llama_sampler_chain_default_params,
     llama_sampler_chain_init,
+    llama_sampler_chain_n,
     llama_sampler_chain_params,
     llama_sampler_free,
     llama_sampler_get_seed,
@@ -42,6 +43,7 @@ from paddler.llama.libpaddler cimport (
     PADDLER_STATUS_OK,
     paddler_grammar_validate,
     paddler_sampler_accept,
+    paddler_sampler_argmax,
     paddler_sampler_sample,
     paddler_status,
 )
@@ -147,6 +149,7 @@ cdef class LlamaSampler:
         self._chain = NULL
         self._grammar = NULL
         self._scratch = NULL
+        self._argmax_only = False
 
     def __init__(self, LlamaVocab vocab not None, *, double temperature=0.8, int top_k=40,
                  double top_p=0.95, double min_p=0.05, double typical_p=1.0, double repeat_penalty=1.0,
@@ -184,6 +187,7 @@ cdef class LlamaSampler:
         if temperature <= 0:
             self._add(llama_sampler_init_greedy())
             self.seed = None
+            self._argmax_only = self._grammar == NULL and llama_sampler_chain_n(self._chain) == 1
             return
         if top_k > 0:
             self._add(llama_sampler_init_top_k(top_k))
@@ -213,9 +217,8 @@ cdef class LlamaSampler:
         cdef paddler_status status
         cdef llama_context * c_context = context.handle()
         with nogil:
-            status = paddler_sampler_sample(self._chain, self._grammar, c_context, batch_index,
-                                            self._scratch, self.vocab.n_tokens, &token,
-                                            error_buffer, sizeof(error_buffer))
+            status = _sample_row(self._argmax_only, self._chain, self._grammar, c_context, batch_index,
+                                 self._scratch, self.vocab.n_tokens, &token, error_buffer, sizeof(error_buffer))
         if status == PADDLER_STATUS_OK:
             return token
         if status == PADDLER_STATUS_NO_LOGITS:
@@ -283,6 +286,16 @@ def sample_batch(LlamaContext context not None, samplers, batch_indices):
     return tokens, failures
 
 
+cdef inline paddler_status _sample_row(
+        bint argmax_only, llama_sampler * chain, llama_sampler * grammar, llama_context * context,
+        int32_t batch_index, llama_token_data * scratch, int32_t n_vocab, llama_token * out_token,
+        char * error_buffer, size_t error_buffer_size) noexcept nogil:
+    if argmax_only:
+        return paddler_sampler_argmax(context, batch_index, n_vocab, out_token, error_buffer, error_buffer_size)
+    return paddler_sampler_sample(chain, grammar, context, batch_index, scratch, n_vocab, out_token,
+                                  error_buffer, error_buffer_size)
+
+
 def sample_and_push(LlamaContext context not None, samplers, batch_indices, outputs):
     """sample_batch, and in the same GIL release each row's token pushed into `outputs[row]` (a
     SequenceOutput: end of generation, marker classification, UTF-8 text, token budget). Returns the
@@ -306,13 +319,15 @@ cdef tuple _sample(LlamaContext context, samplers, batch_indices, outputs):
     cdef char * errors = <char *>malloc(max(count, 1) * 256)
     cdef sequence_state ** states = <sequence_state **>malloc(max(count, 1) * sizeof(sequence_state *))
     cdef int * events = <int *>malloc(max(count, 1) * sizeof(int))
+    cdef bint * argmax_only = <bint *>malloc(max(count, 1) * sizeof(bint))
     cdef bint pushing = outputs is not None
     cdef int32_t n_vocab = context.n_vocab
     cdef Py_ssize_t row
     cdef LlamaSampler sampler
     try:
         if (chains == NULL or grammars == NULL or scratches == NULL or indices == NULL or tokens == NULL
-                or statuses == NULL or errors == NULL or states == NULL or events == NULL):
+                or statuses == NULL or errors == NULL or states == NULL or events == NULL
+                or argmax_only == NULL):
             raise MemoryError()
         for row in range(count):
             sampler = samplers[row]
@@ -323,15 +338,16 @@ cdef tuple _sample(LlamaContext context, samplers, batch_indices, outputs):
             chains[row] = sampler._chain
             grammars[row] = sampler._grammar
             scratches[row] = sampler._scratch
+            argmax_only[row] = sampler._argmax_only
             indices[row] = batch_indices[row]
             states[row] = (<SequenceOutput?>outputs[row]).state() if pushing else NULL
         with nogil:
             for row in range(count):
                 tokens[row] = -1
                 events[row] = 0
-                statuses[row] = paddler_sampler_sample(chains[row], grammars[row], c_context, indices[row],
-                                                       scratches[row], n_vocab, &tokens[row],
-                                                       errors + row * 256, 256)
+                statuses[row] = _sample_row(argmax_only[row], chains[row], grammars[row], c_context,
+                                            indices[row], scratches[row], n_vocab, &tokens[row],
+                                            errors + row * 256, 256)
                 if pushing and statuses[row] == PADDLER_STATUS_OK:
                     events[row] = push_token(states[row], tokens[row])
         failures = {}
@@ -344,6 +360,7 @@ cdef tuple _sample(LlamaContext context, samplers, batch_indices, outputs):
             [events[row] for row in range(count)] if pushing else None,
         )
     finally:
+        free(argmax_only)
         free(states)
         free(events)
         free(chains)
