@@ -12,6 +12,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 
+def keeps_more_than_it_loses(reusable_tokens: int, cached_tokens: int) -> bool:
+    """Whether a prompt that keeps `reusable_tokens` of a cache of `cached_tokens` keeps at least half."""
+    return 2 * reusable_tokens >= cached_tokens
+
+
 @dataclass(frozen=True, slots=True)
 class FreeSlot:
     slot_index: int
@@ -23,7 +28,7 @@ class FreeSlot:
 
     @property
     def keeps_more_than_it_loses(self) -> bool:
-        return self.reusable_tokens > 0 and 2 * self.reusable_tokens >= self.cached_tokens
+        return self.reusable_tokens > 0 and keeps_more_than_it_loses(self.reusable_tokens, self.cached_tokens)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,18 @@
 """The slots of the generation context and what their KV caches hold: the slot a new prompt goes to
 (the longest prefix the model's memory lets it keep, see engine/prefix_reuse.py), the longest prefix
 another slot holds or is about to hold (a prefix tree over every slot's tokens, engine/prefix_tree.py),
-caches of idle slots moved to host memory under a unified KV cache, and idle caches dropped first when
-the KV cache runs out."""
+caches of idle slots moved to host memory under a unified KV cache (and kept there by their tokens when
+another prompt takes the slot, engine/host_prompt_cache.py), and idle caches dropped first when the KV
+cache runs out."""
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from functools import partial
 
-from paddler.engine.choose_slot import FreeSlot, choose_slot
+from paddler.engine.choose_slot import FreeSlot, choose_slot, keeps_more_than_it_loses
 from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.host_prompt_cache import HostEntry, HostPromptCache, oldest_first
 from paddler.engine.model_runner import ModelRunner
 from paddler.engine.prefix_reuse import MemoryKind, reusable_prefix
 from paddler.engine.prefix_tree import PrefixTree
@@ -31,6 +34,7 @@ class SlotCache:
         self.sharing = settings.prefix_sharing and runner.memory.kind is MemoryKind.ATTENTION
         # Busy slots hold their prompts in it, idle ones what their cache holds (live or offloaded).
         self._tree = PrefixTree()
+        self._host = HostPromptCache()
 
     def take(self, prompt: Sequence[int], waiting: Collection[Slot] = ()) -> tuple[Slot, int, SharedPrefix | None]:
         """A free slot for `prompt`, marked busy, how many prompt tokens its own cache keeps, and a longer
@@ -45,10 +49,11 @@ class SlotCache:
         if choice is None:
             raise RuntimeError("a request was admitted with no free slot")
         slot = self.slots[choice.slot_index]
+        own = self._take_from_host(slot, prompt, choice.reusable_tokens)
         shared = self.shared_prefix(slot, prompt, waiting)
-        if shared is not None and not _better_than_own(slot, shared, choice.reusable_tokens):
+        if shared is not None and not _better_than_own(slot, shared, own):
             shared = None
-        reusable = self._reuse(slot, 0 if shared is not None else choice.reusable_tokens)
+        reusable = self._reuse(slot, 0 if shared is not None else own)
         slot.busy = True
         slot.taken += 1
         if self.sharing:
@@ -82,6 +87,27 @@ class SlotCache:
         self._runner.share_prefix(shared.source.seq_id, target.seq_id, shared.length)
         target.cached_tokens[:] = shared.source.cached_tokens[: shared.length]
 
+    def _take_from_host(self, slot: Slot, prompt: Sequence[int], own: int) -> int:
+        """Give `slot` the set-aside cache that keeps more of `prompt` than its own `own` tokens, if one
+        does (the slot's own offloaded cache is set aside in turn); returns what the slot now keeps."""
+        memory = self._runner.memory
+        entry, reusable = self._host.best(
+            lambda entry: reusable_prefix(memory, entry.tokens, prompt, entry.first_position)
+        )
+        if entry is None or reusable <= own:
+            return own
+        self._host.remove(entry)
+        if slot.saved_state is not None:
+            self._set_aside(slot, slot.saved_state)
+        elif slot.cached_tokens:
+            self.forget(slot)
+        slot.cached_tokens[:] = entry.tokens
+        slot.saved_state, slot.saved_first_position = entry.state, entry.first_position
+        return reusable
+
+    def _set_aside(self, slot: Slot, state: bytes) -> None:
+        self._host.keep(HostEntry(list(slot.cached_tokens), state, slot.saved_first_position, slot.last_used))
+
     def _reusable(self, slot: Slot, prompt: Sequence[int]) -> int:
         memory = self._runner.memory
         first_position = 0
@@ -100,7 +126,15 @@ class SlotCache:
         cannot keep them."""
         state = slot.saved_state
         slot.saved_state = None
-        if state is not None and (reusable == 0 or not self._runner.restore_sequence(slot.seq_id, state)):
+        if state is not None and reusable == 0:
+            # Another prompt takes the slot: its cache waits in host memory for its own to come back.
+            self._set_aside(slot, state)
+            self._forget_cache(slot)
+            return 0
+        if state is not None and not keeps_more_than_it_loses(reusable, len(slot.cached_tokens)):
+            # Most of it is cut: the whole waits in host memory too, for the conversation it belongs to.
+            self._set_aside(slot, state)
+        if state is not None and not self._runner.restore_sequence(slot.seq_id, state):
             self._forget_cache(slot)
             return 0
         self.truncate(slot, reusable)
@@ -155,15 +189,13 @@ class SlotCache:
         slot.saved_first_position = self._runner.first_cached_position(slot.seq_id) or 0
         slot.saved_state = self._runner.save_sequence(slot.seq_id)
         self._runner.erase_sequence(slot.seq_id)
-        saved = sorted(
-            (other for other in self.slots if other.saved_state is not None), key=lambda other: other.last_used
-        )
-        total = sum(len(other.saved_state or b"") for other in saved)
-        for coldest in saved:
-            if total <= self._settings.prompt_cache_bytes:
-                break
-            total -= len(coldest.saved_state or b"")
-            self._forget_cache(coldest)
+        held = [
+            (other.last_used, len(other.saved_state), partial(self._forget_cache, other))
+            for other in self.slots
+            if other.saved_state is not None
+        ]
+        held += [(entry.last_used, len(entry.state), partial(self._host.remove, entry)) for entry in self._host.entries]
+        oldest_first(held, self._settings.prompt_cache_bytes)
 
 
 def _better_than_own(slot: Slot, shared: SharedPrefix, own: int) -> bool:
