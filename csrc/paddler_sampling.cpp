@@ -63,6 +63,15 @@ void accept_both(llama_sampler * chain, llama_sampler * grammar, llama_token tok
     llama_sampler_accept(chain, token);
 }
 
+// The logits the last decode produced at `batch_index`; nullptr, with the error written, when none.
+const float * logits_at(llama_context * context, int32_t batch_index, char * error_buffer, size_t error_buffer_size) {
+    const float * logits = llama_get_logits_ith(context, batch_index);
+    if (logits == nullptr) {
+        paddler_write_error(error_buffer, error_buffer_size, "no logits at this batch index");
+    }
+    return logits;
+}
+
 }  // namespace
 
 extern "C" paddler_status paddler_sampler_sample(
@@ -70,9 +79,8 @@ extern "C" paddler_status paddler_sampler_sample(
     llama_token_data * scratch, int32_t n_vocab, llama_token * out_token,
     char * error_buffer, size_t error_buffer_size) {
     return paddler_guard(error_buffer, error_buffer_size, [&] {
-        const float * logits = llama_get_logits_ith(context, batch_index);
+        const float * logits = logits_at(context, batch_index, error_buffer, error_buffer_size);
         if (logits == nullptr) {
-            paddler_write_error(error_buffer, error_buffer_size, "no logits at this batch index");
             return PADDLER_STATUS_NO_LOGITS;
         }
         const paddler_status status = choose_token(chain, grammar, logits, scratch, n_vocab, out_token);
@@ -89,9 +97,8 @@ extern "C" paddler_status paddler_sampler_argmax(
     llama_context * context, int32_t batch_index, int32_t n_vocab, llama_token * out_token,
     char * error_buffer, size_t error_buffer_size) {
     return paddler_guard(error_buffer, error_buffer_size, [&] {
-        const float * logits = llama_get_logits_ith(context, batch_index);
+        const float * logits = logits_at(context, batch_index, error_buffer, error_buffer_size);
         if (logits == nullptr) {
-            paddler_write_error(error_buffer, error_buffer_size, "no logits at this batch index");
             return PADDLER_STATUS_NO_LOGITS;
         }
         llama_token best = 0;
