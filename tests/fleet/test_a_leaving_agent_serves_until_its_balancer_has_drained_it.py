@@ -4,7 +4,8 @@ no more: a request that reaches it before then was routed there by a balancer th
 The balancer here is a stand-in that answers the agent's reports as ours does, but takes a second over
 the report that says the agent leaves (a loaded balancer, a slow admin socket): the fault no real
 balancer can be made to show on demand. The agent used to stop taking requests 0.2 s after the signal
-whatever the balancer had done, so a request in that second got the "shutting down" error line."""
+whatever the balancer had done, so a request in that second got the "shutting down" error line. Once it
+stops taking requests, what still reaches it gets 425, which HAProxy retries on another agent."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -69,25 +71,38 @@ def balancer() -> Iterator[SlowBalancer]:
     server.server_close()
 
 
-def _answer(url: str) -> dict[str, Any]:
+def _answer(url: str) -> httpx.Response:
     body = {"raw_prompt": "The capital of France is", "max_tokens": 4}
-    response = httpx.post(f"{url}/api/v1/continue_from_raw_prompt", json=body, timeout=60)
-    assert response.status_code == 200
-    last: dict[str, Any] = json.loads(response.text.strip().splitlines()[-1])
-    return last
+    return httpx.post(f"{url}/api/v1/continue_from_raw_prompt", json=body, timeout=60)
 
 
-def test_a_request_before_the_balancer_confirmed_the_drain_is_served(
+def test_a_request_before_the_balancer_confirmed_the_drain_is_served_and_one_after_goes_back(
     default_model_path: Path, balancer: SlowBalancer
 ) -> None:
     agent = start_server(default_model_path, "--slots", "2", "--balancer-addr", balancer.address)
     try:
+        running: dict[str, Any] = {}
+        long_request = threading.Thread(target=lambda: running.update(lines=_long_stream(agent.inference_url)))
+        long_request.start()
+        assert wait_for(lambda: agent.slots_processing() == 1, timeout=15)
         agent.process.send_signal(signal.SIGTERM)
         time.sleep(0.5)  # past the old fixed wait, well inside the balancer's slow drain
         assert not balancer.leaving_reported.is_set()
-        assert "Response" in _answer(agent.inference_url)
+        served = _answer(agent.inference_url)
+        assert served.status_code == 200
+        assert "Response" in json.loads(served.text.strip().splitlines()[-1])
+        assert balancer.leaving_reported.wait(timeout=5)
+        time.sleep(0.5)
+        # Drained: the engine takes nothing new, and what still arrives is sent back for another agent.
+        assert _answer(agent.inference_url).status_code == 425
+        long_request.join(timeout=60)
+        assert json.loads(running["lines"][-1])["Response"]["response"]["GeneratedToken"] == {"Done": ANY}
         assert agent.process.wait(timeout=30) == 0
-        assert balancer.leaving_reported.is_set()
         assert wait_for(balancer.departed.is_set, timeout=5)
     finally:
         stop_server(agent)
+
+
+def _long_stream(url: str) -> list[str]:
+    body = {"raw_prompt": "Once upon a time", "max_tokens": 200}
+    return httpx.post(f"{url}/api/v1/continue_from_raw_prompt", json=body, timeout=60).text.strip().splitlines()

@@ -42,7 +42,9 @@ def _metric(management_url: str, name: str) -> float:
 def test_a_fault_ends_the_running_requests_with_one_error_line_and_the_next_request_is_served(
     server_factory: ServerFactory,
 ) -> None:
-    server = server_factory("--slots", "2", "--temperature", "0", environment={"PADDLER_INJECT_FAULTS": "8:raise"})
+    # The fault comes some 50 steps into the long requests, so both are running then even when the
+    # socket's request reaches the engine well after the HTTP one (a loaded host).
+    server = server_factory("--slots", "2", "--temperature", "0", environment={"PADDLER_INJECT_FAULTS": "60:raise"})
     reference = _lines(server.inference_url, SHORT)
     results: list[list[dict[str, Any]]] = [[], []]
     http = threading.Thread(target=lambda: results[0].extend(_lines(server.inference_url, LONG)))

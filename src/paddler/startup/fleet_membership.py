@@ -103,6 +103,8 @@ class FleetMembership:
                 logger.warning("the balancer %s did not confirm the drain in time; leaving anyway", url)
         # A request HAProxy sent just before it drained this agent is on its way: let it be admitted.
         time.sleep(DRAIN_GRACE_SECONDS)
+        # From now on the engine takes nothing new: what still arrives goes back to HAProxy for another agent.
+        self._services.leaving_fleet.set()
 
     def leave(self) -> None:
         self._stopped.set()

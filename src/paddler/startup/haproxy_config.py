@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from paddler.web.balancer.haproxy_runtime import BACKEND, WAITING_ROOM
-from paddler.web.balancer.waiting_room import RETRY_STATUS
+from paddler.web.shared.retry_elsewhere import RETRY_STATUS
 
 # How often HAProxy asks each agent's /ready, and how many answers change its mind.
 CHECK_INTERVAL_MS = 500

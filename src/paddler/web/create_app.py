@@ -58,6 +58,7 @@ from paddler.web.shared.api_error import (
 )
 from paddler.web.shared.compact_json_provider import CompactJsonProvider
 from paddler.web.shared.paddler_services import EXTENSION_KEY, PaddlerServices
+from paddler.web.shared.retry_elsewhere import retry_elsewhere_while_leaving
 from paddler.web.shared.thread_reserve import BUSY, plain_text_busy
 
 OPENAI_ROUTES = (
@@ -115,6 +116,7 @@ def _base_app(name: str, services: PaddlerServices, error_shape: ErrorShape = pl
 
 
 def _inference_access(app: Flask, services: PaddlerServices) -> None:
+    retry_elsewhere_while_leaving(app, services)
     install_access_control(
         app,
         api_keys=services.inference_api_keys,

@@ -17,9 +17,8 @@ from typing import Any
 
 from paddler.messages.request_rejected import BUFFER_OVERFLOW, WAIT_TIMED_OUT, RequestRejected
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime, HaproxyRuntimeError
+from paddler.web.shared.retry_elsewhere import RETRY_STATUS
 
-# The status HAProxy retries on another server; agents never answer it.
-RETRY_STATUS = "425 Too Early"
 LOOK_SECONDS = 0.05
 NO_AGENT = RequestRejected(503, "No agent is serving")
 
