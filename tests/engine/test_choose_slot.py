@@ -9,35 +9,32 @@ from hypothesis import strategies as st
 from paddler.engine.choose_slot import FreeSlot, choose_slot
 
 
-def test_most_reusable_tokens_win() -> None:
-    choice = choose_slot([FreeSlot(0, 2, 2, 5.0), FreeSlot(1, 4, 6, 1.0), FreeSlot(2, 0, 0, 0.0)])
+def _chosen(slots: list[FreeSlot]) -> tuple[int, int]:
+    """The chosen slot's index and the prompt tokens it keeps."""
+    choice = choose_slot(slots)
     assert choice is not None
-    assert (choice.slot_index, choice.reusable_tokens) == (1, 4)
+    return choice.slot_index, choice.reusable_tokens
+
+
+def test_most_reusable_tokens_win() -> None:
+    assert _chosen([FreeSlot(0, 2, 2, 5.0), FreeSlot(1, 4, 6, 1.0), FreeSlot(2, 0, 0, 0.0)]) == (1, 4)
 
 
 def test_ties_go_to_the_least_recently_used_slot() -> None:
-    choice = choose_slot([FreeSlot(0, 0, 0, 9.0), FreeSlot(1, 0, 0, 3.0), FreeSlot(2, 0, 0, 1.0)])
-    assert choice is not None
-    assert (choice.slot_index, choice.reusable_tokens) == (2, 0)
+    assert _chosen([FreeSlot(0, 0, 0, 9.0), FreeSlot(1, 0, 0, 3.0), FreeSlot(2, 0, 0, 1.0)]) == (2, 0)
 
 
 def test_a_few_shared_opening_tokens_do_not_wipe_another_conversations_cache() -> None:
     # Slot 0 holds a 14-token conversation that shares its first 2 tokens with the new prompt.
-    choice = choose_slot([FreeSlot(0, 2, 14, 1.0), FreeSlot(1, 0, 0, 5.0)])
-    assert choice is not None
-    assert (choice.slot_index, choice.reusable_tokens) == (1, 0)
+    assert _chosen([FreeSlot(0, 2, 14, 1.0), FreeSlot(1, 0, 0, 5.0)]) == (1, 0)
 
 
 def test_a_follow_up_takes_its_conversations_slot() -> None:
-    choice = choose_slot([FreeSlot(0, 0, 0, 1.0), FreeSlot(1, 120, 120, 9.0), FreeSlot(2, 30, 200, 0.5)])
-    assert choice is not None
-    assert (choice.slot_index, choice.reusable_tokens) == (1, 120)
+    assert _chosen([FreeSlot(0, 0, 0, 1.0), FreeSlot(1, 120, 120, 9.0), FreeSlot(2, 30, 200, 0.5)]) == (1, 120)
 
 
 def test_with_every_slot_holding_a_cache_the_one_that_keeps_most_is_taken() -> None:
-    choice = choose_slot([FreeSlot(0, 2, 14, 1.0), FreeSlot(1, 3, 40, 5.0)])
-    assert choice is not None
-    assert (choice.slot_index, choice.reusable_tokens) == (1, 3)
+    assert _chosen([FreeSlot(0, 2, 14, 1.0), FreeSlot(1, 3, 40, 5.0)]) == (1, 3)
 
 
 def test_no_free_slot() -> None:

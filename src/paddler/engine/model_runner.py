@@ -302,8 +302,7 @@ class ModelRunner:
         lets request threads take the GIL between them). Returns the tokens (-1 where no token
         satisfied a row's constraints), each such row's reason, and each row's OUTPUT_* flags."""
         assert self.generation_context is not None
-        tokens, failures, events = sample_and_push(self.generation_context, samplers, batch_indices, outputs)
-        return tokens, failures, events
+        return sample_and_push(self.generation_context, samplers, batch_indices, outputs)
 
     def erase_sequence(self, seq_id: int, from_position: int = 0) -> bool:
         """Drop a sequence's cells from `from_position` on, expecting every position below it to stay.

@@ -126,17 +126,14 @@ class SlotCache:
         cannot keep them."""
         state = slot.saved_state
         slot.saved_state = None
-        if state is not None and reusable == 0:
-            # Another prompt takes the slot: its cache waits in host memory for its own to come back.
-            self._set_aside(slot, state)
-            self._forget_cache(slot)
-            return 0
-        if state is not None and not keeps_more_than_it_loses(reusable, len(slot.cached_tokens)):
-            # Most of it is cut: the whole waits in host memory too, for the conversation it belongs to.
-            self._set_aside(slot, state)
-        if state is not None and not self._runner.restore_sequence(slot.seq_id, state):
-            self._forget_cache(slot)
-            return 0
+        if state is not None:
+            if not keeps_more_than_it_loses(reusable, len(slot.cached_tokens)):
+                # Another prompt takes the slot and cuts most or all of its cache: the whole waits in
+                # host memory for the conversation it belongs to.
+                self._set_aside(slot, state)
+            if reusable == 0 or not self._runner.restore_sequence(slot.seq_id, state):
+                self._forget_cache(slot)
+                return 0
         self.truncate(slot, reusable)
         return len(slot.cached_tokens)
 

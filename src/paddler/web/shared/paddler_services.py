@@ -67,7 +67,8 @@ class PaddlerServices:
     engine_ready: threading.Event = field(default_factory=threading.Event)
     # Set when the server shuts down: open WebSockets close with 1001.
     shutting_down: threading.Event = field(default_factory=threading.Event)
-    # Set when the agent begins to leave its fleet: inference requests are sent back to HAProxy (425).
+    # Set once an agent leaving its fleet has been drained by its balancers and its engine takes nothing
+    # new: inference requests that still arrive are sent back to HAProxy (425) for another agent.
     leaving_fleet: threading.Event = field(default_factory=threading.Event)
     # Open inference WebSockets (each holds a server thread) and their bound.
     open_websockets: Occupancy = field(default_factory=lambda: Occupancy(websocket_limit(DEFAULT_THREADS)))

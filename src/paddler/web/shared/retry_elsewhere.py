@@ -1,8 +1,8 @@
 """The answer that makes a fleet's HAProxy send a request to another agent: 425 before any byte (`retry-on
 425` with `option redispatch`, startup/haproxy_config.py), which HAProxy never passes on while it has
-retries left. The balancer's waiting room answers it once an agent is up; an agent that has begun to leave
-its fleet answers it to every inference request that still reaches it (one HAProxy routed before it
-drained the agent, or queued for it), so none meets an engine that is shutting down."""
+retries left. The balancer's waiting room answers it once an agent is up; an agent leaving its fleet
+answers it, once its balancers have drained it and its engine takes nothing new, to every inference
+request that still reaches it, so none meets an engine that is shutting down."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ RETRY_STATUS = "425 Too Early"
 
 
 def retry_elsewhere_while_leaving(app: Flask, services: PaddlerServices) -> None:
-    """Answer 425 to every request but the health checks once the agent leaves its fleet."""
+    """Answer 425 to every request but the health checks once `services.leaving_fleet` is set."""
 
     @app.before_request
     def _retry_elsewhere() -> Response | None:
