@@ -4,6 +4,8 @@ small interface so the same seeded workload drives both."""
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -24,6 +26,8 @@ from paddler.messages.generate_embedding_batch_params import EmbeddingDocument, 
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedToken, GenerationDone
 from paddler.messages.sampling_params import GREEDY
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,9 +150,9 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _serving_process(command: list[str], health_url: str) -> Iterator[None]:
+def _serving_process(command: list[str], health_url: str, environment: dict[str, str] | None = None) -> Iterator[None]:
     """Run a server until the block ends; its log goes nowhere, health is polled until it answers."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment)
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -265,19 +269,19 @@ class PaddlerHttpTarget:
 
 @contextmanager
 def paddler_server(
-    config: ServingConfig, *, embeddings: bool = False, python: str = sys.executable, options: tuple[str, ...] = ()
+    config: ServingConfig,
+    *,
+    embeddings: bool = False,
+    python: str = sys.executable,
+    options: tuple[str, ...] = (),
+    gunicorn: bool = False,
 ) -> Iterator[PaddlerHttpTarget]:
     """`python`: the interpreter whose paddler is served (another checkout's, to compare with it);
-    `options`: more serve options (--no-prefix-sharing; --balancer-addr to serve as an agent of a fleet)."""
+    `options`: more serve options (--no-prefix-sharing; --balancer-addr to serve as an agent of a fleet);
+    `gunicorn`: serve under gunicorn with the shipped gunicorn.conf.py (production) instead of the
+    development server."""
     inference, management = _free_port(), _free_port()
-    command = [
-        python,
-        "-m",
-        "paddler.cli",
-        "--log-level",
-        "WARNING",
-        "serve",
-        "--quiet",
+    serve_options = [
         "--model",
         str(config.model_path),
         "--name",
@@ -305,11 +309,20 @@ def paddler_server(
         "--management-addr",
         f"127.0.0.1:{management}",
         *_KV_LAYOUT_FLAGS[config.kv_layout],
+        # llama-server's sampling defaults (no penalties), so a temperature-0 request is plain greedy on
+        # both sides; paddler's own defaults are Paddler's (repeat 1.1, presence 0.8).
+        *("--penalty-repeat", "1", "--penalty-presence", "0", "--penalty-frequency", "0"),
         *options,
     ]
     if embeddings:
-        command += ["--enable-embeddings", "--pooling-type", "mean"]
-    with _serving_process(command, f"http://127.0.0.1:{inference}/ready"):
+        serve_options += ["--enable-embeddings", "--pooling-type", "mean"]
+    command = [python, "-m", "paddler.cli", "--log-level", "WARNING", "serve", "--quiet", *serve_options]
+    environment = None
+    if gunicorn:
+        command = [str(Path(python).with_name("gunicorn")), "-c", str(ROOT / "gunicorn.conf.py"), "paddler.wsgi:app"]
+        command += ["--log-level", "warning"]
+        environment = {**os.environ, "PADDLER_SERVE_ARGS": shlex.join(serve_options)}
+    with _serving_process(command, f"http://127.0.0.1:{inference}/ready", environment):
         yield PaddlerHttpTarget(f"http://127.0.0.1:{inference}", f"http://127.0.0.1:{management}")
 
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy
 
+from bench.bench_targets import ROOT
 from paddler.default_model import fetch_default_model
 from paddler.llama import DecodeOutcome, LlamaBatch, LlamaContext, LlamaModel, LlamaSampler, version
 
-ROOT = Path(__file__).resolve().parent.parent
 PROMPT_TOKENS = 512
 GENERATED_TOKENS = 128
 

@@ -20,7 +20,7 @@ import statistics
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from itertools import pairwise
@@ -32,6 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from bench.bench_targets import (
+    ROOT,
     EngineTarget,
     PaddlerHttpTarget,
     ServingConfig,
@@ -43,7 +44,6 @@ from bench.bench_targets import (
 from paddler.default_model import fetch_default_model
 from paddler.llama import version
 
-ROOT = Path(__file__).resolve().parent.parent
 WORDS = [
     "river",
     "mountain",
@@ -256,7 +256,9 @@ def summarize(results: TargetResults) -> Summary:
 
 
 _PADDLER_SIDES = {
-    "http": "over HTTP through its OpenAI-compatible API (/v1/completions, streamed)",
+    "http": "over HTTP through its OpenAI-compatible API (/v1/completions, streamed) on its development server",
+    "gunicorn": "over HTTP through its OpenAI-compatible API (/v1/completions, streamed) under gunicorn "
+    "(the shipped gunicorn.conf.py)",
     "engine": "through its engine API in process",
 }
 
@@ -362,6 +364,15 @@ def _long_prompt_config(config: ServingConfig) -> ServingConfig:
     return replace(config, slots=9, context_size=9 * 2304)
 
 
+def _paddler_side(
+    arguments: argparse.Namespace, config: ServingConfig, *, embeddings: bool = False
+) -> AbstractContextManager[Target]:
+    """paddler as --paddler-api asks: its server (development or gunicorn) or its engine in process."""
+    if arguments.paddler_api == "engine":
+        return paddler_engine(config, embeddings=embeddings)
+    return paddler_server(config, embeddings=embeddings, gunicorn=arguments.paddler_api == "gunicorn")
+
+
 def _start_targets(
     stack: ExitStack,
     arguments: argparse.Namespace,
@@ -370,11 +381,7 @@ def _start_targets(
 ) -> list[tuple[Target, TargetResults]]:
     """llama-server, paddler and, when asked, the baseline paddler, each with where its results go."""
     theirs, ours, before = results
-    paddler: Target
-    if arguments.paddler_api == "http":
-        paddler = stack.enter_context(paddler_server(config))
-    else:
-        paddler = stack.enter_context(paddler_engine(config))
+    paddler: Target = stack.enter_context(_paddler_side(arguments, config))
     targets: list[tuple[Target, TargetResults]] = [
         (stack.enter_context(llama_server(arguments.llama_server, config)), theirs),
         (paddler, ours),
@@ -445,9 +452,10 @@ def main() -> None:
     parser.add_argument("--skip-long-prompt", action="store_true", help="skip the running streams' ITL measure")
     parser.add_argument(
         "--paddler-api",
-        choices=["http", "engine"],
+        choices=list(_PADDLER_SIDES),
         default="http",
-        help="drive paddler over HTTP (its OpenAI API, like llama-server) or in process",
+        help="drive paddler over HTTP (its OpenAI API, like llama-server) on its development server, the same "
+        "under gunicorn, or in process",
     )
     parser.add_argument("--llama-server", type=Path, default=ROOT / "build" / "llama-tools" / "bin" / "llama-server")
     parser.add_argument(
@@ -459,7 +467,6 @@ def main() -> None:
     arguments = parser.parse_args()
     config = replace(serving_config(arguments, max(arguments.concurrency)), kv_layout=arguments.kv_layout)
     ours, theirs, before = TargetResults(), TargetResults(), TargetResults()
-    ours_side = paddler_server if arguments.paddler_api == "http" else paddler_engine
     if not arguments.skip_load:
         with ExitStack() as stack:
             targets = _start_targets(stack, arguments, config, (theirs, ours, before))
@@ -478,7 +485,7 @@ def main() -> None:
     if not arguments.skip_embeddings:
         with (
             llama_server(arguments.llama_server, config, embeddings=True) as server,
-            ours_side(config, embeddings=True) as engine,
+            _paddler_side(arguments, config, embeddings=True) as engine,
         ):
             for round_index in range(arguments.rounds):
                 for target, results in ((server, theirs), (engine, ours)):

@@ -21,11 +21,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.bench_targets import PaddlerHttpTarget, ServingConfig, paddler_balancer, paddler_server
+from bench.bench_targets import ROOT, PaddlerHttpTarget, ServingConfig, paddler_balancer, paddler_server
 from bench.engine_vs_llama_server import _percentile, _prompt, concurrent_load
 from paddler.default_model import fetch_default_model
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _wait_for_agents(balancer: PaddlerHttpTarget, count: int) -> None:

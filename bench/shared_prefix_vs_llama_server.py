@@ -30,8 +30,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench.bench_targets import ServingConfig, Target, llama_server, paddler_server
-from bench.engine_vs_llama_server import ROOT, WORDS, _median, _percentile, serving_config
+from bench.bench_targets import ROOT, ServingConfig, Target, llama_server, paddler_server
+from bench.engine_vs_llama_server import WORDS, _median, _percentile, serving_config
 from paddler.llama import version
 
 # Workload name -> distinct system prompts among the streams (0: every prompt distinct from its start).
