@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 
+import numpy
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from paddler.llama import (
     DecodeOutcome,
@@ -64,6 +68,74 @@ def test_penalties_change_the_greedy_choice(smollm: LlamaModel) -> None:
         with LlamaSampler(smollm.vocab, temperature=0, presence_penalty=100.0) as penalised:
             penalised.accept(favourite)
             assert penalised.sample(context, batch_index) != favourite
+
+
+def _penalised(logits: numpy.ndarray, window: list[int], repeat: float, frequency: float, presence: float) -> None:
+    """llama.cpp's penalty rule in float32, in place: a seen token's positive logit divided by `repeat` and
+    a negative one multiplied, then `frequency` taken off per occurrence in the window and `presence` once."""
+    for token, count in Counter(window).items():
+        logit = logits[token]
+        logit = logit * numpy.float32(repeat) if logit <= 0 else logit / numpy.float32(repeat)
+        logits[token] = logit - (numpy.float32(count) * numpy.float32(frequency) + numpy.float32(presence))
+
+
+def _greedy_with_penalties(model: LlamaModel, repeat: float, frequency: float, presence: float, last_n: int) -> int:
+    """Generate 24 tokens greedily with penalties (after a logit bias) over a repetitive prompt, checking each
+    choice against llama.cpp's rule computed here; returns how many choices the penalties changed."""
+    vocab = model.vocab
+    prompt = vocab.tokenize("the cat and the cat and the cat and the", add_special=False)
+    bias = {vocab.tokenize(" dog", add_special=False)[0]: 1.5}
+    with (
+        LlamaContext(model, n_ctx=128, n_threads=2) as context,
+        LlamaBatch(64) as batch,
+        LlamaSampler(
+            vocab,
+            temperature=0,
+            logit_bias=bias,
+            repeat_penalty=repeat,
+            frequency_penalty=frequency,
+            presence_penalty=presence,
+            penalty_last_n=last_n,
+        ) as sampler,
+    ):
+        for token in prompt:
+            sampler.accept(token)
+        window = list(prompt)
+        index = batch.add_sequence(prompt, 0, 0)
+        changed = 0
+        for position in range(len(prompt), len(prompt) + 24):
+            assert context.decode(batch) is DecodeOutcome.OK
+            logits = context.get_logits(index).astype(numpy.float32)
+            for token, value in bias.items():
+                logits[token] += numpy.float32(value)
+            plain = int(logits.argmax())
+            _penalised(logits, window[max(0, len(window) - last_n) :], repeat, frequency, presence)
+            token = sampler.sample(context, index)
+            assert token == int(logits.argmax())
+            changed += token != plain
+            window.append(token)
+            batch.clear()
+            index = batch.add_token(token, position, 0, True)
+        return changed
+
+
+def test_penalties_change_the_choice_as_llama_cpps_rule_does(smollm: LlamaModel) -> None:
+    """Our penalties sampler visits only the tokens in its window instead of the whole vocabulary; token
+    after token it picks what llama.cpp's rule picks, and here the penalties do change the choice."""
+    assert _greedy_with_penalties(smollm, 1.3, 0.4, 0.6, 6) > 0
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    repeat=st.floats(1.0, 2.0),
+    frequency=st.floats(0.0, 2.0),
+    presence=st.floats(0.0, 3.0),
+    last_n=st.integers(1, 20),
+)
+def test_penalties_follow_llama_cpps_rule_for_any_setting(
+    smollm: LlamaModel, repeat: float, frequency: float, presence: float, last_n: int
+) -> None:
+    _greedy_with_penalties(smollm, repeat, frequency, presence, last_n)
 
 
 def test_reset_rewinds_the_grammar(smollm: LlamaModel) -> None:

@@ -25,6 +25,11 @@ cdef extern from "paddler/paddler_sampling.h" nogil:
         char * error_buffer, size_t error_buffer_size)
 
 
+cdef extern from "paddler/paddler_penalties.h" nogil:
+    llama_sampler * paddler_sampler_init_penalties(
+        int32_t n_vocab, int32_t last_n, float repeat, float frequency, float presence)
+
+
 cdef extern from "paddler/paddler_grammar.h" nogil:
     paddler_status paddler_grammar_validate(
         const llama_vocab * vocab, const char * grammar, char * error_buffer, size_t error_buffer_size)

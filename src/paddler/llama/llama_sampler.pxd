@@ -13,4 +13,4 @@ cdef class LlamaSampler:
     cdef readonly LlamaVocab vocab
     cdef readonly object seed
 
-    cdef void _add(self, llama_sampler * sampler)
+    cdef int _add(self, llama_sampler * sampler) except -1

@@ -28,7 +28,6 @@ from paddler.llama.libllama cimport (
     llama_sampler_init_greedy,
     llama_sampler_init_logit_bias,
     llama_sampler_init_min_p,
-    llama_sampler_init_penalties,
     llama_sampler_init_temp,
     llama_sampler_init_top_k,
     llama_sampler_init_top_p,
@@ -42,6 +41,7 @@ from paddler.llama.libpaddler cimport (
     PADDLER_STATUS_NO_LOGITS,
     PADDLER_STATUS_OK,
     paddler_grammar_validate,
+    paddler_sampler_init_penalties,
     paddler_sampler_accept,
     paddler_sampler_argmax,
     paddler_sampler_sample,
@@ -182,8 +182,8 @@ cdef class LlamaSampler:
             self._add(_new_logit_bias(vocab, logit_bias))
         if repeat_penalty != 1.0 or frequency_penalty != 0.0 or presence_penalty != 0.0:
             last_n = vocab.n_tokens if penalty_last_n == -1 else penalty_last_n
-            self._add(llama_sampler_init_penalties(vocab.n_tokens, last_n, repeat_penalty,
-                                                   frequency_penalty, presence_penalty))
+            self._add(paddler_sampler_init_penalties(vocab.n_tokens, last_n, repeat_penalty,
+                                                     frequency_penalty, presence_penalty))
         if temperature <= 0:
             self._add(llama_sampler_init_greedy())
             self.seed = None
@@ -202,8 +202,11 @@ cdef class LlamaSampler:
         self._add(dist)
         self.seed = llama_sampler_get_seed(dist)
 
-    cdef void _add(self, llama_sampler * sampler):
+    cdef int _add(self, llama_sampler * sampler) except -1:
+        if sampler == NULL:
+            raise MemoryError()
         llama_sampler_chain_add(self._chain, sampler)
+        return 0
 
     def sample(self, LlamaContext context not None, int batch_index):
         """Choose the next token from the logits the last decode produced at `batch_index`, and
