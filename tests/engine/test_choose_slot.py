@@ -1,5 +1,6 @@
-"""choose_slot: the free slot that keeps the most prompt tokens, least recently used on ties, unless it
-would lose more of its cache than it keeps while an empty slot is free."""
+"""choose_slot: the free slot that keeps the most prompt tokens, least recently used on ties (the lowest
+index with a KV stream per slot), unless it would lose more of its cache than it keeps while an empty slot
+is free."""
 
 from __future__ import annotations
 
@@ -22,6 +23,15 @@ def test_most_reusable_tokens_win() -> None:
 
 def test_ties_go_to_the_least_recently_used_slot() -> None:
     assert _chosen([FreeSlot(0, 0, 0, 9.0), FreeSlot(1, 0, 0, 3.0), FreeSlot(2, 0, 0, 1.0)]) == (2, 0)
+
+
+def test_with_a_kv_stream_per_slot_ties_go_to_the_lowest_slot() -> None:
+    """So running requests stay on adjacent sequence ids, which llama.cpp decodes in one micro-batch."""
+    slots = [FreeSlot(5, 3, 4, 1.0), FreeSlot(2, 3, 5, 9.0), FreeSlot(0, 1, 4, 0.0), FreeSlot(7, 0, 0, 0.5)]
+    choice = choose_slot(slots, lowest_first=True)
+    assert choice is not None
+    assert (choice.slot_index, choice.reusable_tokens) == (2, 3)
+    assert _chosen(slots) == (5, 3)
 
 
 def test_a_few_shared_opening_tokens_do_not_wipe_another_conversations_cache() -> None:
@@ -52,9 +62,11 @@ def free_slots(draw: st.DrawFn) -> list[FreeSlot]:
     return slots
 
 
-@given(free_slots())
-def test_a_cache_is_lost_for_less_than_it_keeps_only_when_no_slot_is_empty(slots: list[FreeSlot]) -> None:
-    choice = choose_slot(slots)
+@given(free_slots(), st.booleans())
+def test_a_cache_is_lost_for_less_than_it_keeps_only_when_no_slot_is_empty(
+    slots: list[FreeSlot], lowest_first: bool
+) -> None:
+    choice = choose_slot(slots, lowest_first=lowest_first)
     assert choice is not None
     chosen = slots[choice.slot_index]
     assert choice.reusable_tokens == chosen.reusable_tokens

@@ -37,17 +37,24 @@ class SlotChoice:
     reusable_tokens: int
 
 
-def _best(candidates: Sequence[FreeSlot]) -> FreeSlot:
-    """Most reusable tokens; among equals, the least recently used slot."""
+def _best(candidates: Sequence[FreeSlot], lowest_first: bool) -> FreeSlot:
+    """Most reusable tokens; among equals, the lowest slot index when `lowest_first`, else the least
+    recently used slot."""
+    if lowest_first:
+        return max(candidates, key=lambda slot: (slot.reusable_tokens, -slot.slot_index))
     return max(candidates, key=lambda slot: (slot.reusable_tokens, -slot.last_used, -slot.slot_index))
 
 
-def choose_slot(free_slots: Sequence[FreeSlot]) -> SlotChoice | None:
+def choose_slot(free_slots: Sequence[FreeSlot], *, lowest_first: bool = False) -> SlotChoice | None:
     """A slot whose cache the prompt mostly continues; else an empty one; else (every free slot holds a
-    cache it would mostly lose) the one that keeps the most, least recently used on ties."""
+    cache it would mostly lose) the one that keeps the most. Ties go to the least recently used slot, or
+    with `lowest_first` to the lowest index: with a KV stream per slot llama.cpp computes a step in one
+    micro-batch per run of consecutive running sequence ids, so running requests kept on low, adjacent
+    slots decode in one pass where scattered ones took several (8 streams after a while of varied
+    traffic: 58 to 79 tokens/s scattered, 104 to 173 kept low)."""
     if not free_slots:
         return None
     worth_taking = [slot for slot in free_slots if slot.keeps_more_than_it_loses]
     empty = [slot for slot in free_slots if slot.cached_tokens == 0]
-    best = _best(worth_taking or empty or free_slots)
+    best = _best(worth_taking or empty or free_slots, lowest_first)
     return SlotChoice(slot_index=best.slot_index, reusable_tokens=max(best.reusable_tokens, 0))

@@ -45,7 +45,7 @@ class SlotCache:
             for slot in self.slots
             if not slot.busy
         ]
-        choice = choose_slot(free)
+        choice = choose_slot(free, lowest_first=not self._settings.kv_unified)
         if choice is None:
             raise RuntimeError("a request was admitted with no free slot")
         slot = self.slots[choice.slot_index]
