@@ -7,7 +7,6 @@ for HAProxy to keep for a retry is not held: it gets 503 "No agent is serving" a
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 import uuid
@@ -17,6 +16,7 @@ from typing import Any
 
 from paddler.messages.request_rejected import BUFFER_OVERFLOW, WAIT_TIMED_OUT, RequestRejected
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime, HaproxyRuntimeError
+from paddler.web.shared.error_envelope import error_envelope
 from paddler.web.shared.retry_elsewhere import RETRY_STATUS
 
 LOOK_SECONDS = 0.05
@@ -26,8 +26,7 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 def _rejection(rejected: RequestRejected) -> bytes:
-    error = {"request_id": str(uuid.uuid4()), "error": {"code": rejected.code, "description": rejected.description}}
-    return json.dumps({"Error": error}, separators=(",", ":")).encode() + b"\n"
+    return error_envelope(str(uuid.uuid4()), rejected.code, rejected.description).encode() + b"\n"
 
 
 class WaitingRoom:

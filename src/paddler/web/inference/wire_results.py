@@ -25,6 +25,7 @@ from paddler.messages.generated_token_result import (
     ToolCallEvent,
 )
 from paddler.messages.request_rejected import RequestRejected
+from paddler.web.shared.error_envelope import error_envelope
 from paddler.web.shared.request_id import new_request_id
 
 POOLING_WIRE_NAMES = {"none": "None", "mean": "Mean", "cls": "Cls", "last": "Last", "rank": "Rank"}
@@ -103,14 +104,6 @@ def embedding_payload(result: EmbeddingResult) -> dict[str, Any]:
 def response_envelope(request_id: str, generated_by: str | None, payload: dict[str, Any]) -> str:
     return json.dumps(
         {"Response": {"generated_by": generated_by, "request_id": request_id, "response": payload}},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
-
-
-def error_envelope(request_id: str, code: int, description: str) -> str:
-    return json.dumps(
-        {"Error": {"request_id": request_id, "error": {"code": code, "description": description}}},
         ensure_ascii=False,
         separators=(",", ":"),
     )

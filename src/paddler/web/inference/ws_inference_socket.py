@@ -38,8 +38,9 @@ from paddler.web.inference.wire_params import (
     ContinueFromConversationHistoryParams,
     ContinueFromRawPromptParams,
 )
-from paddler.web.inference.wire_results import error_envelope, token_result_line
+from paddler.web.inference.wire_results import token_result_line
 from paddler.web.shared.api_error import ApiError
+from paddler.web.shared.error_envelope import error_envelope
 from paddler.web.shared.json_checks import DuplicateKeyError, loads_without_duplicates, validation_problem
 from paddler.web.shared.paddler_services import PaddlerServices, current_services
 
