@@ -88,22 +88,43 @@ class SlotCache:
         target.cached_tokens[:] = shared.source.cached_tokens[: shared.length]
 
     def _take_from_host(self, slot: Slot, prompt: Sequence[int], own: int) -> int:
-        """Give `slot` the set-aside cache that keeps more of `prompt` than its own `own` tokens, if one
-        does (the slot's own offloaded cache is set aside in turn); returns what the slot now keeps."""
+        """Give `slot` the cache in host memory that keeps more of `prompt` than its own `own` tokens, if
+        one does: a set-aside one, or another idle slot's offloaded one (host memory has no slots, so a
+        prompt sent again finds its cache whichever slot it got); the slot's own offloaded cache is set
+        aside in turn. Returns what the slot now keeps."""
         memory = self._runner.memory
         entry, reusable = self._host.best(
             lambda entry: reusable_prefix(memory, entry.tokens, prompt, entry.first_position)
         )
-        if entry is None or reusable <= own:
+        holder, held = self._best_offloaded_elsewhere(slot, prompt)
+        if max(reusable, held) <= own:
             return own
-        self._host.remove(entry)
         if slot.saved_state is not None:
             self._set_aside(slot, slot.saved_state)
         elif slot.cached_tokens:
             self.forget(slot)
+        if holder is not None and held > reusable:
+            slot.cached_tokens[:] = holder.cached_tokens
+            slot.saved_state, slot.saved_first_position = holder.saved_state, holder.saved_first_position
+            self._forget_cache(holder)  # its cells left the KV cache when it was offloaded
+            return held
+        assert entry is not None
+        self._host.remove(entry)
         slot.cached_tokens[:] = entry.tokens
         slot.saved_state, slot.saved_first_position = entry.state, entry.first_position
         return reusable
+
+    def _best_offloaded_elsewhere(self, target: Slot, prompt: Sequence[int]) -> tuple[Slot | None, int]:
+        """The idle slot other than `target` whose offloaded cache keeps the most of `prompt`, and how
+        much; (None, 0) when none keeps any."""
+        best: tuple[Slot | None, int] = (None, 0)
+        for other in self.slots:
+            if other is target or other.busy or other.saved_state is None:
+                continue
+            kept = reusable_prefix(self._runner.memory, other.cached_tokens, prompt, other.saved_first_position)
+            if kept > best[1]:
+                best = (other, kept)
+        return best
 
     def _set_aside(self, slot: Slot, state: bytes) -> None:
         self._host.keep(HostEntry(list(slot.cached_tokens), state, slot.saved_first_position, slot.last_used))
