@@ -49,7 +49,7 @@ class SlotCache:
         if choice is None:
             raise RuntimeError("a request was admitted with no free slot")
         slot = self.slots[choice.slot_index]
-        own = self._take_from_host(slot, prompt, choice.reusable_tokens)
+        own = self._take_from_host(slot, prompt, choice.reusable_tokens, free)
         shared = self.shared_prefix(slot, prompt, waiting)
         if shared is not None and not _better_than_own(slot, shared, own):
             shared = None
@@ -87,16 +87,17 @@ class SlotCache:
         self._runner.share_prefix(shared.source.seq_id, target.seq_id, shared.length)
         target.cached_tokens[:] = shared.source.cached_tokens[: shared.length]
 
-    def _take_from_host(self, slot: Slot, prompt: Sequence[int], own: int) -> int:
+    def _take_from_host(self, slot: Slot, prompt: Sequence[int], own: int, free: Sequence[FreeSlot]) -> int:
         """Give `slot` the cache in host memory that keeps more of `prompt` than its own `own` tokens, if
         one does: a set-aside one, or another idle slot's offloaded one (host memory has no slots, so a
         prompt sent again finds its cache whichever slot it got); the slot's own offloaded cache is set
-        aside in turn. Returns what the slot now keeps."""
+        aside in turn. `free` holds what each free slot's cache keeps of `prompt`. Returns what the slot now
+        keeps."""
         memory = self._runner.memory
         entry, reusable = self._host.best(
             lambda entry: reusable_prefix(memory, entry.tokens, prompt, entry.first_position)
         )
-        holder, held = self._best_offloaded_elsewhere(slot, prompt)
+        holder, held = self._best_offloaded_elsewhere(slot, free)
         if max(reusable, held) <= own:
             return own
         if slot.saved_state is not None:
@@ -114,16 +115,14 @@ class SlotCache:
         slot.saved_state, slot.saved_first_position = entry.state, entry.first_position
         return reusable
 
-    def _best_offloaded_elsewhere(self, target: Slot, prompt: Sequence[int]) -> tuple[Slot | None, int]:
-        """The idle slot other than `target` whose offloaded cache keeps the most of `prompt`, and how
-        much; (None, 0) when none keeps any."""
+    def _best_offloaded_elsewhere(self, target: Slot, free: Sequence[FreeSlot]) -> tuple[Slot | None, int]:
+        """The free slot other than `target` whose offloaded cache keeps the most of the prompt (as `free`
+        counted it), and how much; (None, 0) when none keeps any."""
         best: tuple[Slot | None, int] = (None, 0)
-        for other in self.slots:
-            if other is target or other.busy or other.saved_state is None:
-                continue
-            kept = reusable_prefix(self._runner.memory, other.cached_tokens, prompt, other.saved_first_position)
-            if kept > best[1]:
-                best = (other, kept)
+        for candidate in free:
+            other = self.slots[candidate.slot_index]
+            if other is not target and other.saved_state is not None and candidate.reusable_tokens > best[1]:
+                best = (other, candidate.reusable_tokens)
         return best
 
     def _set_aside(self, slot: Slot, state: bytes) -> None:
