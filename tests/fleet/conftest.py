@@ -22,12 +22,19 @@ from typing import Any
 import httpx
 import pytest
 
+from paddler.startup.haproxy_process import find_haproxy, haproxy_build
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime
 from tests.web.conftest import RunningServer, free_port, start_server, stop_server, wait_for
 
 AGENT_NAMES = ("agent-a", "agent-b")
 # Every agent serves the model under its file's name (and its own --name).
 MODEL_ID = "SmolLM2-135M-Instruct.Q4_1"
+
+
+def haproxy_runs_the_relay() -> bool:
+    """Whether the HAProxy the balancer finds runs the stream relay; the tests that need it say how to get it."""
+    assert haproxy_build(find_haproxy()).runs_the_relay, "the stream relay needs HAProxy 3.0+: scripts/install-haproxy"
+    return True
 
 
 @dataclass
@@ -180,9 +187,9 @@ def fleet(default_model_path: Path) -> Iterator[RunningFleet]:
 def stream_completion(
     url: str, max_tokens: int, outcome: dict[str, Any], headers: dict[str, str] | None = None
 ) -> threading.Thread:
-    """A streamed completion through `url` on a thread; `outcome` gets its status, who generated it, whether
-    it ended with [DONE] (`done`), the error that ended it early, if any, and when it ended (`ended`,
-    monotonic)."""
+    """A streamed completion through `url` on a thread; `outcome` gets its status, whether it ended with
+    [DONE] (`done`), the error event in the stream (`stream_error`) or the transport error (`error`) that
+    ended it early, if any, and when it ended (`ended`, monotonic)."""
 
     def run() -> None:
         body = {"model": MODEL_ID, "prompt": "Once upon a time", "max_tokens": max_tokens, "ignore_eos": True}
@@ -194,6 +201,8 @@ def stream_completion(
                 outcome["status"] = response.status_code
                 for line in response.iter_lines():
                     outcome["done"] = outcome.get("done", False) or line == "data: [DONE]"
+                    if line.startswith('data: {"error"'):
+                        outcome["stream_error"] = json.loads(line.removeprefix("data: "))["error"]
         except httpx.HTTPError as error:
             outcome["error"] = repr(error)
         outcome["ended"] = time.monotonic()

@@ -1,5 +1,7 @@
 """The configuration HAProxy runs with in a fleet: one frontend on the balancer's inference address, one
 backend whose servers (the agents) are added and removed at run time through the admin socket.
+With the stream relay (HAProxy 3.0+), every request but a WebSocket passes through stream_relay.lua to
+an inner frontend on a private socket, so a stream cut by an agent's death ends with an error line.
 
 docs/fleet.md explains every line. Slots are HAProxy's connection limits (each agent's `maxconn`), and
 the request buffer is the backend's queue: overflow and queue timeouts are answered with Paddler's
@@ -30,6 +32,9 @@ BUFFER_BYTES = 131072
 RETRIED_BODY_BYTES = BUFFER_BYTES - 16384
 # The conversation's list under Paddler's API and under OpenAI's.
 CONVERSATION_FIELDS = ("conversation_history", "messages")
+# The relay's Lua service, and the description of the error line it ends a cut stream with.
+RELAY_SCRIPT = Path(__file__).with_name("stream_relay.lua")
+CUT_DESCRIPTION = "The agent serving this request stopped answering"
 _ENVELOPE = '{"Error":{"request_id":"%[uuid]","error":{"code":CODE,"description":"DESCRIPTION"}}}\n'
 
 
@@ -45,10 +50,16 @@ class HaproxySettings:
     affinity: str = "off"
     # The loopback port of the balancer's waiting room (0: none, for checking a configuration alone).
     waiting_room_port: int = 0
+    # Pass requests through the stream relay (HaproxyProcess turns it on when HAProxy can run it).
+    relay: bool = False
 
     @property
     def admin_socket(self) -> Path:
         return self.directory / "admin.sock"
+
+    @property
+    def relay_socket(self) -> Path:
+        return self.directory / "relay.sock"
 
     @property
     def config_path(self) -> Path:
@@ -94,6 +105,37 @@ def _balance(affinity: str) -> str:
     return rules + (_conversation_key_rules() if affinity == "conversation" else "")
 
 
+def _admission(settings: HaproxySettings) -> str:
+    """A full fleet with a full queue answers at once with Paddler's overflow body; the rest go to the
+    agents' backend."""
+    return f"""    http-request set-var(txn.answered_here) bool(true) if \
+{{ be_conn_free({BACKEND}) le 0 }} {{ queue({BACKEND}) ge {settings.max_buffered_requests} }}
+    http-request return status 503 content-type application/x-ndjson lf-file {settings.directory}/overflow.fmt \
+if {{ var(txn.answered_here) -m bool }}
+    default_backend {BACKEND}
+"""
+
+
+def _frontends(settings: HaproxySettings) -> str:
+    """The inference frontend; with the relay, it hands every request but a WebSocket (a tunnel, with no
+    line to add) to the relay, which sends it on to the inner frontend."""
+    outer = f"frontend inference\n    bind {_bind_address(settings)}\n"
+    if not settings.relay:
+        return outer + _admission(settings)
+    relay = "    http-request use-service lua.paddler_relay unless { req.hdr(upgrade) -m found }\n"
+    inner = f"frontend relayed\n    bind unix@{settings.relay_socket} mode 600\n"
+    return outer + relay + _admission(settings) + "\n" + inner + _admission(settings)
+
+
+def _relay_globals(settings: HaproxySettings) -> str:
+    if not settings.relay:
+        return ""
+    return f"""    setenv PADDLER_RELAY_INNER unix@{settings.relay_socket}
+    setenv PADDLER_RELAY_CUT "{CUT_DESCRIPTION}"
+    lua-load-per-thread {RELAY_SCRIPT}
+"""
+
+
 def haproxy_config(settings: HaproxySettings) -> str:
     directory = settings.directory
     return f"""global
@@ -101,7 +143,7 @@ def haproxy_config(settings: HaproxySettings) -> str:
     stats timeout 10s
     log stderr format short local0 warning
     tune.bufsize {BUFFER_BYTES}
-
+{_relay_globals(settings)}
 defaults
     mode http
     log global
@@ -120,15 +162,9 @@ defaults
     # A request is retried only if HAProxy holds all of it: read the body before picking a server.
     option http-buffer-request
 
-frontend inference
-    bind {_bind_address(settings)}
-    http-request set-var(txn.answered_here) bool(true) if \
-{{ be_conn_free({BACKEND}) le 0 }} {{ queue({BACKEND}) ge {settings.max_buffered_requests} }}
-    http-request return status 503 content-type application/x-ndjson lf-file {directory}/overflow.fmt \
-if {{ var(txn.answered_here) -m bool }}
-    default_backend {BACKEND}
-
+{_frontends(settings)}
 backend {BACKEND}
+    option abortonclose
 {_balance(settings.affinity)}    option httpchk
     http-check send meth GET uri /ready
     http-check expect status 200

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from paddler.startup.haproxy_config import HaproxySettings, write_haproxy_files
@@ -20,8 +22,11 @@ RESTART_PAUSE_SECONDS = 1.0
 MISSING_HAPROXY = (
     "haproxy is not installed (or not on PATH): `paddler balancer` runs HAProxy for the inference traffic. "
     "Install it with your system's packages, e.g. `apt-get install haproxy` on Debian or Ubuntu "
-    "(2.6 or newer), `dnf install haproxy` on Fedora, `brew install haproxy` on macOS."
+    "(2.6 or newer; 3.0 or newer ends a stream cut by an agent's death with an error line), "
+    "`dnf install haproxy` on Fedora, `brew install haproxy` on macOS."
 )
+# The first HAProxy whose Lua sockets the stream relay can keep awake (stream_relay.lua says why).
+RELAY_SINCE = (3, 0)
 
 
 class HaproxyError(RuntimeError):
@@ -38,14 +43,41 @@ def find_haproxy() -> str:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class HaproxyBuild:
+    version: str  # as `haproxy -vv` names it, e.g. "3.0.11-9e587df" ("" when it names none)
+    lua: bool
+
+    @property
+    def runs_the_relay(self) -> bool:
+        """Built with Lua, and RELAY_SINCE or newer."""
+        numbers = re.match(r"(\d+)\.(\d+)", self.version)
+        return self.lua and numbers is not None and (int(numbers[1]), int(numbers[2])) >= RELAY_SINCE
+
+
+def haproxy_build(executable: str) -> HaproxyBuild:
+    shown = subprocess.run([executable, "-vv"], capture_output=True, text=True, check=False).stdout
+    version = re.search(r"version (\S+)", shown)
+    return HaproxyBuild(version[1] if version else "", "+LUA" in shown)
+
+
 class HaproxyProcess:
     def __init__(self, settings: HaproxySettings, on_restart: Callable[[], None]) -> None:
         self._executable = find_haproxy()
-        self._settings = settings
+        build = haproxy_build(self._executable)
+        if not build.runs_the_relay:
+            logger.warning(
+                "HAProxy %s (%s) is older than %d.%d or lacks Lua: a stream cut by an agent's death will end "
+                "without an error line (docs/fleet.md; scripts/install-haproxy builds a newer one)",
+                build.version or "of unknown version",
+                self._executable,
+                *RELAY_SINCE,
+            )
+        self._settings = replace(settings, relay=build.runs_the_relay)
         self._on_restart = on_restart
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
-        self._config = write_haproxy_files(settings)
+        self._config = write_haproxy_files(self._settings)
         self._check_config()
 
     def _check_config(self) -> None:
