@@ -24,6 +24,7 @@ import httpx
 from bench.bench_targets import ROOT, PaddlerHttpTarget, ServingConfig, paddler_balancer, paddler_server
 from bench.engine_vs_llama_server import _percentile, _prompt, concurrent_load
 from paddler.default_model import fetch_default_model
+from paddler.startup.haproxy_process import find_haproxy, haproxy_build
 
 
 def _wait_for_agents(balancer: PaddlerHttpTarget, count: int) -> None:
@@ -72,13 +73,15 @@ def _report(
     load_before: float,
 ) -> str:
     load = os.getloadavg()
+    haproxy = haproxy_build(find_haproxy())
     lines = [
         "# A fleet behind HAProxy: throughput and the latency the balancer adds",
         "",
         f"`python -m bench.fleet_scaling` on {datetime.now(UTC):%Y-%m-%d}, {os.cpu_count()} cores "
         f"(1-minute load average {load_before:.1f} before, {load[0]:.1f} at the end), default model, "
         f"agents of 1 thread and {arguments.slots} slots, greedy, {arguments.max_tokens} tokens per completion, "
-        f"short prompts. Short rounds ({arguments.rounds} per agent count, "
+        f"short prompts, HAProxy {haproxy.version} (stream relay {'on' if haproxy.runs_the_relay else 'off'}). "
+        f"Short rounds ({arguments.rounds} per agent count, "
         f"{arguments.requests_per_client} completions per client): read the figures as indications, "
         "not as a capacity plan.",
         "",
