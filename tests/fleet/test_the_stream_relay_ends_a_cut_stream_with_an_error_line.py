@@ -15,10 +15,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from paddler.startup.haproxy_config import CUT_DESCRIPTION, HaproxySettings
 from paddler.startup.haproxy_process import HaproxyProcess
@@ -73,6 +76,8 @@ class FakeAgent(BaseHTTPRequestHandler):
             self._stream_then_die("text/event-stream", [CHAT_EVENT % n for n in range(3)] + ['data: {"id"'])
         elif self.path == "/v1/responses":
             self._stream_then_die("text/event-stream", [RESPONSES_EVENT % n for n in range(5)])
+        elif self.path == "/api/v1/scripted":
+            self._scripted(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
         elif self.path == "/echo":
             body = self.rfile.read(int(self.headers["Content-Length"]))
             answer = json.dumps({"bytes": len(body), "sha256": hashlib.sha256(body).hexdigest()}).encode()
@@ -81,6 +86,27 @@ class FakeAgent(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(answer)))
             self.end_headers()
             self.wfile.write(answer)
+
+    def _scripted(self, script: dict[str, Any]) -> None:
+        """Write `body` in writes of the given sizes, pausing where asked; then end it, or die after
+        `cut_at` bytes."""
+        body: bytes = script["body"].encode()
+        end = len(body) if script["cut_at"] is None else script["cut_at"]
+        self._start("application/json")
+        sent = 0
+        for size, pause in script["writes"]:
+            piece = body[sent : min(sent + size, end)]
+            if piece:
+                self._chunk(piece)
+                sent += len(piece)
+            if pause:
+                time.sleep(pause)
+        if sent < end:
+            self._chunk(body[sent:end])
+        if script["cut_at"] is None:
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self._die()
 
     def do_GET(self) -> None:
         url = urlparse(self.path)
@@ -202,3 +228,45 @@ def test_a_client_that_goes_away_closes_the_agents_connection(relayed: Relayed) 
         client.sendall(b"GET /endless HTTP/1.1\r\nHost: x\r\n\r\n")
         assert b"token" in client.recv(4096)
     assert FakeAgent.abandoned.wait(timeout=5), "the agent kept writing to a client that had gone"
+
+
+_LINES = st.lists(st.integers(min_value=0, max_value=40_000), min_size=1, max_size=12)
+_WRITES = st.lists(
+    st.tuples(
+        st.one_of(st.integers(min_value=1, max_value=40), st.integers(min_value=1, max_value=70_000)),
+        st.sampled_from([0.0, 0.0, 0.0, 0.002, 0.05]),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=_LINES, writes=_WRITES, cut=st.one_of(st.none(), st.floats(min_value=0.0, max_value=1.0)))
+def test_any_stream_arrives_byte_for_byte_and_a_cut_one_ends_with_one_error_line(
+    relayed: Relayed, sizes: list[int], writes: list[tuple[int, float]], cut: float | None
+) -> None:
+    """Lines of any length written in any pieces at any pace come through unchanged; cut anywhere (in a
+    line, between lines, before the first), the stream gets exactly one error line more, which names the
+    stream's request id once it was sent."""
+    # The id stands in the first line only: the relay must find it even when a write splits it.
+    body = '{"request_id":"scripted"}\n' + "".join('{"pad":"%s"}\n' % ("x" * size) for size in sizes)
+    cut_at = None if cut is None else int(cut * (len(body) - 1))
+    relayed.ready()
+    script = {"body": body, "writes": writes, "cut_at": cut_at}
+    received = httpx.post(f"{relayed.url}/api/v1/scripted", json=script, timeout=30).text
+    if cut_at is None:
+        assert received == body
+        return
+    sent = body[:cut_at]
+    assert received.startswith(sent)
+    rest = received[len(sent) :]
+    if sent and not sent.endswith("\n"):
+        assert rest.startswith("\n")
+        rest = rest[1:]
+    request_id = "scripted" if '"request_id":"scripted"' in sent else None
+    error = json.loads(rest)["Error"]
+    assert rest.count("\n") == 1
+    assert rest.endswith("\n")
+    assert error["error"] == {"code": 502, "description": CUT_DESCRIPTION}
+    if request_id:
+        assert error["request_id"] == request_id

@@ -9,6 +9,8 @@ local CUT = os.getenv("PADDLER_RELAY_CUT")
 -- As long as `timeout server`: a stream may be silent this long (a request waiting in the queue).
 local TIMEOUT_SECONDS = 3600
 local READ_BYTES = 16384
+-- Enough for a field and its value (a request id is a UUID or a client's label).
+local CARRY_BYTES = 512
 
 -- Headers that describe one connection, not the message: HAProxy and the relay set their own.
 local HOP_BY_HOP = {
@@ -179,15 +181,18 @@ core.register_service("paddler_relay", "http", function(applet)
     end
     applet:start_response()
 
-    -- What the cut line repeats: Paddler's request id, the Responses API's next event number.
-    local request_id, sequence_number, last = nil, 0, "\n"
+    -- What the cut line repeats: Paddler's request id, the Responses API's next event number. Both are
+    -- looked for in the end of what was sent before too, so a field split between two reads is found.
+    local request_id, sequence_number, last, carry = nil, 0, "\n", ""
     local function send(data)
+        local window = carry .. data
         if not request_id then
-            request_id = data:match('"request_id":"([^"]*)"')
+            request_id = window:match('"request_id":"([^"]*)"')
         end
-        for number in data:gmatch('"sequence_number":(%d+)') do
+        for number in window:gmatch('"sequence_number":(%d+)%D') do
             sequence_number = tonumber(number) + 1
         end
+        carry = window:sub(-CARRY_BYTES)
         last = data:sub(-1)
         applet:send(data)
     end
