@@ -1,4 +1,5 @@
-"""Stopping drains: running requests finish or end with an error by the deadline; nothing new starts."""
+"""Stopping drains: running requests and those buffered before the stop finish, or end with an error by
+the deadline; nothing new starts."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from paddler.messages.generated_token_result import GeneratedToken, GenerationDo
 from paddler.messages.request_rejected import SHUTTING_DOWN
 from paddler.messages.sampling_params import GREEDY
 
-from .conftest import chat_prompt
+from .conftest import chat_prompt, wait_for
 
 
 def _engine(default_model_path: Path, **overrides: Any) -> ContinuousBatchEngine:
@@ -39,6 +40,20 @@ def test_a_short_request_finishes_during_the_drain(default_model_path: Path) -> 
     with pytest.raises(EngineUnavailableError):
         engine.submit_generation(GenerateTokensParams("hi", 4))
     engine.stop()
+
+
+def test_a_request_buffered_before_the_stop_is_served_during_the_drain(default_model_path: Path) -> None:
+    engine = _engine(default_model_path, slots=1, buffered_request_timeout=30.0)
+    running = engine.submit_generation(GenerateTokensParams(chat_prompt("Count to ten."), 24, GREEDY))
+    assert isinstance(next(running), GeneratedToken)
+    waiting = engine.submit_generation(GenerateTokensParams(chat_prompt("Hi"), 4, GREEDY))
+    assert wait_for(lambda: engine.stats().buffered_requests == 1, timeout=5)
+    engine.stop(timeout=30.0)
+    assert isinstance(list(running)[-1], GenerationDone)
+    served = list(waiting)
+    assert isinstance(served[-1], GenerationDone)
+    assert sum(isinstance(item, GeneratedToken) for item in served) >= 1
+    assert engine.state is EngineState.STOPPED
 
 
 def test_running_and_buffered_requests_end_with_shutting_down_at_the_deadline(default_model_path: Path) -> None:

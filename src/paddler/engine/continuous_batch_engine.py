@@ -255,8 +255,8 @@ class ContinuousBatchEngine:
         self._commands.put(CancelCommand(request_id))
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Drain: refuse new work, let running requests finish for up to `timeout` seconds, end the
-        rest with an error, then free the model. Safe to call twice."""
+        """Drain: refuse new work, let running and buffered requests finish for up to `timeout` seconds,
+        end the rest with an error, then free the model. Safe to call twice."""
         thread = self._thread
         if thread is None:
             return

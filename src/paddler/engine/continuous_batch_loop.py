@@ -183,9 +183,10 @@ class ContinuousBatchLoop:
             self._admission.update_occupancy()
 
     def _begin_stop(self, deadline: float) -> None:
+        """Drain: nothing new is accepted, while what runs and what was buffered before the stop are
+        served until the deadline (a buffered request was accepted: it is answered, not refused)."""
         self._stop_deadline = deadline
         self._status.state = EngineState.DRAINING
-        self._admission.refuse_waiting(SHUTTING_DOWN)
 
     def _end_everything(self, result: RequestRejected) -> None:
         self._end_running(result)

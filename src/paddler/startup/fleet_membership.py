@@ -105,17 +105,9 @@ class FleetMembership:
         time.sleep(DRAIN_GRACE_SECONDS)
         # From now on the engine takes nothing new: what still arrives goes back to HAProxy for another agent.
         self._services.leaving_fleet.set()
-        self._serve_the_buffered()
-
-    def _serve_the_buffered(self) -> None:
-        """Wait until the requests the engine accepted while its slots were busy have a slot (a stopping
-        engine would refuse them with "shutting down"), at most as long as they may wait anyway; first
-        let a request that passed the 425 check just before it reach the engine."""
+        # A request that passed the 425 check just before reaches the engine, which serves it (with what it
+        # buffered) while it drains.
         time.sleep(DRAIN_GRACE_SECONDS)
-        engine = self._services.engine
-        deadline = time.monotonic() + engine.settings.buffered_request_timeout
-        while engine.stats().buffered_requests > 0 and time.monotonic() < deadline:
-            time.sleep(LOOK_SECONDS)
 
     def leave(self) -> None:
         self._stopped.set()
