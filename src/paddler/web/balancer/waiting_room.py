@@ -47,8 +47,21 @@ class WaitingRoom:
         self._stopped = stopped
         self._lock = threading.Lock()
         self._holding = 0
+        self._look_lock = threading.Lock()
+        self._looked_at = -LOOK_SECONDS
+        self._seen_up = False
 
     def _agent_up(self) -> bool:
+        """Whether HAProxy has an agent up. One look at its stats serves every waiting request for
+        LOOK_SECONDS: a crowd waiting for the first agent costs HAProxy 20 looks a second, not 20 each."""
+        with self._look_lock:
+            now = time.monotonic()
+            if now - self._looked_at >= LOOK_SECONDS:
+                self._seen_up = self._look()
+                self._looked_at = time.monotonic()
+            return self._seen_up
+
+    def _look(self) -> bool:
         try:
             servers = self._runtime.stats().servers
         except HaproxyRuntimeError:
