@@ -17,7 +17,7 @@ import numpy.typing
 
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.model_info import ModelInfo
-from paddler.engine.prefix_reuse import sequence_memory
+from paddler.engine.prefix_reuse import MemoryKind, sequence_memory
 from paddler.engine.token_markers import TokenMarkers
 from paddler.llama import (
     DecodeOutcome,
@@ -39,6 +39,7 @@ from paddler.llama import (
     version,
 )
 from paddler.llama.sequence_output import BUDGET_SPENT, END_OF_GENERATION, TOOL_CALLS
+from paddler.llama.sequence_state import move_between_streams
 from paddler.messages.generate_tokens_params import GrammarConstraint
 from paddler.messages.sampling_params import SamplingParams
 
@@ -145,22 +146,52 @@ class ModelRunner:
         self._close_contexts()
         self._create_contexts(self.settings)
 
+    def switch_layout(self, kv_unified: bool) -> list[int]:
+        """Rebuild the generation context with one KV pool (`kv_unified`) or a stream per slot, carrying
+        every sequence's cache over: each is saved, the context made anew, and each restored. Returns the
+        sequences that did not fit the new layout (longer than a slot's stream), which are left empty."""
+        context = self.generation_context
+        assert context is not None
+        if context.kv_unified == kv_unified:
+            return []
+        if self.memory.kind is not MemoryKind.ATTENTION or self.model.n_swa > 0:
+            raise ValueError("only a plain attention cache can change its KV layout")
+        saved = {
+            seq_id: context.save_sequence(seq_id)
+            for seq_id in range(self.settings.slots)
+            if context.seq_pos_range(seq_id) is not None
+        }
+        context.close()
+        self.generation_context = None
+        self.settings = replace(self.settings, kv_unified=kv_unified)
+        self.generation_context = fresh = self._generation_context(self.settings)
+        dropped = []
+        for seq_id, state in saved.items():
+            pool, own_stream = (1, 0), (self.settings.slots, seq_id)
+            source, destination = (own_stream, pool) if kv_unified else (pool, own_stream)
+            if not fresh.restore_sequence(seq_id, move_between_streams(state, source, destination)):
+                dropped.append(seq_id)
+        return dropped
+
+    def _generation_context(self, settings: EngineSettings) -> LlamaContext:
+        return LlamaContext(
+            self.model,
+            n_ctx=settings.context_size,
+            n_batch=settings.n_batch,
+            n_ubatch=settings.n_ubatch,
+            n_seq_max=settings.slots,
+            kv_unified=settings.kv_unified,
+            type_k=settings.k_cache_type,
+            type_v=settings.v_cache_type,
+            n_threads=settings.threads,
+            flash_attention=settings.flash_attention,
+        )
+
     def _create_contexts(self, settings: EngineSettings) -> None:
         self.generation_batch = LlamaBatch(settings.n_batch)
         self.embedding_batch = LlamaBatch(settings.n_batch)
         if settings.enable_generation:
-            self.generation_context = LlamaContext(
-                self.model,
-                n_ctx=settings.context_size,
-                n_batch=settings.n_batch,
-                n_ubatch=settings.n_ubatch,
-                n_seq_max=settings.slots,
-                kv_unified=settings.kv_unified,
-                type_k=settings.k_cache_type,
-                type_v=settings.v_cache_type,
-                n_threads=settings.threads,
-                flash_attention=settings.flash_attention,
-            )
+            self.generation_context = self._generation_context(settings)
         if settings.enable_embeddings:
             # Every batch starts from an empty cache, and non-causal models need a whole document in
             # one micro-batch, so the context is one batch long and n_ubatch = n_batch. Positions stay
