@@ -39,11 +39,13 @@ class ServingConfig:
     n_batch: int = 2048
     n_ubatch: int = 512
     cache_type: str = "q8_0"
-    # "defaults" leaves each server on its own default layout; "unified" and "per-slot" set both.
+    # "defaults" leaves each server on its own default layout; "unified" and "per-slot" set both;
+    # "adaptive" runs paddler with --kv-adaptive against llama-server's default.
     kv_layout: str = "defaults"
 
 
-_KV_LAYOUT_FLAGS = {"defaults": [], "unified": ["--kv-unified"], "per-slot": ["--no-kv-unified"]}
+_KV_LAYOUT_FLAGS = {"defaults": [], "unified": ["--kv-unified"], "per-slot": ["--no-kv-unified"], "adaptive": []}
+_PADDLER_KV_LAYOUT_FLAGS = {**_KV_LAYOUT_FLAGS, "adaptive": ["--kv-adaptive"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,7 +310,7 @@ def paddler_server(
         f"127.0.0.1:{inference}",
         "--management-addr",
         f"127.0.0.1:{management}",
-        *_KV_LAYOUT_FLAGS[config.kv_layout],
+        *_PADDLER_KV_LAYOUT_FLAGS[config.kv_layout],
         # llama-server's sampling defaults (no penalties), so a temperature-0 request is plain greedy on
         # both sides; paddler's own defaults are Paddler's (repeat 1.1, presence 0.8).
         *("--penalty-repeat", "1", "--penalty-presence", "0", "--penalty-frequency", "0"),
@@ -368,7 +370,9 @@ def paddler_engine(config: ServingConfig, *, embeddings: bool = False) -> Iterat
         max_buffered_requests=1000,
         buffered_request_timeout=600.0,
     )
-    if config.kv_layout != "defaults":
+    if config.kv_layout == "adaptive":
+        settings = replace(settings, kv_adaptive=True)
+    elif config.kv_layout != "defaults":
         settings = replace(settings, kv_unified=config.kv_layout == "unified")
     engine = ContinuousBatchEngine(settings)
     engine.start()

@@ -271,6 +271,8 @@ _LAYOUTS = {
     "defaults": "each on its own default KV layout (llama-server given -np splits the pool per slot)",
     "unified": "both on one unified KV pool shared by every slot",
     "per-slot": "both with a KV stream of context-size/slots cells per slot",
+    "adaptive": "paddler with --kv-adaptive (a KV stream per slot, one pool only while a request needs more) "
+    "against llama-server's default layout (-np splits the pool per slot)",
 }
 
 

@@ -38,6 +38,7 @@ def test_overhead_share() -> None:
         step_seconds=2.0,
         decode_seconds=1.5,
         kv_evictions=0,
+        kv_layout_switches=0,
         prefix_cache_hits=0,
         time_to_first_token=Histogram((1.0,)),
         step_duration=Histogram((1.0,)),

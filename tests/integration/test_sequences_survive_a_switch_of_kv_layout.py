@@ -23,7 +23,7 @@ PROMPTS = ("The capital of France is", "Water boils at a temperature of", "The f
 @pytest.fixture
 def runner(default_model_path: Path) -> Iterator[ModelRunner]:
     settings = EngineSettings(
-        model_path=default_model_path, slots=SLOTS, context_size=CONTEXT, threads=2, kv_unified=False
+        model_path=default_model_path, slots=SLOTS, context_size=CONTEXT, threads=2, kv_adaptive=True
     )
     runner = ModelRunner(settings)
     try:
@@ -46,27 +46,38 @@ def _prompt(runner: ModelRunner, text: str) -> list[int]:
 
 @pytest.mark.parametrize("to_unified", [True, False])
 def test_a_sequence_continued_after_the_switch_predicts_as_one_computed_in_the_new_layout(
-    default_model_path: Path, to_unified: bool
+    runner: ModelRunner, to_unified: bool
 ) -> None:
-    settings = EngineSettings(
-        model_path=default_model_path, slots=SLOTS, context_size=CONTEXT, threads=2, kv_unified=not to_unified
-    )
-    runner = ModelRunner(settings)
-    try:
-        prompts = [_prompt(runner, text) for text in PROMPTS]
-        next_tokens = [int(numpy.argmax(_decode(runner, seq, tokens, 0))) for seq, tokens in enumerate(prompts)]
-        assert runner.switch_layout(to_unified) == []
-        assert runner.generation_context is not None
-        assert runner.generation_context.kv_unified is to_unified
-        assert runner.n_ctx_seq == (CONTEXT if to_unified else CONTEXT // SLOTS)
-        for seq, (tokens, token) in enumerate(zip(prompts, next_tokens, strict=True)):
-            carried = _decode(runner, seq, [token], len(tokens))
-            afresh = _decode(runner, SLOTS - 1, [*tokens, token], 0)
-            runner.generation_context.seq_rm(SLOTS - 1)
-            assert int(numpy.argmax(carried)) == int(numpy.argmax(afresh))
-            numpy.testing.assert_allclose(carried, afresh, atol=1e-3)
-    finally:
-        runner.close()
+    assert runner.kv_unified is False  # kv_adaptive starts with a stream per slot
+    if not to_unified:
+        assert runner.switch_layout(True) == []
+    prompts = [_prompt(runner, text) for text in PROMPTS]
+    next_tokens = [int(numpy.argmax(_decode(runner, seq, tokens, 0))) for seq, tokens in enumerate(prompts)]
+    assert runner.switch_layout(to_unified) == []
+    assert runner.kv_unified is to_unified
+    assert runner.stream_cells == (CONTEXT if to_unified else CONTEXT // SLOTS)
+    assert runner.n_ctx_seq == CONTEXT  # what a sequence may reach: the pool, whatever the layout now
+    assert runner.generation_context is not None
+    for seq, (tokens, token) in enumerate(zip(prompts, next_tokens, strict=True)):
+        carried = _decode(runner, seq, [token], len(tokens))
+        afresh = _decode(runner, SLOTS - 1, [*tokens, token], 0)
+        runner.generation_context.seq_rm(SLOTS - 1)
+        assert int(numpy.argmax(carried)) == int(numpy.argmax(afresh))
+        numpy.testing.assert_allclose(carried, afresh, atol=1e-3)
+
+
+def test_a_state_saved_in_one_layout_is_restored_in_the_other(runner: ModelRunner) -> None:
+    """What the host prompt cache does: a cache saved before a switch comes back after it."""
+    tokens = _prompt(runner, PROMPTS[1])
+    token = int(numpy.argmax(_decode(runner, 2, tokens, 0)))
+    saved = runner.save_sequence(2)
+    assert runner.switch_layout(True) == []
+    assert runner.generation_context is not None
+    runner.generation_context.seq_rm(2)
+    assert runner.restore_sequence(2, saved)
+    carried = _decode(runner, 2, [token], len(tokens))
+    afresh = _decode(runner, 0, [*tokens, token], 0)
+    numpy.testing.assert_allclose(carried, afresh, atol=1e-3)
 
 
 def test_a_sequence_longer_than_a_stream_is_dropped_and_the_others_kept(runner: ModelRunner) -> None:

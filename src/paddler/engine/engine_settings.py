@@ -35,6 +35,10 @@ class EngineSettings:
     # faster under concurrency, see docs/engine.md).
     context_size: int = 8192
     kv_unified: bool = True
+    # Start with a KV stream per slot and move to one pool only while a sequence outgrows its stream
+    # (ModelRunner.switch_layout carries every cache over): the per-slot speed under concurrency, and the
+    # whole context for one long request. Overrides kv_unified; a model whose memory cannot move keeps the pool.
+    kv_adaptive: bool = False
     n_batch: int = 2048
     n_ubatch: int = 512
     # Prompt tokens decoded per step while other requests generate (chunked prefill): each running
@@ -89,5 +93,5 @@ class EngineSettings:
         for holds, message in checks:
             if not holds:
                 raise ValueError(message)
-        if not self.kv_unified and self.context_size // self.slots < 16:
+        if (self.kv_adaptive or not self.kv_unified) and self.context_size // self.slots < 16:
             raise ValueError("context_size / slots must be at least 16 without a unified KV cache")

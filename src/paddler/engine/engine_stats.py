@@ -53,6 +53,8 @@ class EngineCounters:
     step_seconds: float = 0.0
     decode_seconds: float = 0.0
     kv_evictions: int = 0
+    # Moves of the generation context between a KV stream per slot and one pool (kv_adaptive).
+    kv_layout_switches: int = 0
     # Requests whose prompt reused at least one cached token.
     prefix_cache_hits: int = 0
     # Seconds from submission (buffer wait included) to the first generated token.
@@ -87,6 +89,7 @@ class EngineStats:
     step_seconds: float
     decode_seconds: float
     kv_evictions: int
+    kv_layout_switches: int
     prefix_cache_hits: int
     time_to_first_token: Histogram
     step_duration: Histogram

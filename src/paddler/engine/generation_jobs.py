@@ -4,6 +4,7 @@ samples and streams for every request whose row produced logits, and finishes th
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -41,6 +42,15 @@ from paddler.messages.generated_token_result import (
     GenerationFailed,
 )
 from paddler.messages.request_rejected import RequestRejected
+
+logger = logging.getLogger(__name__)
+
+
+def _end(request: ActiveRequest) -> int:
+    """The cells a request will hold when it ends, as far as known (without max_tokens: what it holds)."""
+    planned = request.position + len(request.pending)
+    max_tokens = request.command.max_tokens
+    return planned if max_tokens is None else planned + max(0, max_tokens - request.generated)
 
 
 class GenerationJobs:
@@ -132,6 +142,7 @@ class GenerationJobs:
         """Take the shared prefixes now held, write the images prompts have reached, then schedule,
         decode, sample and stream. Under KV pressure the step makes room instead; an aborted decode is
         retried next step."""
+        self._fit_layout()
         for request in list(self._active.values()):
             if request.awaited is not None:
                 self._settle_awaited(request)
@@ -140,6 +151,37 @@ class GenerationJobs:
         # Nothing to decode when every request left, or waits for room for its image.
         if scheduled:
             self._decode_step(plan, scheduled)
+        self._fit_layout()
+
+    def _fit_layout(self) -> None:
+        """With kv_adaptive: one KV pool while a request needs more cells than a slot's stream (the
+        schedule stops it at its stream's end until then), a stream per slot again once two or more
+        requests run and each will end within three quarters of one (so a request at the edge does not
+        move the context back and forth). Never while a prefix copy across streams awaits its decode."""
+        runner = self._runner
+        if not runner.adaptive or runner.copies_pending or not self._active:
+            return
+        stream = self._settings.context_size // self._settings.slots
+        requests = self._active.values()
+        if not runner.kv_unified:
+            if any(request.position + len(request.pending) > stream for request in requests):
+                self._switch_layout(kv_unified=True)
+        elif len(requests) >= 2 and all(_end(request) <= stream * 3 // 4 for request in requests):
+            self._switch_layout(kv_unified=False)
+
+    def _switch_layout(self, *, kv_unified: bool) -> None:
+        started = time.perf_counter()
+        dropped = self._runner.switch_layout(kv_unified)
+        for seq_id in dropped:  # an idle slot's cache too long for its stream
+            self._slot_cache.abandon(self._slot_cache.slots[seq_id])
+        self._counters.kv_layout_switches += 1
+        logger.info(
+            "KV layout: %s for %d requests in %.0f ms (%d idle caches dropped)",
+            "one pool" if kv_unified else "a stream per slot",
+            len(self._active),
+            1000 * (time.perf_counter() - started),
+            len(dropped),
+        )
 
     def _decode_step(self, plan: BatchPlan, scheduled: list[tuple[ActiveRequest, BatchEntry]]) -> None:
         rows = [
@@ -188,17 +230,10 @@ class GenerationJobs:
     def _schedule(self) -> tuple[BatchPlan, list[tuple[ActiveRequest, BatchEntry]]]:
         """This step's plan, and each of its entries with its request."""
         requests = list(self._active.values())
+        # A stream per slot that may become one pool (kv_adaptive): no request goes past its stream's end.
+        stream = self._runner.stream_cells if self._runner.adaptive and not self._runner.kv_unified else None
         plan = schedule_batch(
-            [
-                SchedulableRequest(
-                    request.key,
-                    # A request waiting for a shared prefix is not scheduled until it has it.
-                    0 if request.awaited is not None else request.text_ahead,
-                    request.phase is RequestPhase.GENERATING,
-                    len(request.command.prompt_tokens) - request.cached_prompt_tokens,
-                )
-                for request in requests
-            ],
+            [self._schedulable(request, stream) for request in requests],
             self._settings.n_batch,
             self._prefill_budget.tokens(),
             # A prompt within one micro-batch costs one graph computation: short enough to go whole.
@@ -210,6 +245,19 @@ class GenerationJobs:
             (request, replace(entry, wants_output=entry.wants_output and entry.count == len(request.pending)))
             for request, entry in ((by_key[entry.request_key], entry) for entry in plan.entries)
         ]
+
+    @staticmethod
+    def _schedulable(request: ActiveRequest, stream: int | None) -> SchedulableRequest:
+        # A request waiting for a shared prefix is not scheduled until it has it.
+        ahead = 0 if request.awaited is not None else request.text_ahead
+        if stream is not None:
+            ahead = min(ahead, max(0, stream - request.position))
+        return SchedulableRequest(
+            request.key,
+            ahead,
+            request.phase is RequestPhase.GENERATING and ahead > 0,
+            len(request.command.prompt_tokens) - request.cached_prompt_tokens,
+        )
 
     def _write_images(self) -> None:
         """Write the images prefilling requests have reached into their slots (engine/prompt_media.py)."""

@@ -39,7 +39,7 @@ from paddler.llama import (
     version,
 )
 from paddler.llama.sequence_output import BUDGET_SPENT, END_OF_GENERATION, TOOL_CALLS
-from paddler.llama.sequence_state import move_between_streams
+from paddler.llama.sequence_state import for_streams
 from paddler.messages.generate_tokens_params import GrammarConstraint
 from paddler.messages.sampling_params import SamplingParams
 
@@ -114,7 +114,15 @@ class ModelRunner:
             is_recurrent=self.model.is_recurrent, is_hybrid=self.model.is_hybrid, n_swa=self.model.n_swa
         )
         self._pieces: dict[int, bytes] = {}
+        # The KV layout adapts (settings.kv_adaptive) only for a plain attention cache, whose sequence
+        # states can change layout (llama/sequence_state.py); any other memory keeps the pool.
+        self.adaptive = settings.kv_adaptive and self.memory.kind is MemoryKind.ATTENTION and self.model.n_swa == 0
+        if settings.kv_adaptive:
+            settings = self.settings = replace(settings, kv_unified=not self.adaptive)
         self.generation_context: LlamaContext | None = None
+        # A prefix copied across KV streams that llama.cpp applies at the next decode: no layout switch
+        # (which saves every sequence) until then.
+        self.copies_pending = False
         self.embedding_context: LlamaContext | None = None
         self.multimodal: LlamaMultimodal | None = None
         self.decode_seconds = 0.0
@@ -154,8 +162,8 @@ class ModelRunner:
         assert context is not None
         if context.kv_unified == kv_unified:
             return []
-        if self.memory.kind is not MemoryKind.ATTENTION or self.model.n_swa > 0:
-            raise ValueError("only a plain attention cache can change its KV layout")
+        if not self.adaptive or self.copies_pending:
+            raise ValueError("only a plain attention cache with kv_adaptive, between decodes, changes its layout")
         saved = {
             seq_id: context.save_sequence(seq_id)
             for seq_id in range(self.settings.slots)
@@ -164,14 +172,8 @@ class ModelRunner:
         context.close()
         self.generation_context = None
         self.settings = replace(self.settings, kv_unified=kv_unified)
-        self.generation_context = fresh = self._generation_context(self.settings)
-        dropped = []
-        for seq_id, state in saved.items():
-            pool, own_stream = (1, 0), (self.settings.slots, seq_id)
-            source, destination = (own_stream, pool) if kv_unified else (pool, own_stream)
-            if not fresh.restore_sequence(seq_id, move_between_streams(state, source, destination)):
-                dropped.append(seq_id)
-        return dropped
+        self.generation_context = self._generation_context(self.settings)
+        return [seq_id for seq_id, state in saved.items() if not self.restore_sequence(seq_id, state)]
 
     def _generation_context(self, settings: EngineSettings) -> LlamaContext:
         return LlamaContext(
@@ -221,8 +223,21 @@ class ModelRunner:
 
     @property
     def n_ctx_seq(self) -> int:
-        """KV cells one generating sequence may use."""
+        """KV cells one generating sequence may use: the pool's when the layout adapts (a sequence that
+        outgrows its slot's stream moves the context to one pool)."""
+        if self.generation_context is None:
+            return 0
+        return self.settings.context_size if self.adaptive else self.generation_context.n_ctx_seq
+
+    @property
+    def stream_cells(self) -> int:
+        """KV cells one sequence may use in the generation context's present layout."""
         return 0 if self.generation_context is None else self.generation_context.n_ctx_seq
+
+    @property
+    def kv_unified(self) -> bool:
+        """Whether the generation context is one KV pool now (with kv_adaptive it changes)."""
+        return self.generation_context is not None and self.generation_context.kv_unified
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
         """Request threads tokenize through the tokenizer facade instead, which outlives the runner."""
@@ -294,6 +309,8 @@ class ModelRunner:
         started = time.perf_counter()
         outcome = self.generation_context.decode(batch)
         self.decode_seconds += time.perf_counter() - started
+        if outcome is DecodeOutcome.OK:
+            self.copies_pending = False
         return outcome, output_indices
 
     def evaluate_image(self, chunks: MultimodalChunks, chunk_index: int, seq_id: int, position: int) -> int:
@@ -360,6 +377,7 @@ class ModelRunner:
         else:
             context.seq_cp(source, target)
             context.seq_rm(target, length, -1)
+            self.copies_pending = True
 
     def first_cached_position(self, seq_id: int) -> int | None:
         """The smallest position the memory holds for a sequence (above 0 once a sliding window let
@@ -374,8 +392,12 @@ class ModelRunner:
         return self.generation_context.save_sequence(seq_id)
 
     def restore_sequence(self, seq_id: int, state: bytes) -> bool:
-        assert self.generation_context is not None
-        return self.generation_context.restore_sequence(seq_id, state)
+        """Load a state saved by save_sequence, in this layout or (kv_adaptive) the other one."""
+        context = self.generation_context
+        assert context is not None
+        if self.adaptive:
+            state = for_streams(state, 1, 0) if context.kv_unified else for_streams(state, self.settings.slots, seq_id)
+        return context.restore_sequence(seq_id, state)
 
     def embed(self, documents: Sequence[Sequence[int]]) -> list[FloatVector]:
         """Pooled embedding of each document, decoded together in one batch from an empty cache."""

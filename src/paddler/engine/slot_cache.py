@@ -45,7 +45,7 @@ class SlotCache:
             for slot in self.slots
             if not slot.busy
         ]
-        choice = choose_slot(free, lowest_first=not self._settings.kv_unified)
+        choice = choose_slot(free, lowest_first=not self._runner.kv_unified)
         if choice is None:
             raise RuntimeError("a request was admitted with no free slot")
         slot = self.slots[choice.slot_index]
@@ -201,7 +201,7 @@ class SlotCache:
 
     def _offload(self, slot: Slot) -> None:
         """Move an idle slot's KV cells to host memory, within the prompt cache budget."""
-        if not self._settings.kv_unified or not slot.cached_tokens or self._settings.prompt_cache_bytes == 0:
+        if not self._runner.kv_unified or not slot.cached_tokens or self._settings.prompt_cache_bytes == 0:
             return
         slot.saved_first_position = self._runner.first_cached_position(slot.seq_id) or 0
         slot.saved_state = self._runner.save_sequence(slot.seq_id)

@@ -1,4 +1,4 @@
-"""A sequence's saved KV state (LlamaContext.save_sequence) carried to a context of the other KV layout.
+"""A sequence's saved KV state (LlamaContext.save_sequence) made to fit a context of the other KV layout.
 
 llama.cpp writes an attention cache's sequence state as a header (a magic number, the sequence id), the
 number of KV streams, then for each stream the count of the sequence's cells in it and, when not zero,
@@ -17,25 +17,24 @@ _HEADER = struct.Struct("=Ii")
 _COUNT = struct.Struct("=I")
 
 
-def move_between_streams(state: bytes, source: tuple[int, int], destination: tuple[int, int]) -> bytes:
-    """`state` saved where the context had `source` = (streams, the sequence's stream), rewritten for a
-    context with `destination` = (streams, its stream there). Raises ValueError for a state that is not
-    laid out that way (another format, or cells in more than one stream)."""
-    streams, stream = source
-    header = state[: _HEADER.size]
+def for_streams(state: bytes, streams: int, stream: int) -> bytes:
+    """`state` rewritten for a context of `streams` KV streams in which the sequence lives in `stream`
+    (unchanged when it was saved from such a context). Raises ValueError for a state not laid out as
+    above (another format, or cells in more than one stream)."""
+    if len(state) < _HEADER.size + _COUNT.size:
+        raise ValueError("too short for a sequence state")
+    _, saved_from = _HEADER.unpack_from(state)
+    (saved_streams,) = _COUNT.unpack_from(state, _HEADER.size)
+    saved_stream = 0 if saved_streams == 1 else saved_from
+    if (saved_streams, saved_stream) == (streams, stream):
+        return state
     counted = _HEADER.size + _COUNT.size
-    if len(state) < counted + _COUNT.size * streams or _COUNT.unpack_from(state, _HEADER.size)[0] != streams:
-        raise ValueError(f"not the state of a {streams}-stream attention cache")
-    before = counted + _COUNT.size * stream
-    after = len(state) - _COUNT.size * (streams - 1 - stream)
+    if saved_stream >= saved_streams or len(state) < counted + _COUNT.size * saved_streams:
+        raise ValueError(f"not the state of a {saved_streams}-stream attention cache")
+    before = counted + _COUNT.size * saved_stream
+    after = len(state) - _COUNT.size * (saved_streams - 1 - saved_stream)
     if any(state[counted:before]) or any(state[after:]):
         raise ValueError("the sequence has cells outside its own stream")
-    streams_to, stream_to = destination
     empty = bytes(_COUNT.size)
-    return (
-        header
-        + _COUNT.pack(streams_to)
-        + empty * stream_to
-        + state[before:after]
-        + empty * (streams_to - 1 - stream_to)
-    )
+    around = (empty * stream, empty * (streams - 1 - stream))
+    return state[: _HEADER.size] + _COUNT.pack(streams) + around[0] + state[before:after] + around[1]

@@ -88,6 +88,13 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         "--no-kv-unified gives each slot context-size/slots cells of its own, as llama-server -np N does",
     )
     parser.add_argument(
+        "--kv-adaptive",
+        action="store_true",
+        help="a KV stream per slot while every request fits one (llama-server's speed under concurrency), one "
+        "pool while a request needs more, moving every cache over at the switch (a few hundred ms): overrides "
+        "--kv-unified; models with sliding-window or recurrent memory keep the pool",
+    )
+    parser.add_argument(
         "--prefix-sharing",
         action=argparse.BooleanOptionalAction,
         default=True,
@@ -218,6 +225,7 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
         slots=arguments.slots,
         context_size=arguments.context_size,
         kv_unified=arguments.kv_unified,
+        kv_adaptive=arguments.kv_adaptive,
         prefix_sharing=arguments.prefix_sharing,
         n_batch=arguments.n_batch,
         n_ubatch=min(arguments.n_ubatch, arguments.n_batch),

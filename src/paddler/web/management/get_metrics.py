@@ -51,6 +51,11 @@ class EngineCollector(Collector):
             ("paddler_requests_cancelled", "Requests whose client left or stopped them", stats.requests_cancelled),
             ("paddler_engine_restarts", "Times the engine rebuilt itself after a fault", stats.engine_restarts),
             ("paddler_kv_evictions", "Requests evicted under KV cache pressure", stats.kv_evictions),
+            (
+                "paddler_kv_layout_switches",
+                "Moves between a KV stream per slot and one pool (--kv-adaptive)",
+                stats.kv_layout_switches,
+            ),
             ("paddler_prefix_cache_hits", "Requests that reused cached prompt tokens", stats.prefix_cache_hits),
             ("paddler_engine_steps", "Engine steps (one decode each)", stats.steps),
             ("paddler_engine_step_seconds", "Time spent in engine steps", stats.step_seconds),
