@@ -6,6 +6,7 @@ stream per slot and is reported and left empty, while the others are kept."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy
@@ -13,6 +14,7 @@ import pytest
 
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.model_runner import DecodeRow, ModelRunner
+from paddler.engine.slot_cache import SlotCache
 from paddler.llama import DecodeOutcome
 
 SLOTS = 4
@@ -91,3 +93,21 @@ def test_a_sequence_longer_than_a_stream_is_dropped_and_the_others_kept(runner: 
     assert runner.generation_context is not None
     assert runner.generation_context.seq_pos_range(0) is None
     assert runner.generation_context.seq_pos_range(1) == (0, len(short) - 1)
+
+
+def test_a_prefix_shared_across_streams_leaves_its_target_a_token_its_stream_can_take(runner: ModelRunner) -> None:
+    """The copy across streams is applied by the next decode: a target whose shared prefix filled its
+    stream could not be scheduled (it waits for the pool), and with nothing decoded the copy would never
+    come, so the layout could never switch. The prefix stops one token short of the stream."""
+    settings = replace(runner.settings, slots=SLOTS)
+    slot_cache = SlotCache(settings, runner)
+    stream = CONTEXT // SLOTS
+    words = _prompt(runner, "one two three four five six seven eight nine ten " * 40)
+    full, longer = words[:stream], words[: stream + 40]
+    source, _, _ = slot_cache.take(full)
+    _decode(runner, source.seq_id, full, 0)
+    source.cached_tokens.extend(full)
+    target, _, shared = slot_cache.take(longer)
+    assert target is not source
+    assert shared is not None
+    assert shared.length == stream - 1

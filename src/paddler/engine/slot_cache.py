@@ -80,6 +80,10 @@ class SlotCache:
         length = match.length
         if len(source.cached_tokens) < length < MIN_AWAITED_PREFIX:
             length = len(source.cached_tokens)
+        if not self._runner.kv_unified:
+            # The target keeps a token its stream can take, so the decode that applies the copy across
+            # streams comes (with kv_adaptive, a request at its stream's end waits for the pool).
+            length = min(length, self._runner.stream_cells - 1)
         return SharedPrefix(source, length, source.taken) if length > 0 else None
 
     def share(self, target: Slot, shared: SharedPrefix) -> None:
