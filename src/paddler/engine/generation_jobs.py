@@ -11,6 +11,7 @@ from dataclasses import replace
 from itertools import count
 
 from paddler.engine.active_request import ActiveRequest
+from paddler.engine.adaptive_layout import stream_end, wanted_layout
 from paddler.engine.batch_plan import BatchEntry, BatchPlan
 from paddler.engine.engine_settings import EngineSettings
 from paddler.engine.engine_status import EngineStatus
@@ -44,13 +45,6 @@ from paddler.messages.generated_token_result import (
 from paddler.messages.request_rejected import RequestRejected
 
 logger = logging.getLogger(__name__)
-
-
-def _end(request: ActiveRequest) -> int:
-    """The cells a request will hold when it ends, as far as known (without max_tokens: what it holds)."""
-    planned = request.position + len(request.pending)
-    max_tokens = request.command.max_tokens
-    return planned if max_tokens is None else planned + max(0, max_tokens - request.generated)
 
 
 class GenerationJobs:
@@ -154,22 +148,10 @@ class GenerationJobs:
         self._fit_layout()
 
     def _fit_layout(self) -> None:
-        """With kv_adaptive: one KV pool while a request needs more cells than a slot's stream (the
-        schedule stops it at its stream's end until then), a stream per slot again once two or more
-        requests run and each will end within three quarters of one (so a request at the edge does not
-        move the context back and forth). Never while a prefix copy across streams awaits its decode."""
-        runner = self._runner
-        if not runner.adaptive or runner.copies_pending or not self._active:
+        """With kv_adaptive, move the context to the layout its requests want (engine/adaptive_layout.py)."""
+        kv_unified = wanted_layout(self._runner, self._active.values())
+        if kv_unified is None:
             return
-        stream = self._settings.context_size // self._settings.slots
-        requests = self._active.values()
-        if not runner.kv_unified:
-            if any(request.position + len(request.pending) > stream for request in requests):
-                self._switch_layout(kv_unified=True)
-        elif len(requests) >= 2 and all(_end(request) <= stream * 3 // 4 for request in requests):
-            self._switch_layout(kv_unified=False)
-
-    def _switch_layout(self, *, kv_unified: bool) -> None:
         started = time.perf_counter()
         dropped = self._runner.switch_layout(kv_unified)
         for seq_id in dropped:  # an idle slot's cache too long for its stream
@@ -230,10 +212,9 @@ class GenerationJobs:
     def _schedule(self) -> tuple[BatchPlan, list[tuple[ActiveRequest, BatchEntry]]]:
         """This step's plan, and each of its entries with its request."""
         requests = list(self._active.values())
-        # A stream per slot that may become one pool (kv_adaptive): no request goes past its stream's end.
-        stream = self._runner.stream_cells if self._runner.adaptive and not self._runner.kv_unified else None
+        end = stream_end(self._runner)
         plan = schedule_batch(
-            [self._schedulable(request, stream) for request in requests],
+            [self._schedulable(request, end) for request in requests],
             self._settings.n_batch,
             self._prefill_budget.tokens(),
             # A prompt within one micro-batch costs one graph computation: short enough to go whole.
@@ -247,11 +228,11 @@ class GenerationJobs:
         ]
 
     @staticmethod
-    def _schedulable(request: ActiveRequest, stream: int | None) -> SchedulableRequest:
-        # A request waiting for a shared prefix is not scheduled until it has it.
+    def _schedulable(request: ActiveRequest, end: int | None) -> SchedulableRequest:
+        # A request waiting for a shared prefix is not scheduled until it has it, nor past `end`.
         ahead = 0 if request.awaited is not None else request.text_ahead
-        if stream is not None:
-            ahead = min(ahead, max(0, stream - request.position))
+        if end is not None:
+            ahead = min(ahead, max(0, end - request.position))
         return SchedulableRequest(
             request.key,
             ahead,
