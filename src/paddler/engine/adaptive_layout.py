@@ -26,9 +26,11 @@ def wanted_layout(runner: ModelRunner, requests: Collection[ActiveRequest]) -> b
     will end within RETURN_SHARE of one. Never while a prefix copy across streams awaits its decode."""
     if not runner.adaptive or runner.copies_pending or not requests:
         return None
+    end = stream_end(runner)
+    if end is not None:
+        return True if any(request.position + len(request.pending) > end for request in requests) else None
+    # In the pool, a slot's stream is what the context would give it: its share of the cells.
     stream = runner.settings.context_size // runner.settings.slots
-    if not runner.kv_unified:
-        return True if any(request.position + len(request.pending) > stream for request in requests) else None
     if len(requests) >= 2 and all(_planned_end(request) <= stream * RETURN_SHARE for request in requests):
         return False
     return None
