@@ -1,7 +1,10 @@
-"""More conversations than slots: a conversation's cache, offloaded to host memory when its slot went to
-another prompt, is found again when the conversation comes back, whichever slot it then gets."""
+"""More conversations than slots: a conversation's cache, moved to host memory when its slot went to
+another prompt (offloaded at its end under one pool, copied out of its stream when cut with a stream per
+slot), is found again when the conversation comes back, whichever slot it then gets."""
 
 from __future__ import annotations
+
+import pytest
 
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GenerationDone
@@ -17,8 +20,14 @@ def _run(engine: object, prompt: str) -> GenerationDone:
     return done
 
 
-def test_three_conversations_on_two_slots_each_find_their_cache(engine_factory: EngineFactory) -> None:
-    engine = engine_factory(slots=2, kv_unified=True)
+LAYOUTS = pytest.mark.parametrize("kv_unified", [True, False], ids=["one-pool", "stream-per-slot"])
+
+
+@LAYOUTS
+def test_three_conversations_on_two_slots_each_find_their_cache(
+    engine_factory: EngineFactory, kv_unified: bool
+) -> None:
+    engine = engine_factory(slots=2, kv_unified=kv_unified)
     prompts = [chat_prompt(f"Tell me about {topic}, briefly.") for topic in ("rivers", "mountains", "deserts")]
     for prompt in prompts:
         assert _run(engine, prompt).usage.cached_prompt_tokens < 10  # the chat template's opening at most
@@ -28,9 +37,12 @@ def test_three_conversations_on_two_slots_each_find_their_cache(engine_factory: 
         assert done.usage.cached_prompt_tokens == done.usage.prompt_tokens - 1
 
 
-def test_a_cache_brought_back_from_host_memory_answers_as_a_cold_run(engine_factory: EngineFactory) -> None:
-    warm = engine_factory(slots=1, kv_unified=True)
-    cold = engine_factory(slots=1, kv_unified=True, prompt_cache_bytes=0)
+@LAYOUTS
+def test_a_cache_brought_back_from_host_memory_answers_as_a_cold_run(
+    engine_factory: EngineFactory, kv_unified: bool
+) -> None:
+    warm = engine_factory(slots=1, kv_unified=kv_unified)
+    cold = engine_factory(slots=1, kv_unified=kv_unified, prompt_cache_bytes=0)
     first, other = chat_prompt("Name three colours."), chat_prompt("Name three animals.")
     for prompt in (first, other):
         _run(warm, prompt)

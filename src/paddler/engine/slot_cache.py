@@ -2,8 +2,9 @@
 (the longest prefix the model's memory lets it keep, see engine/prefix_reuse.py), the longest prefix
 another slot holds or is about to hold (a prefix tree over every slot's tokens, engine/prefix_tree.py),
 caches of idle slots moved to host memory under a unified KV cache (and kept there by their tokens when
-another prompt takes the slot, engine/host_prompt_cache.py), and idle caches dropped first when the KV
-cache runs out."""
+another prompt takes the slot, engine/host_prompt_cache.py; with a stream per slot, an idle cache stays
+in its stream until a prompt that cuts it takes the slot, and is copied there then), and idle caches
+dropped first when the KV cache runs out."""
 
 from __future__ import annotations
 
@@ -107,6 +108,7 @@ class SlotCache:
         if slot.saved_state is not None:
             self._set_aside(slot, slot.saved_state)
         elif slot.cached_tokens:
+            self._set_aside_live(slot)
             self.forget(slot)
         if holder is not None and held > reusable:
             slot.cached_tokens[:] = holder.cached_tokens
@@ -131,6 +133,16 @@ class SlotCache:
 
     def _set_aside(self, slot: Slot, state: bytes) -> None:
         self._host.keep(HostEntry(list(slot.cached_tokens), state, slot.saved_first_position, slot.last_used))
+
+    def _set_aside_live(self, slot: Slot) -> None:
+        """Copy an idle slot's cache that is still in the KV cache (a stream per slot keeps idle caches
+        in place) to host memory before another prompt cuts it, as llama-server's --cache-ram does."""
+        if not slot.cached_tokens or self._settings.prompt_cache_bytes == 0:
+            return
+        first_position = self._runner.first_cached_position(slot.seq_id) or 0
+        state = self._runner.save_sequence(slot.seq_id)
+        self._host.keep(HostEntry(list(slot.cached_tokens), state, first_position, slot.last_used))
+        self._fit_budget()
 
     def _reusable(self, slot: Slot, prompt: Sequence[int]) -> int:
         memory = self._runner.memory
@@ -158,6 +170,8 @@ class SlotCache:
             if reusable == 0 or not self._runner.restore_sequence(slot.seq_id, state):
                 self._forget_cache(slot)
                 return 0
+        elif not keeps_more_than_it_loses(reusable, len(slot.cached_tokens)):
+            self._set_aside_live(slot)
         self.truncate(slot, reusable)
         return len(slot.cached_tokens)
 
@@ -210,6 +224,10 @@ class SlotCache:
         slot.saved_first_position = self._runner.first_cached_position(slot.seq_id) or 0
         slot.saved_state = self._runner.save_sequence(slot.seq_id)
         self._runner.erase_sequence(slot.seq_id)
+        self._fit_budget()
+
+    def _fit_budget(self) -> None:
+        """Drop the least recently used caches in host memory until they fit `prompt_cache_bytes`."""
         held = [
             (other.last_used, len(other.saved_state), partial(self._forget_cache, other))
             for other in self.slots
