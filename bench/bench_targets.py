@@ -19,7 +19,7 @@ from typing import Protocol
 import httpx
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_settings import EngineSettings, KvLayout
 from paddler.messages.embedding_normalization import L2_NORMALIZATION
 from paddler.messages.embedding_result import DocumentEmbedding
 from paddler.messages.generate_embedding_batch_params import EmbeddingDocument, GenerateEmbeddingBatchParams
@@ -39,13 +39,16 @@ class ServingConfig:
     n_batch: int = 2048
     n_ubatch: int = 512
     cache_type: str = "q8_0"
-    # "defaults" leaves each server on its own default layout; "unified" and "per-slot" set both;
-    # "adaptive" runs paddler with --kv-adaptive against llama-server's default.
+    # "defaults" leaves each server on its own default layout (paddler's: adaptive); "unified" and
+    # "per-slot" set both; "adaptive" names paddler's explicitly, against llama-server's default.
     kv_layout: str = "defaults"
 
 
 _KV_LAYOUT_FLAGS = {"defaults": [], "unified": ["--kv-unified"], "per-slot": ["--no-kv-unified"], "adaptive": []}
-_PADDLER_KV_LAYOUT_FLAGS = {**_KV_LAYOUT_FLAGS, "adaptive": ["--kv-adaptive"]}
+_PADDLER_KV_LAYOUT_FLAGS: dict[str, list[str]] = {
+    "defaults": [],
+    **{layout: ["--kv-layout", layout] for layout in KvLayout},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -370,10 +373,8 @@ def paddler_engine(config: ServingConfig, *, embeddings: bool = False) -> Iterat
         max_buffered_requests=1000,
         buffered_request_timeout=600.0,
     )
-    if config.kv_layout == "adaptive":
-        settings = replace(settings, kv_adaptive=True)
-    elif config.kv_layout != "defaults":
-        settings = replace(settings, kv_unified=config.kv_layout == "unified")
+    if config.kv_layout != "defaults":
+        settings = replace(settings, kv_layout=KvLayout(config.kv_layout))
     engine = ContinuousBatchEngine(settings)
     engine.start()
     try:

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from itertools import pairwise
 from pathlib import Path
 
@@ -263,24 +264,54 @@ _PADDLER_SIDES = {
 }
 
 
+def _both_rounds(
+    ours: TargetResults, theirs: TargetResults, measure: str, key: str | None = None
+) -> tuple[list[float], list[float]]:
+    """One measure's values per round on both sides (`key`: a "<prompt set> <streams>" cell)."""
+    mine, other = getattr(ours, measure), getattr(theirs, measure)
+    return (mine.get(key, []), other.get(key, [])) if key is not None else (mine, other)
+
+
 def _ratio(ours: float, theirs: float) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "—"
 
 
 _LAYOUTS = {
-    "defaults": "each on its own default KV layout (llama-server given -np splits the pool per slot)",
+    "defaults": "each on its own default KV layout (paddler's adaptive: a KV stream per slot, one pool only "
+    "while a request needs more; llama-server given -np splits the pool per slot)",
     "unified": "both on one unified KV pool shared by every slot",
     "per-slot": "both with a KV stream of context-size/slots cells per slot",
-    "adaptive": "paddler with --kv-adaptive (a KV stream per slot, one pool only while a request needs more) "
+    "adaptive": "paddler with --kv-layout adaptive (a KV stream per slot, one pool only while a request needs more) "
     "against llama-server's default layout (-np splits the pool per slot)",
 }
 
 
-def _row(measure: str, ours: float, theirs: float, scale: float = 1.0, digits: int = 1) -> str:
-    return f"| {measure} | {ours * scale:.{digits}f} | {theirs * scale:.{digits}f} | {_ratio(ours, theirs)} |"
+def _per_round(ours: list[float], theirs: list[float]) -> str:
+    """Each round's ratio: both servers are measured in the same round, so drift of the host between
+    rounds cancels out of these, which the ratio of medians does not do."""
+    return ", ".join(f"{mine / other:.2f}" for mine, other in zip(ours, theirs, strict=False) if other) or "—"
 
 
-def _report(ours: Summary, theirs: Summary, arguments: argparse.Namespace, config: ServingConfig) -> str:
+def _row(
+    measure: str,
+    ours: float,
+    theirs: float,
+    rounds: tuple[list[float], list[float]],
+    *,
+    scale: float = 1.0,
+    digits: int = 1,
+) -> str:
+    return (
+        f"| {measure} | {ours * scale:.{digits}f} | {theirs * scale:.{digits}f} | {_ratio(ours, theirs)} "
+        f"| {_per_round(*rounds)} |"
+    )
+
+
+def _report(
+    ours_rounds: TargetResults, theirs_rounds: TargetResults, arguments: argparse.Namespace, config: ServingConfig
+) -> str:
+    ours, theirs = summarize(ours_rounds), summarize(theirs_rounds)
+    both = partial(_both_rounds, ours_rounds, theirs_rounds)
     lines = [
         "# paddler engine vs llama-server",
         "",
@@ -292,46 +323,74 @@ def _report(ours: Summary, theirs: Summary, arguments: argparse.Namespace, confi
         f"{arguments.max_tokens} tokens per request ({arguments.requests_per_client} requests per client); "
         f"seed {arguments.seed}. Short prompts are ~80 tokens; long ones share a ~400-token opening (~490 tokens).",
         f"Both servers stay up side by side and are measured in turn, {arguments.rounds} alternating rounds; "
-        "each figure is the median over the rounds.",
+        "each figure is the median over the rounds; the last column gives each round's own ratio.",
         f"paddler is driven {_PADDLER_SIDES[arguments.paddler_api]}, "
         "llama-server through its own HTTP streaming API, both with the same seeded prompts. "
         f"Produced by `python -m bench.engine_vs_llama_server --kv-layout {config.kv_layout}`.",
         "",
-        "| measure | paddler | llama-server | ratio |",
-        "|---|---:|---:|---:|",
-        _row("single-stream decode (tokens/s)", ours.single_stream_decode, theirs.single_stream_decode),
-        _row("prompt processing (tokens/s)", ours.prompt_processing, theirs.prompt_processing),
+        "| measure | paddler | llama-server | ratio | ratio per round |",
+        "|---|---:|---:|---:|---|",
+        _row(
+            "single-stream decode (tokens/s)",
+            ours.single_stream_decode,
+            theirs.single_stream_decode,
+            both("single_stream_decode"),
+        ),
+        _row(
+            "prompt processing (tokens/s)", ours.prompt_processing, theirs.prompt_processing, both("prompt_processing")
+        ),
     ]
     for key in ours.aggregate:
-        lines.append(_row(f"aggregate, {key} streams (tokens/s)", ours.aggregate[key], theirs.aggregate[key]))
+        lines.append(
+            _row(
+                f"aggregate, {key} streams (tokens/s)",
+                ours.aggregate[key],
+                theirs.aggregate[key],
+                both("aggregate", key),
+            )
+        )
     for key in ours.ttft_p50:
         lines.append(
             f"| TTFT p50 / p95, {key} streams (ms) | {ours.ttft_p50[key] * 1000:.0f} / "
             f"{ours.ttft_p95[key] * 1000:.0f} | {theirs.ttft_p50[key] * 1000:.0f} / "
-            f"{theirs.ttft_p95[key] * 1000:.0f} | {_ratio(ours.ttft_p50[key], theirs.ttft_p50[key])} |"
+            f"{theirs.ttft_p95[key] * 1000:.0f} | {_ratio(ours.ttft_p50[key], theirs.ttft_p50[key])} "
+            f"| {_per_round(*both('ttft_p50', key))} |"
         )
     if ours.itl_p95_alone:
         lines += [
-            _row("8 running streams: ITL p95 alone (ms)", ours.itl_p95_alone, theirs.itl_p95_alone, 1000, 0),
+            _row(
+                "8 running streams: ITL p95 alone (ms)",
+                ours.itl_p95_alone,
+                theirs.itl_p95_alone,
+                both("itl_p95_alone"),
+                scale=1000,
+                digits=0,
+            ),
             _row(
                 "8 running streams: ITL p95 while a 2,000-token prompt is prefilled (ms)",
                 ours.itl_p95_long_prompt,
                 theirs.itl_p95_long_prompt,
-                1000,
-                0,
+                both("itl_p95_long_prompt"),
+                scale=1000,
+                digits=0,
             ),
             f"| 8 running streams: ITL p95 with the long prompt / alone | "
             f"{_ratio(ours.itl_p95_long_prompt, ours.itl_p95_alone)} | "
-            f"{_ratio(theirs.itl_p95_long_prompt, theirs.itl_p95_alone)} | — |",
+            f"{_ratio(theirs.itl_p95_long_prompt, theirs.itl_p95_alone)} | — | — |",
         ]
     if ours.embeddings:
         lines.append(
-            _row("embeddings, batches of 32 short documents (documents/s)", ours.embeddings, theirs.embeddings)
+            _row(
+                "embeddings, batches of 32 short documents (documents/s)",
+                ours.embeddings,
+                theirs.embeddings,
+                both("embeddings"),
+            )
         )
     if ours.overhead_share is not None:
         lines.append(
             f"| engine step time outside llama_decode at {max(arguments.concurrency)} streams | "
-            f"{ours.overhead_share * 100:.1f}% | — | — |"
+            f"{ours.overhead_share * 100:.1f}% | — | — | — |"
         )
     lines += [
         "",
@@ -401,14 +460,14 @@ def _write_outputs(
     """The report, its JSON (every round of every target) and its plot; the baseline's report beside."""
     ours, theirs, before = results
     if arguments.baseline_python:
-        baseline_report = _report(summarize(before), summarize(theirs), arguments, config)
+        baseline_report = _report(before, theirs, arguments, config)
         arguments.output.parent.mkdir(parents=True, exist_ok=True)
         arguments.output.with_name(arguments.output.name + "-baseline.md").write_text(baseline_report)
         print(baseline_report)
 
     summaries = {"paddler": summarize(ours), "llama-server": summarize(theirs)}
     arguments.output.parent.mkdir(parents=True, exist_ok=True)
-    report = _report(summaries["paddler"], summaries["llama-server"], arguments, config)
+    report = _report(ours, theirs, arguments, config)
     arguments.output.with_suffix(".md").write_text(report)
     arguments.output.with_suffix(".json").write_text(
         json.dumps(

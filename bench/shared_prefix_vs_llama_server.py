@@ -3,8 +3,9 @@
 workload with nothing to share, 64 generated tokens each.
 
 Every target serves the same seeded prompts in the same alternating rounds: llama-server on its
-default per-slot layout, paddler's default (one KV pool, sharing on), paddler without sharing (what
-the default did before it) and paddler with a KV stream per slot and sharing on. Each round uses fresh
+default per-slot layout, paddler on one KV pool with sharing on, the same without sharing (what paddler
+did before it) and paddler with a KV stream per slot and sharing on (what its adaptive default serves
+these prompts with). Each round uses fresh
 system prompts, so what is measured is the first wave of a new application's chats (no server holds
 them from an earlier round). Writes docs/benchmarks/shared-prefix-vs-llama-server.{md,json,png}.
 
@@ -38,9 +39,9 @@ from paddler.llama import version
 WORKLOADS = {"one system prompt": 1, "four system prompts": 4, "nothing shared": 0}
 # Target name -> (KV layout, more paddler serve options); llama-server is measured beside them.
 PADDLER_TARGETS = {
-    "paddler (sharing, one KV pool: default)": ("unified", ()),
+    "paddler (sharing, one KV pool)": ("unified", ()),
     "paddler (no sharing, one KV pool)": ("unified", ("--no-prefix-sharing",)),
-    "paddler (sharing, KV stream per slot)": ("per-slot", ()),
+    "paddler (sharing, KV stream per slot: the adaptive default here)": ("per-slot", ()),
 }
 LLAMA_SERVER = "llama-server"
 

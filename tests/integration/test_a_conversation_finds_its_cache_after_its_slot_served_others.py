@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from paddler.engine.engine_settings import KvLayout
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GenerationDone
 from paddler.messages.sampling_params import GREEDY
@@ -20,14 +21,14 @@ def _run(engine: object, prompt: str) -> GenerationDone:
     return done
 
 
-LAYOUTS = pytest.mark.parametrize("kv_unified", [True, False], ids=["one-pool", "stream-per-slot"])
+LAYOUTS = pytest.mark.parametrize("kv_layout", list(KvLayout))
 
 
 @LAYOUTS
 def test_three_conversations_on_two_slots_each_find_their_cache(
-    engine_factory: EngineFactory, kv_unified: bool
+    engine_factory: EngineFactory, kv_layout: KvLayout
 ) -> None:
-    engine = engine_factory(slots=2, kv_unified=kv_unified)
+    engine = engine_factory(slots=2, kv_layout=kv_layout)
     prompts = [chat_prompt(f"Tell me about {topic}, briefly.") for topic in ("rivers", "mountains", "deserts")]
     for prompt in prompts:
         assert _run(engine, prompt).usage.cached_prompt_tokens < 10  # the chat template's opening at most
@@ -39,10 +40,10 @@ def test_three_conversations_on_two_slots_each_find_their_cache(
 
 @LAYOUTS
 def test_a_cache_brought_back_from_host_memory_answers_as_a_cold_run(
-    engine_factory: EngineFactory, kv_unified: bool
+    engine_factory: EngineFactory, kv_layout: KvLayout
 ) -> None:
-    warm = engine_factory(slots=1, kv_unified=kv_unified)
-    cold = engine_factory(slots=1, kv_unified=kv_unified, prompt_cache_bytes=0)
+    warm = engine_factory(slots=1, kv_layout=kv_layout)
+    cold = engine_factory(slots=1, kv_layout=kv_layout, prompt_cache_bytes=0)
     first, other = chat_prompt("Name three colours."), chat_prompt("Name three animals.")
     for prompt in (first, other):
         _run(warm, prompt)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_settings import EngineSettings, KvLayout
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedTokenResult, GenerationDone
 from paddler.messages.sampling_params import GREEDY
@@ -37,7 +37,7 @@ def mamba_engines(tiny_mamba: Path, request: pytest.FixtureRequest) -> Iterator[
                 model_path=tiny_mamba,
                 slots=1,
                 context_size=1024,
-                kv_unified=True,
+                kv_layout=KvLayout.UNIFIED,
                 prompt_cache_bytes=request.param,
                 threads=2,
             )

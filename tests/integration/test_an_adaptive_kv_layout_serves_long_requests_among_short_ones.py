@@ -6,6 +6,7 @@ short ones run together, the engine is back on a stream per slot."""
 
 from __future__ import annotations
 
+from paddler.engine.engine_settings import KvLayout
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedToken, GenerationDone
 from paddler.messages.sampling_params import GREEDY
@@ -23,7 +24,7 @@ def _short(question: str) -> GenerateTokensParams:
 def test_a_long_request_beside_short_ones_runs_to_its_end_as_on_a_unified_engine(
     engine_factory: EngineFactory,
 ) -> None:
-    adaptive = engine_factory(kv_adaptive=True, **SETTINGS)
+    adaptive = engine_factory(kv_layout=KvLayout.ADAPTIVE, **SETTINGS)
     long = adaptive.submit_generation(LONG)
     shorts = [adaptive.submit_generation(_short(question)) for question in ("Hi", "Name a color.", "Count to 3.")]
     results = list(long)
@@ -32,12 +33,12 @@ def test_a_long_request_beside_short_ones_runs_to_its_end_as_on_a_unified_engine
     assert all(isinstance(list(short)[-1], GenerationDone) for short in shorts)
     assert adaptive.stats().kv_layout_switches >= 1
 
-    unified = engine_factory(kv_unified=True, **SETTINGS)
+    unified = engine_factory(kv_layout=KvLayout.UNIFIED, **SETTINGS)
     assert text_of(results) == text_of(list(unified.submit_generation(LONG)))
 
 
 def test_a_request_without_max_tokens_runs_to_the_end_of_the_pool(engine_factory: EngineFactory) -> None:
-    adaptive = engine_factory(kv_adaptive=True, **SETTINGS)
+    adaptive = engine_factory(kv_layout=KvLayout.ADAPTIVE, **SETTINGS)
     request = GenerateTokensParams(chat_prompt("Write forever."), None, GREEDY, ignore_eog=True)
     results = list(adaptive.submit_generation(request))
     done = results[-1]
@@ -46,7 +47,7 @@ def test_a_request_without_max_tokens_runs_to_the_end_of_the_pool(engine_factory
 
 
 def test_after_the_long_request_short_ones_run_on_a_stream_per_slot_again(engine_factory: EngineFactory) -> None:
-    adaptive = engine_factory(kv_adaptive=True, **SETTINGS)
+    adaptive = engine_factory(kv_layout=KvLayout.ADAPTIVE, **SETTINGS)
     assert isinstance(list(adaptive.submit_generation(LONG))[-1], GenerationDone)
     to_pool = adaptive.stats().kv_layout_switches
     assert to_pool == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from paddler.engine.engine_settings import KvLayout
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GenerationDone
 from paddler.messages.sampling_params import GREEDY
@@ -21,7 +22,7 @@ QUESTIONS = [
 
 
 def test_concurrent_greedy_streams_match_sequential_ones(engine_factory: EngineFactory) -> None:
-    engine = engine_factory(slots=4, kv_unified=True)
+    engine = engine_factory(slots=4, kv_layout=KvLayout.UNIFIED)
 
     def run(question: str) -> tuple[str, object]:
         # Short answers: batching changes float summation order, so long greedy texts may drift apart

@@ -13,7 +13,7 @@ from paddler.engine.engine_errors import (
     EngineUnavailableError,
     RequestTooLargeError,
 )
-from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_settings import EngineSettings, KvLayout
 from paddler.engine.engine_state import EngineState
 from paddler.messages.embedding_normalization import L2_NORMALIZATION
 from paddler.messages.embedding_result import DocumentEmbedding, EmbeddingsDone
@@ -26,7 +26,7 @@ from .conftest import EngineFactory, chat_prompt
 
 
 def test_prompt_plus_max_tokens_beyond_the_slot_is_refused(engine_factory: EngineFactory) -> None:
-    engine = engine_factory(slots=2, context_size=512, kv_unified=False)
+    engine = engine_factory(slots=2, context_size=512, kv_layout=KvLayout.PER_SLOT)
     assert engine.max_sequence_tokens == 256
     with pytest.raises(RequestTooLargeError, match="a slot holds 256 tokens"):
         engine.submit_generation(GenerateTokensParams(chat_prompt("word " * 300), 10, GREEDY))

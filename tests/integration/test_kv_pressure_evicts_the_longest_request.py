@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
+from paddler.engine.engine_settings import KvLayout
 from paddler.messages.generate_tokens_params import GenerateTokensParams, GrammarConstraint
 from paddler.messages.generated_token_result import GenerationDone, GenerationErrorKind, GenerationFailed
 from paddler.messages.sampling_params import GREEDY
@@ -15,7 +16,7 @@ ENDLESS = GrammarConstraint('root ::= "ab " root')
 
 
 def test_the_longest_sequence_is_evicted(engine_factory: EngineFactory) -> None:
-    engine = engine_factory(slots=2, context_size=256, kv_unified=True)
+    engine = engine_factory(slots=2, context_size=256, kv_layout=KvLayout.UNIFIED)
     long_params = GenerateTokensParams(chat_prompt("Repeat: " + "alpha beta " * 50), 100, GREEDY, ENDLESS)
     short_params = GenerateTokensParams(chat_prompt("Say hi."), 100, GREEDY, ENDLESS)
     with ThreadPoolExecutor(2) as pool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from paddler.engine.engine_settings import KvLayout
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GenerationDone
 from paddler.messages.sampling_params import GREEDY
@@ -45,7 +46,7 @@ def test_reused_cache_gives_the_same_output_as_a_cold_start(engine_factory: Engi
 
 def test_prefix_reuse_with_and_without_host_offload(engine_factory: EngineFactory) -> None:
     for prompt_cache_bytes in (0, 1 << 30):
-        engine = engine_factory(slots=2, kv_unified=True, prompt_cache_bytes=prompt_cache_bytes)
+        engine = engine_factory(slots=2, kv_layout=KvLayout.UNIFIED, prompt_cache_bytes=prompt_cache_bytes)
         prompt = chat_prompt("Name a famous river.")
         list(engine.submit_generation(GenerateTokensParams(prompt, 8, GREEDY)))
         again = list(engine.submit_generation(GenerateTokensParams(prompt + "The", 8, GREEDY)))[-1]
@@ -54,7 +55,7 @@ def test_prefix_reuse_with_and_without_host_offload(engine_factory: EngineFactor
 
 
 def test_a_tiny_host_cache_drops_old_prefixes(engine_factory: EngineFactory) -> None:
-    engine = engine_factory(slots=2, kv_unified=True, prompt_cache_bytes=1)
+    engine = engine_factory(slots=2, kv_layout=KvLayout.UNIFIED, prompt_cache_bytes=1)
     prompt = chat_prompt("Name a famous river.")
     list(engine.submit_generation(GenerateTokensParams(prompt, 8, GREEDY)))
     again = list(engine.submit_generation(GenerateTokensParams(prompt, 8, GREEDY)))[-1]

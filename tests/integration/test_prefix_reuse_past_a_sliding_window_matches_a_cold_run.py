@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_settings import EngineSettings, KvLayout
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GeneratedToken, GenerationDone
 from paddler.messages.sampling_params import GREEDY
@@ -42,7 +42,12 @@ def gemma_engines(gemma_path: Path) -> Iterator[list[ContinuousBatchEngine]]:
     for _ in range(2):
         # Unified KV cache, and idle caches stay in it (no host offload), so sequences share cells.
         settings = EngineSettings(
-            model_path=gemma_path, slots=2, context_size=2048, kv_unified=True, prompt_cache_bytes=0, threads=2
+            model_path=gemma_path,
+            slots=2,
+            context_size=2048,
+            kv_layout=KvLayout.UNIFIED,
+            prompt_cache_bytes=0,
+            threads=2,
         )
         engine = ContinuousBatchEngine(settings)
         engine.start()

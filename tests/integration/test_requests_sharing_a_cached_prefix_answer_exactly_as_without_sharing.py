@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
+from paddler.engine.engine_settings import KvLayout
 from paddler.messages.generate_tokens_params import GenerateTokensParams
 from paddler.messages.generated_token_result import GenerationDone
 from paddler.messages.sampling_params import GREEDY
@@ -87,13 +88,13 @@ def assert_as_without_sharing(texts: list[str], expected: list[str]) -> None:
         assert same >= len(want) // 2, (text, want)
 
 
-@pytest.mark.parametrize("kv_unified", [True, False], ids=["one KV pool", "a KV stream per slot"])
+@pytest.mark.parametrize("kv_layout", [KvLayout.UNIFIED, KvLayout.PER_SLOT, KvLayout.ADAPTIVE])
 def test_sixteen_concurrent_requests_over_three_system_prompts_answer_as_without_sharing(
-    engine_factory: EngineFactory, kv_unified: bool
+    engine_factory: EngineFactory, kv_layout: KvLayout
 ) -> None:
     prompts = [system_chat(SYSTEM_PROMPTS[index % 3], [], question) for index, question in enumerate(QUESTIONS)]
     expected = answers_alone(engine_factory, prompts)
-    engine = engine_factory(slots=16, context_size=16 * 512, kv_unified=kv_unified)
+    engine = engine_factory(slots=16, context_size=16 * 512, kv_layout=kv_layout)
     with ThreadPoolExecutor(len(prompts)) as pool:
         shared = list(pool.map(lambda prompt: answer(engine, prompt), prompts))
     assert_as_without_sharing([text for text, _ in shared], expected)
@@ -158,7 +159,7 @@ def test_a_slot_whose_cache_waits_in_host_memory_takes_the_same_prefix_from_a_ru
     restoring its own copy, and answers as without sharing. (Every question starts "What", so the running
     slot holds as long a prefix of the new prompt as the idle slot's own copy.)"""
     system = SYSTEM_PROMPTS[2]
-    engine = engine_factory(slots=2)
+    engine = engine_factory(slots=2, kv_layout=KvLayout.UNIFIED)  # one pool offloads idle caches to host
     with ThreadPoolExecutor(2) as pool:
         list(pool.map(lambda question: answer(engine, system_chat(system, [], question)), QUESTIONS[:2]))
     running = engine.submit_generation(

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy
 import pytest
 
-from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_settings import EngineSettings, KvLayout
 from paddler.engine.model_runner import DecodeRow, ModelRunner
 from paddler.engine.slot_cache import SlotCache
 from paddler.llama import DecodeOutcome
@@ -25,7 +25,7 @@ PROMPTS = ("The capital of France is", "Water boils at a temperature of", "The f
 @pytest.fixture
 def runner(default_model_path: Path) -> Iterator[ModelRunner]:
     settings = EngineSettings(
-        model_path=default_model_path, slots=SLOTS, context_size=CONTEXT, threads=2, kv_adaptive=True
+        model_path=default_model_path, slots=SLOTS, context_size=CONTEXT, threads=2, kv_layout=KvLayout.ADAPTIVE
     )
     runner = ModelRunner(settings)
     try:
@@ -50,7 +50,7 @@ def _prompt(runner: ModelRunner, text: str) -> list[int]:
 def test_a_sequence_continued_after_the_switch_predicts_as_one_computed_in_the_new_layout(
     runner: ModelRunner, to_unified: bool
 ) -> None:
-    assert runner.kv_unified is False  # kv_adaptive starts with a stream per slot
+    assert runner.kv_unified is False  # the adaptive layout starts with a stream per slot
     if not to_unified:
         assert runner.switch_layout(True) == []
     prompts = [_prompt(runner, text) for text in PROMPTS]

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import socket
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from paddler.engine.engine_settings import KvLayout
+from paddler.startup.serve_options import add_serve_options, serve_settings
 
 from .conftest import free_port
 
@@ -13,6 +19,7 @@ SERVE_OPTIONS = [
     "--model",
     "--slots",
     "--context-size",
+    "--kv-layout",
     "--n-batch",
     "--threads",
     "--n-gpu-layers",
@@ -46,6 +53,27 @@ def test_help_documents_every_option() -> None:
     assert completed.returncode == 0
     for option in SERVE_OPTIONS:
         assert option in completed.stdout, option
+
+
+@pytest.mark.parametrize(
+    ("given", "layout"),
+    [
+        ([], KvLayout.ADAPTIVE),
+        (["--kv-layout", "unified"], KvLayout.UNIFIED),
+        (["--kv-layout", "per-slot"], KvLayout.PER_SLOT),
+    ],
+)
+def test_the_kv_layout_is_adaptive_unless_named(default_model_path: Path, given: list[str], layout: KvLayout) -> None:
+    parser = argparse.ArgumentParser()
+    add_serve_options(parser)
+    assert serve_settings(parser.parse_args(["--model", str(default_model_path), *given])).kv_layout is layout
+
+
+def test_an_unknown_kv_layout_is_refused_with_the_choices() -> None:
+    completed = _paddler("serve", "--kv-layout", "pooled")
+    assert completed.returncode == 2
+    assert "adaptive" in completed.stderr
+    assert "per-slot" in completed.stderr
 
 
 def test_a_model_that_cannot_load_ends_the_command_with_its_reason(tmp_path: Path) -> None:

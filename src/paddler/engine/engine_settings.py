@@ -4,12 +4,29 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from paddler.engine.injected_fault import InjectedFault
 from paddler.messages.sampling_params import SamplingParams
 
 MAX_SLOTS = 256
+
+
+class KvLayout(StrEnum):
+    """How the slots share the generation context's KV cells."""
+
+    # A stream per slot while every request fits one, one pool while a request needs more; each switch
+    # carries every cache over (ModelRunner.switch_layout). The per-slot speed under concurrency and the
+    # whole context for one long request. A model whose memory cannot move keeps the pool.
+    ADAPTIVE = "adaptive"
+    # One pool (Paddler's model): one request may use it all, but every sequence attends over every
+    # slot's cells, which slows decoding under concurrency.
+    UNIFIED = "unified"
+    # context_size / slots cells per slot, each in a KV stream of its own (llama-server -np N).
+    PER_SLOT = "per-slot"
+
+
 POOLING_TYPES = ("none", "mean", "cls", "last", "rank")
 KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
@@ -29,16 +46,10 @@ class EngineSettings:
     image_resize_to_fit: int = 1024
     # Concurrent requests; each generating request holds one sequence of the shared context.
     slots: int = 4
-    # KV cells of the generation context: when kv_unified (the default, Paddler's model), one pool shared by
-    # every slot, so one request may use all of it; otherwise context_size / slots per slot, each slot in a
-    # KV stream of its own (every sequence attends over its own cells only, as llama-server with -np N:
-    # faster under concurrency, see docs/engine.md).
+    # KV cells of the generation context: shared by every slot in one pool, or context_size / slots per
+    # slot in a stream each, or either as the requests need (see KvLayout and docs/engine.md).
     context_size: int = 8192
-    kv_unified: bool = True
-    # Start with a KV stream per slot and move to one pool only while a sequence outgrows its stream
-    # (ModelRunner.switch_layout carries every cache over): the per-slot speed under concurrency, and the
-    # whole context for one long request. Overrides kv_unified; a model whose memory cannot move keeps the pool.
-    kv_adaptive: bool = False
+    kv_layout: KvLayout = KvLayout.ADAPTIVE
     n_batch: int = 2048
     n_ubatch: int = 512
     # Prompt tokens decoded per step while other requests generate (chunked prefill): each running
@@ -58,7 +69,8 @@ class EngineSettings:
     # A new request takes the longest cached prefix of its prompt from any slot, busy ones included, instead
     # of its own slot's only (engine/prefix_sharing.py); off, each slot reuses only its own cache.
     prefix_sharing: bool = True
-    # Host memory for the KV caches of idle slots (unified KV only); least recently used go first.
+    # Host memory for the KV caches of idle slots (offloaded at a request's end from one pool, copied out
+    # of a slot's stream when another prompt cuts it); least recently used go first.
     prompt_cache_bytes: int = 1 << 30
     # A single step running longer than this marks the engine stalled (/ready answers 503).
     stall_seconds: float = 60.0
@@ -93,5 +105,5 @@ class EngineSettings:
         for holds, message in checks:
             if not holds:
                 raise ValueError(message)
-        if (self.kv_adaptive or not self.kv_unified) and self.context_size // self.slots < 16:
+        if self.kv_layout is not KvLayout.UNIFIED and self.context_size // self.slots < 16:
             raise ValueError("context_size / slots must be at least 16 without a unified KV cache")

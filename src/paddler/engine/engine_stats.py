@@ -53,7 +53,7 @@ class EngineCounters:
     step_seconds: float = 0.0
     decode_seconds: float = 0.0
     kv_evictions: int = 0
-    # Moves of the generation context between a KV stream per slot and one pool (kv_adaptive).
+    # Moves of the generation context between a KV stream per slot and one pool (KvLayout.ADAPTIVE).
     kv_layout_switches: int = 0
     # Requests whose prompt reused at least one cached token.
     prefix_cache_hits: int = 0

@@ -148,7 +148,7 @@ class GenerationJobs:
         self._fit_layout()
 
     def _fit_layout(self) -> None:
-        """With kv_adaptive, move the context to the layout its requests want (engine/adaptive_layout.py)."""
+        """With an adaptive layout, move the context to the layout its requests want (engine/adaptive_layout.py)."""
         kv_unified = wanted_layout(self._runner, self._active.values())
         if kv_unified is None:
             return

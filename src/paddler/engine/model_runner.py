@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy
 import numpy.typing
 
-from paddler.engine.engine_settings import EngineSettings
+from paddler.engine.engine_settings import EngineSettings, KvLayout
 from paddler.engine.model_info import ModelInfo
 from paddler.engine.prefix_reuse import MemoryKind, sequence_memory
 from paddler.engine.token_markers import TokenMarkers
@@ -114,11 +114,14 @@ class ModelRunner:
             is_recurrent=self.model.is_recurrent, is_hybrid=self.model.is_hybrid, n_swa=self.model.n_swa
         )
         self._pieces: dict[int, bytes] = {}
-        # The KV layout adapts (settings.kv_adaptive) only for a plain attention cache, whose sequence
-        # states can change layout (llama/sequence_state.py); any other memory keeps the pool.
-        self.adaptive = settings.kv_adaptive and self.memory.kind is MemoryKind.ATTENTION and self.model.n_swa == 0
-        if settings.kv_adaptive:
-            settings = self.settings = replace(settings, kv_unified=not self.adaptive)
+        # The KV layout adapts only for a plain attention cache, whose sequence states can change layout
+        # (llama/sequence_state.py); any other memory keeps the pool.
+        movable = self.memory.kind is MemoryKind.ATTENTION and self.model.n_swa == 0
+        self.adaptive = settings.kv_layout is KvLayout.ADAPTIVE and movable
+        # The layout the generation context has now (with `adaptive`, switch_layout changes it).
+        self._unified = settings.kv_layout is KvLayout.UNIFIED or (
+            settings.kv_layout is KvLayout.ADAPTIVE and not movable
+        )
         self.generation_context: LlamaContext | None = None
         # A prefix copied across KV streams that llama.cpp applies at the next decode: no layout switch
         # (which saves every sequence) until then.
@@ -163,7 +166,9 @@ class ModelRunner:
         if context.kv_unified == kv_unified:
             return []
         if not self.adaptive or self.copies_pending:
-            raise ValueError("only a plain attention cache with kv_adaptive, between decodes, changes its layout")
+            raise ValueError(
+                "only a plain attention cache with an adaptive layout, between decodes, changes its layout"
+            )
         saved = {
             seq_id: context.save_sequence(seq_id)
             for seq_id in range(self.settings.slots)
@@ -171,7 +176,7 @@ class ModelRunner:
         }
         context.close()
         self.generation_context = None
-        self.settings = replace(self.settings, kv_unified=kv_unified)
+        self._unified = kv_unified
         self.generation_context = self._generation_context(self.settings)
         return [seq_id for seq_id, state in saved.items() if not self.restore_sequence(seq_id, state)]
 
@@ -182,7 +187,7 @@ class ModelRunner:
             n_batch=settings.n_batch,
             n_ubatch=settings.n_ubatch,
             n_seq_max=settings.slots,
-            kv_unified=settings.kv_unified,
+            kv_unified=self._unified,
             type_k=settings.k_cache_type,
             type_v=settings.v_cache_type,
             n_threads=settings.threads,
@@ -236,7 +241,7 @@ class ModelRunner:
 
     @property
     def kv_unified(self) -> bool:
-        """Whether the generation context is one KV pool now (with kv_adaptive it changes)."""
+        """Whether the generation context is one KV pool now (an adaptive layout changes it)."""
         return self.generation_context is not None and self.generation_context.kv_unified
 
     def tokenize(self, text: str, *, add_special: bool, parse_special: bool) -> list[int]:
@@ -392,7 +397,7 @@ class ModelRunner:
         return self.generation_context.save_sequence(seq_id)
 
     def restore_sequence(self, seq_id: int, state: bytes) -> bool:
-        """Load a state saved by save_sequence, in this layout or (kv_adaptive) the other one."""
+        """Load a state saved by save_sequence, in this layout or (adaptive) the other one."""
         context = self.generation_context
         assert context is not None
         if self.adaptive:

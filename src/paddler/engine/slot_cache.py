@@ -83,7 +83,7 @@ class SlotCache:
             length = len(source.cached_tokens)
         if not self._runner.kv_unified:
             # The target keeps a token its stream can take, so the decode that applies the copy across
-            # streams comes (with kv_adaptive, a request at its stream's end waits for the pool).
+            # streams comes (with an adaptive layout, a request at its stream's end waits for the pool).
             length = min(length, self._runner.stream_cells - 1)
         return SharedPrefix(source, length, source.taken) if length > 0 else None
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from paddler.default_model import default_model_path, fetch_default_model
 from paddler.engine.continuous_batch_engine import ContinuousBatchEngine
-from paddler.engine.engine_settings import KV_CACHE_TYPES, POOLING_TYPES, EngineSettings, default_threads
+from paddler.engine.engine_settings import (
+    KV_CACHE_TYPES,
+    POOLING_TYPES,
+    EngineSettings,
+    KvLayout,
+    default_threads,
+)
 from paddler.engine.injected_fault import INJECTED_FAULTS_VARIABLE, parse_injected_faults
 from paddler.messages.sampling_params import SERVER_FIELDS, SamplingParams, sampling_from
 from paddler.web.admin_panel.panel_pages import PanelSettings
@@ -76,23 +82,19 @@ def add_serve_options(parser: argparse.ArgumentParser) -> None:
         "--context-size",
         type=int,
         default=8192,
-        help="KV cache cells in all: shared by all slots, or context-size/slots per slot with --no-kv-unified "
-        "(default: 8192)",
+        help="KV cache cells in all: one request may use them all unless --kv-layout is per-slot (default: 8192)",
     )
     parser.add_argument(
-        "--kv-unified",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="one KV pool shared by every slot (the default), so one request may use the whole context; "
-        "every sequence then attends over every slot's cells, which slows decoding under concurrency: "
-        "--no-kv-unified gives each slot context-size/slots cells of its own, as llama-server -np N does",
-    )
-    parser.add_argument(
-        "--kv-adaptive",
-        action="store_true",
-        help="a KV stream per slot while every request fits one (llama-server's speed under concurrency), one "
-        "pool while a request needs more, moving every cache over at the switch (a few hundred ms): overrides "
-        "--kv-unified; models with sliding-window or recurrent memory keep the pool",
+        "--kv-layout",
+        type=KvLayout,
+        choices=list(KvLayout),
+        default=KvLayout.ADAPTIVE,
+        help="how the slots share the KV cache: 'adaptive' (the default) gives each slot a stream of "
+        "context-size/slots cells while every request fits one, as llama-server -np N does (the fastest "
+        "under concurrency), and one pool while a request needs more, moving every cache at the switch "
+        "(a few hundred ms); 'unified' keeps one pool (Paddler's model: every sequence attends over every "
+        "slot's cells, slower under load); 'per-slot' keeps a stream per slot (a request never outgrows "
+        "context-size/slots). Models with sliding-window or recurrent memory keep one pool with 'adaptive'",
     )
     parser.add_argument(
         "--prefix-sharing",
@@ -224,8 +226,7 @@ def serve_settings(arguments: argparse.Namespace) -> EngineSettings:
         image_resize_to_fit=arguments.image_resize_to_fit,
         slots=arguments.slots,
         context_size=arguments.context_size,
-        kv_unified=arguments.kv_unified,
-        kv_adaptive=arguments.kv_adaptive,
+        kv_layout=arguments.kv_layout,
         prefix_sharing=arguments.prefix_sharing,
         n_batch=arguments.n_batch,
         n_ubatch=min(arguments.n_ubatch, arguments.n_batch),

@@ -53,7 +53,7 @@ class EngineCollector(Collector):
             ("paddler_kv_evictions", "Requests evicted under KV cache pressure", stats.kv_evictions),
             (
                 "paddler_kv_layout_switches",
-                "Moves between a KV stream per slot and one pool (--kv-adaptive)",
+                "Moves between a KV stream per slot and one pool (--kv-layout adaptive)",
                 stats.kv_layout_switches,
             ),
             ("paddler_prefix_cache_hits", "Requests that reused cached prompt tokens", stats.prefix_cache_hits),
