@@ -109,22 +109,33 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
-def single_stream_decode(target: Target, seed: int, runs: int = 3, max_tokens: int = 128) -> float:
-    generator = random.Random(seed)
-    rates = []
-    for _ in range(runs):
-        completion = target.complete(_prompt(generator, 30), max_tokens)
-        rates.append((completion.generated_tokens - 1) / (completion.last_token - completion.first_token))
-    return statistics.median(rates)
+def decode_rate(target: Target, prompt: str, max_tokens: int = 128) -> float:
+    """Tokens/s between the first and the last token of one streamed request."""
+    completion = target.complete(prompt, max_tokens)
+    return (completion.generated_tokens - 1) / (completion.last_token - completion.first_token)
 
 
-def prompt_processing(target: Target, seed: int, runs: int = 3) -> float:
+def prompt_rate(target: Target, prompt: str) -> float:
+    """Prompt tokens/s up to the first token of one request."""
+    completion = target.complete(prompt, 1)
+    return completion.prompt_tokens / (completion.first_token - completion.started)
+
+
+def single_requests(targets: Targets, seed: int, runs: int = 3) -> None:
+    """Single-stream decode and prompt processing, the median of `runs` requests each, the targets taking
+    turns request by request so that each pair of requests meets the same state of the host."""
     generator = random.Random(seed)
-    rates = []
-    for _ in range(runs):
-        completion = target.complete(_prompt(generator, 700), 1)
-        rates.append(completion.prompt_tokens / (completion.first_token - completion.started))
-    return statistics.median(rates)
+    decode_prompts = [_prompt(generator, 30) for _ in range(runs)]
+    long_prompts = [_prompt(generator, 700) for _ in range(runs)]
+    decode: dict[int, list[float]] = {index: [] for index in range(len(targets))}
+    prompt: dict[int, list[float]] = {index: [] for index in range(len(targets))}
+    for run in range(runs):
+        for index, (target, _) in enumerate(targets):
+            decode[index].append(decode_rate(target, decode_prompts[run]))
+            prompt[index].append(prompt_rate(target, long_prompts[run]))
+    for index, (_, results) in enumerate(targets):
+        results.single_stream_decode.append(statistics.median(decode[index]))
+        results.prompt_processing.append(statistics.median(prompt[index]))
 
 
 def concurrent_load(
@@ -191,32 +202,33 @@ def _engine_seconds(target: Target) -> tuple[float, float] | None:
     return None
 
 
-def measure_generation(target: Target, arguments: argparse.Namespace, results: TargetResults, seed: int) -> None:
-    results.single_stream_decode.append(single_stream_decode(target, seed))
-    results.prompt_processing.append(prompt_processing(target, seed + 1))
+def measure_generation(targets: Targets, arguments: argparse.Namespace, seed: int) -> None:
+    """One round: every measure taken on each target in turn, one cell after the other."""
+    single_requests(targets, seed)
     for prompt_set in arguments.prompt_sets:
         for clients in arguments.concurrency:
-            key = f"{prompt_set} {clients}"
-            before = _engine_seconds(target)
-            rate, ttfts = concurrent_load(
-                target,
-                clients,
-                seed + clients,
-                arguments.requests_per_client,
-                arguments.max_tokens,
-                prompt_set=prompt_set,
-            )
-            results.aggregate.setdefault(key, []).append(rate)
-            results.ttft_p50.setdefault(key, []).append(_percentile(ttfts, 0.5))
-            results.ttft_p95.setdefault(key, []).append(_percentile(ttfts, 0.95))
-            after = _engine_seconds(target)
-            if before is not None and after is not None and key == f"short {max(arguments.concurrency)}":
-                step, decode = after[0] - before[0], after[1] - before[1]
-                results.overhead_share.append(1.0 - decode / step)
-            print(
-                f"  {target.name}: {key} streams -> {rate:.1f} tokens/s, TTFT p50 {results.ttft_p50[key][-1]:.3f} s",
-                flush=True,
-            )
+            for target, results in targets:
+                measure_cell(target, results, arguments, f"{prompt_set} {clients}", seed + clients)
+
+
+def measure_cell(target: Target, results: TargetResults, arguments: argparse.Namespace, key: str, seed: int) -> None:
+    """Aggregate tokens/s and TTFT of `key` ("<prompt set> <streams>") on one target."""
+    prompt_set, clients = key.split()
+    before = _engine_seconds(target)
+    rate, ttfts = concurrent_load(
+        target, int(clients), seed, arguments.requests_per_client, arguments.max_tokens, prompt_set=prompt_set
+    )
+    results.aggregate.setdefault(key, []).append(rate)
+    results.ttft_p50.setdefault(key, []).append(_percentile(ttfts, 0.5))
+    results.ttft_p95.setdefault(key, []).append(_percentile(ttfts, 0.95))
+    after = _engine_seconds(target)
+    if before is not None and after is not None and key == f"short {max(arguments.concurrency)}":
+        step, decode = after[0] - before[0], after[1] - before[1]
+        results.overhead_share.append(1.0 - decode / step)
+    print(
+        f"  {target.name}: {key} streams -> {rate:.1f} tokens/s, TTFT p50 {results.ttft_p50[key][-1]:.3f} s",
+        flush=True,
+    )
 
 
 def measure_long_prompt(target: Target, results: TargetResults, seed: int) -> None:
@@ -227,6 +239,10 @@ def measure_long_prompt(target: Target, results: TargetResults, seed: int) -> No
         f"{results.itl_p95_long_prompt[-1] * 1000:.0f} ms while a long prompt is prefilled",
         flush=True,
     )
+
+
+# The servers measured side by side, each with its results.
+Targets = list[tuple[Target, TargetResults]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +338,8 @@ def _report(
         f"n_ubatch {config.n_ubatch}, greedy sampling, end-of-generation ignored so both sides generate exactly "
         f"{arguments.max_tokens} tokens per request ({arguments.requests_per_client} requests per client); "
         f"seed {arguments.seed}. Short prompts are ~80 tokens; long ones share a ~400-token opening (~490 tokens).",
-        f"Both servers stay up side by side and are measured in turn, {arguments.rounds} alternating rounds; "
+        f"Both servers stay up side by side and take turns measure by measure (single requests one by one), "
+        f"{arguments.rounds} rounds; "
         "each figure is the median over the rounds; the last column gives each round's own ratio.",
         f"paddler is driven {_PADDLER_SIDES[arguments.paddler_api]}, "
         "llama-server through its own HTTP streaming API, both with the same seeded prompts. "
@@ -439,7 +456,7 @@ def _start_targets(
     arguments: argparse.Namespace,
     config: ServingConfig,
     results: tuple[TargetResults, TargetResults, TargetResults],
-) -> list[tuple[Target, TargetResults]]:
+) -> Targets:
     """llama-server, paddler and, when asked, the baseline paddler, each with where its results go."""
     theirs, ours, before = results
     paddler: Target = stack.enter_context(_paddler_side(arguments, config))
@@ -534,8 +551,7 @@ def main() -> None:
             for target, _ in targets:
                 target.complete("Warm up.", 8)
             for round_index in range(arguments.rounds):
-                for target, results in targets:
-                    measure_generation(target, arguments, results, arguments.seed + 1000 * round_index)
+                measure_generation(targets, arguments, arguments.seed + 1000 * round_index)
     if not arguments.skip_long_prompt:
         long_config = _long_prompt_config(config)
         with ExitStack() as stack:
