@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from paddler.engine.prefix_reuse import (
     ATTENTION_ONLY,
     MemoryKind,
@@ -21,6 +24,27 @@ def test_common_prefix_length() -> None:
     assert common_prefix_length([1, 2, 3], [1, 2, 4]) == 2
     assert common_prefix_length([], [1]) == 0
     assert common_prefix_length([1, 2], [1, 2, 3]) == 2
+    assert common_prefix_length([1, 2], (1, 2, 3)) == 2  # a prompt may come as a tuple
+
+
+def _first_difference(first: list[int], second: list[int]) -> int:
+    return next(
+        (index for index, (a, b) in enumerate(zip(first, second, strict=False)) if a != b), min(len(first), len(second))
+    )
+
+
+@given(
+    st.lists(st.integers(0, 2), max_size=600),
+    st.lists(st.integers(0, 2), max_size=600),
+    st.lists(st.integers(0, 2), max_size=600),
+    st.booleans(),
+)
+def test_common_prefix_length_finds_the_first_difference(
+    opening: list[int], first: list[int], second: list[int], as_tuple: bool
+) -> None:
+    """Sequences over three tokens with a shared opening: differences at every depth, and ties."""
+    one, other = opening + first, opening + second
+    assert common_prefix_length(one, tuple(other) if as_tuple else other) == _first_difference(one, other)
 
 
 def test_the_model_says_which_memory_it_has() -> None:

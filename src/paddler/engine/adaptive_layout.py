@@ -1,6 +1,6 @@
 """The adaptive KV layout (--kv-layout adaptive, the default): a KV stream per slot while every request
-fits one, one pool while a request needs more. This module decides; GenerationJobs keeps its schedule inside a stream
-(stream_end) and moves the context (ModelRunner.switch_layout) when wanted_layout says so."""
+fits one, one pool while a request needs more. This module decides; GenerationJobs keeps its schedule
+inside a stream (stream_end) and moves the context (ModelRunner.switch_layout) when wanted_layout says so."""
 
 from __future__ import annotations
 

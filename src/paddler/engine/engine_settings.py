@@ -11,6 +11,8 @@ from paddler.engine.injected_fault import InjectedFault
 from paddler.messages.sampling_params import SamplingParams
 
 MAX_SLOTS = 256
+POOLING_TYPES = ("none", "mean", "cls", "last", "rank")
+KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 
 class KvLayout(StrEnum):
@@ -25,10 +27,6 @@ class KvLayout(StrEnum):
     UNIFIED = "unified"
     # context_size / slots cells per slot, each in a KV stream of its own (llama-server -np N).
     PER_SLOT = "per-slot"
-
-
-POOLING_TYPES = ("none", "mean", "cls", "last", "rank")
-KV_CACHE_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_1", "iq4_nl", "q5_0", "q5_1")
 
 
 def default_threads() -> int:

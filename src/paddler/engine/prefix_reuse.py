@@ -50,12 +50,23 @@ def sequence_memory(*, is_recurrent: bool, is_hybrid: bool, n_swa: int) -> Seque
 
 
 def common_prefix_length(first: Sequence[int], second: Sequence[int]) -> int:
-    length = 0
-    for first_token, second_token in zip(first, second, strict=False):
-        if first_token != second_token:
-            break
-        length += 1
-    return length
+    """How many tokens the two start with alike. Every new request compares its prompt with every slot's
+    and host-cached prompt on the engine thread, so this halves slices compared in C (a ~500-token match
+    in a few microseconds) instead of looping over tokens in Python."""
+    # A list never equals a tuple: compare lists.
+    first = first if isinstance(first, list) else list(first)
+    second = second if isinstance(second, list) else list(second)
+    high = min(len(first), len(second))
+    if first[:high] == second[:high]:
+        return high
+    low = 0  # first[:low] == second[:low]; first[:high] != second[:high]
+    while high - low > 1:
+        middle = (low + high) // 2
+        if first[low:middle] == second[low:middle]:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def reusable_prefix(
