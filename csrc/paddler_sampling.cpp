@@ -1,6 +1,8 @@
 #include "paddler/paddler_sampling.h"
 
+#include <array>
 #include <cmath>
+#include <limits>
 
 #include "paddler_guard.hpp"
 
@@ -19,6 +21,35 @@ void load_candidates(const float * logits, llama_token_data * scratch, int32_t n
         scratch[token_id] = llama_token_data{token_id, logits[token_id], 0.0f};
     }
     *candidates = llama_token_data_array{scratch, static_cast<size_t>(n_vocab), -1, false};
+}
+
+// The first token with the largest logit (NaN never wins). The largest value is found over independent
+// lanes, which the compiler keeps in vector registers, then its first token in a second pass: a single
+// running index would chain every comparison to the one before (~30 us for a 49k vocabulary, now a few).
+llama_token first_argmax(const float * logits, int32_t n_vocab) {
+    constexpr int32_t lanes = 16;
+    std::array<float, lanes> largest;
+    largest.fill(-std::numeric_limits<float>::infinity());
+    int32_t token_id = 0;
+    for (; token_id + lanes <= n_vocab; token_id += lanes) {
+        for (int32_t lane = 0; lane < lanes; lane++) {
+            const float logit = logits[token_id + lane];
+            largest[lane] = logit > largest[lane] ? logit : largest[lane];
+        }
+    }
+    float best = -std::numeric_limits<float>::infinity();
+    for (; token_id < n_vocab; token_id++) {
+        best = logits[token_id] > best ? logits[token_id] : best;
+    }
+    for (const float value : largest) {
+        best = value > best ? value : best;
+    }
+    for (token_id = 0; token_id < n_vocab; token_id++) {
+        if (logits[token_id] == best) {
+            return token_id;
+        }
+    }
+    return 0;  // every logit NaN: the caller finds token 0 not finite
 }
 
 // The selected candidate, or nullptr when the chain picked one that every constraint ruled out
@@ -101,12 +132,7 @@ extern "C" paddler_status paddler_sampler_argmax(
         if (logits == nullptr) {
             return PADDLER_STATUS_NO_LOGITS;
         }
-        llama_token best = 0;
-        for (llama_token token_id = 1; token_id < n_vocab; token_id++) {
-            if (logits[token_id] > logits[best]) {
-                best = token_id;
-            }
-        }
+        const llama_token best = first_argmax(logits, n_vocab);
         if (!std::isfinite(logits[best])) {
             paddler_write_error(error_buffer, error_buffer_size, "no token satisfies the sampling constraints");
             return PADDLER_STATUS_NO_VIABLE_TOKEN;
