@@ -14,7 +14,7 @@ from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
 from paddler.startup.dev_server import wait_for_signal
 from paddler.startup.haproxy_config import AFFINITY_MODES, RETRIED_BODY_BYTES, SESSION_HEADER, HaproxySettings
@@ -26,6 +26,7 @@ from paddler.startup.serve_options import (
     admin_panel_settings,
     api_keys,
 )
+from paddler.startup.wsgi_server import make_wsgi_server
 from paddler.web.balancer.fleet import Fleet
 from paddler.web.balancer.fleet_services import FleetServices
 from paddler.web.balancer.haproxy_runtime import HaproxyRuntime
@@ -123,7 +124,7 @@ def _waiting_room(services: FleetServices) -> BaseWSGIServer:
         services.stopped,
         largest_body=RETRIED_BODY_BYTES,
     )
-    return make_server("127.0.0.1", 0, room, threaded=True)
+    return make_wsgi_server("127.0.0.1", 0, room)
 
 
 def run_balancer(arguments: argparse.Namespace) -> int:
@@ -158,7 +159,7 @@ def run_balancer(arguments: argparse.Namespace) -> int:
     panel = admin_panel_settings(arguments, fleet=True)
     if panel is not None:
         apps.append((panel.address, create_admin_panel_app(panel)))
-    servers = [waiting_room, *(make_server(*parse_address(address), app, threaded=True) for address, app in apps)]
+    servers = [waiting_room, *(make_wsgi_server(*parse_address(address), app) for address, app in apps)]
     for server in servers:
         threading.Thread(target=server.serve_forever, name="paddler-balancer", daemon=True).start()
     threading.Thread(target=services.fleet.keep_reaping, args=(services.stopped,), daemon=True).start()

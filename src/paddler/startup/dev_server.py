@@ -12,8 +12,9 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer
 
+from paddler.startup.wsgi_server import make_wsgi_server
 from paddler.web.admin_panel.panel_pages import PanelSettings
 from paddler.web.create_app import (
     create_admin_panel_app,
@@ -65,7 +66,7 @@ class DevServers:
             services_by_address.append(("admin panel", admin_panel.address, create_admin_panel_app(admin_panel)))
         for name, address, app in services_by_address:
             host, port = parse_address(address)
-            self._servers.append((name, make_server(host, port, app, threaded=True)))
+            self._servers.append((name, make_wsgi_server(host, port, app)))
         self._stopped = threading.Event()
         self._started = False
 
