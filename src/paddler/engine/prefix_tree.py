@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 
+from paddler.engine.prefix_reuse import common_prefix_length
+
 
 @dataclass(slots=True)
 class _Node:
@@ -47,11 +49,7 @@ class PrefixTree:
         """`owner` now holds `tokens`: the nodes past what its old and new sequences share lose it, the
         rest of the new sequence is added. An empty sequence removes the owner."""
         old = self._sequences.get(owner, [])
-        kept = 0
-        for old_token, new_token in zip(old, tokens, strict=False):
-            if old_token != new_token:
-                break
-            kept += 1
+        kept = common_prefix_length(old, tokens)
         node = self._root
         for token in old[:kept]:
             node = node.children[token]
