@@ -139,10 +139,14 @@ class SlotCache:
         in place) to host memory before another prompt cuts it, as llama-server's --cache-ram does."""
         if not slot.cached_tokens or self._settings.prompt_cache_bytes == 0:
             return
-        first_position = self._runner.first_cached_position(slot.seq_id) or 0
-        state = self._runner.save_sequence(slot.seq_id)
+        state, first_position = self._copy_out(slot)
         self._host.keep(HostEntry(list(slot.cached_tokens), state, first_position, slot.last_used))
         self._fit_budget()
+
+    def _copy_out(self, slot: Slot) -> tuple[bytes, int]:
+        """The slot's cells in the KV cache as a state, and the smallest position they hold."""
+        first_position = self._runner.first_cached_position(slot.seq_id) or 0
+        return self._runner.save_sequence(slot.seq_id), first_position
 
     def _reusable(self, slot: Slot, prompt: Sequence[int]) -> int:
         memory = self._runner.memory
@@ -221,8 +225,7 @@ class SlotCache:
         """Move an idle slot's KV cells to host memory, within the prompt cache budget."""
         if not self._runner.kv_unified or not slot.cached_tokens or self._settings.prompt_cache_bytes == 0:
             return
-        slot.saved_first_position = self._runner.first_cached_position(slot.seq_id) or 0
-        slot.saved_state = self._runner.save_sequence(slot.seq_id)
+        slot.saved_state, slot.saved_first_position = self._copy_out(slot)
         self._runner.erase_sequence(slot.seq_id)
         self._fit_budget()
 
