@@ -41,6 +41,8 @@ class SlotCache:
         """A free slot for `prompt`, marked busy, how many prompt tokens its own cache keeps, and a longer
         prefix another slot (not one of `waiting`) holds or is prefilling, when there is one: the caller
         shares it (share()) once the source holds it, and the slot's own cache is then dropped."""
+        # Compared with every slot's and host-cached tokens (lists): made a list once, not at each compare.
+        prompt = list(prompt)
         free = [
             FreeSlot(slot.seq_id, self._reusable(slot, prompt), len(slot.cached_tokens), slot.last_used)
             for slot in self.slots
