@@ -118,10 +118,9 @@ class ModelRunner:
         # (llama/sequence_state.py); any other memory keeps the pool.
         movable = self.memory.kind is MemoryKind.ATTENTION and self.model.n_swa == 0
         self.adaptive = settings.kv_layout is KvLayout.ADAPTIVE and movable
-        # The layout the generation context has now (with `adaptive`, switch_layout changes it).
-        self._unified = settings.kv_layout is KvLayout.UNIFIED or (
-            settings.kv_layout is KvLayout.ADAPTIVE and not movable
-        )
+        # The layout the generation context has now: an adaptive one starts per slot (switch_layout
+        # changes it); one that cannot move keeps the pool.
+        self._unified = settings.kv_layout is not KvLayout.PER_SLOT and not self.adaptive
         self.generation_context: LlamaContext | None = None
         # A prefix copied across KV streams that llama.cpp applies at the next decode: no layout switch
         # (which saves every sequence) until then.
