@@ -208,15 +208,23 @@ def measure_generation(targets: Targets, arguments: argparse.Namespace, seed: in
     for prompt_set in arguments.prompt_sets:
         for clients in arguments.concurrency:
             for target, results in targets:
-                measure_cell(target, results, arguments, f"{prompt_set} {clients}", seed + clients)
+                measure_cell(target, results, arguments, prompt_set=prompt_set, clients=clients, seed=seed + clients)
 
 
-def measure_cell(target: Target, results: TargetResults, arguments: argparse.Namespace, key: str, seed: int) -> None:
-    """Aggregate tokens/s and TTFT of `key` ("<prompt set> <streams>") on one target."""
-    prompt_set, clients = key.split()
+def measure_cell(
+    target: Target,
+    results: TargetResults,
+    arguments: argparse.Namespace,
+    *,
+    prompt_set: str,
+    clients: int,
+    seed: int,
+) -> None:
+    """Aggregate tokens/s and TTFT of one cell (a prompt set at a number of streams) on one target."""
+    key = f"{prompt_set} {clients}"
     before = _engine_seconds(target)
     rate, ttfts = concurrent_load(
-        target, int(clients), seed, arguments.requests_per_client, arguments.max_tokens, prompt_set=prompt_set
+        target, clients, seed, arguments.requests_per_client, arguments.max_tokens, prompt_set=prompt_set
     )
     results.aggregate.setdefault(key, []).append(rate)
     results.ttft_p50.setdefault(key, []).append(_percentile(ttfts, 0.5))
