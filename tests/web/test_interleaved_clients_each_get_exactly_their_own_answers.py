@@ -237,8 +237,14 @@ class SocketClient:
     def _running(self, request_id: str) -> list[Call]:
         return [call for call in self.calls.get(request_id, []) if not call.duplicate and not call.ended]
 
+    def _unended(self, request_id: str) -> list[Call]:
+        """Every call of this id that may still get lines. A duplicate is one of them until its end: when
+        the request it repeated ended (refused, say) before the server read it, it runs as a request of
+        its own."""
+        return [call for call in self.calls.get(request_id, []) if not call.ended]
+
     def is_free(self, request_id: str) -> bool:
-        return request_id not in self.retired and not self._running(request_id)
+        return request_id not in self.retired and not self._unended(request_id)
 
     def endless_ids(self) -> list[str]:
         return [
@@ -252,10 +258,10 @@ class SocketClient:
         self.ws.send(json.dumps({"Request": {"id": request_id, "request": request}}))
 
     def stop(self, request_id: str) -> None:
-        running = self._running(request_id)
-        for call in running:
+        stopped = self._unended(request_id)
+        for call in stopped:
             call.end_optional = True
-        if running:
+        if stopped:
             # Lines sent before the server saw the stop may still come: the id is not reused here.
             self.retired.add(request_id)
         self.ws.send(json.dumps({"Notification": {"StopRespondingTo": request_id}}))
