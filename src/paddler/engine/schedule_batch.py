@@ -1,8 +1,15 @@
 """Plans one decode step: a token for every generating request first, then prompt chunks (chunked
-prefill) in arrival order. While any request generates, a long prompt (more than `long_prompt` tokens
+prefill) in arrival order. While any request generates, a long prompt (more than `n_ubatch` tokens
 to prefill, as vLLM's long_prefill_token_threshold) gets at most `prefill_budget` tokens per step, so it
 never stalls the running streams for more than a small chunk; short prompts go whole, so their time to
-first token stays that of one step. With nothing generating, prompts fill the whole batch (n_batch)."""
+first token stays that of one step. With nothing generating, prompts fill the batch (n_batch).
+
+A step ends with the micro-batch (n_ubatch tokens) in which its first prompt completes: llama.cpp
+computes the tokens past it in graphs of their own within the same llama_decode, so a prompt that
+completed early would only wait for them to give its first token. Past that micro-batch's start a short
+prompt goes only if it fits whole (a long one takes what room is left). A burst of prompts thus streams
+its first tokens micro-batch by micro-batch instead of all at the end of the burst (16 prompts of 80
+tokens on a 2-core CPU: time to first token p50 about 3 s -> 1.7 s, throughput unchanged)."""
 
 from __future__ import annotations
 
@@ -23,22 +30,34 @@ class SchedulableRequest:
 
 
 def schedule_batch(
-    requests: Sequence[SchedulableRequest], n_batch: int, prefill_budget: int, long_prompt: int
+    requests: Sequence[SchedulableRequest], n_batch: int, prefill_budget: int, n_ubatch: int
 ) -> BatchPlan:
     """`requests` in arrival order. Generating requests always get their token (there are never more
     of them than n_batch, as slots <= n_batch is enforced by the settings)."""
     entries = [BatchEntry(request.request_key, 0, 1, wants_output=True) for request in requests if request.generating]
-    room = n_batch - len(entries)
+    tokens = len(entries)
+    limit = n_batch
     budget = prefill_budget if entries else n_batch
     for request in requests:
-        if request.generating or request.pending_tokens == 0 or room == 0:
+        if request.generating or request.pending_tokens == 0:
             continue
-        chunked = request.prefill_tokens > long_prompt
+        chunked = request.prefill_tokens > n_ubatch
+        room = limit - tokens
+        if room <= 0 or (limit < n_batch and not chunked and request.pending_tokens > room):
+            continue
         count = min(request.pending_tokens, room, budget if chunked else room)
         if count == 0:
             continue
-        entries.append(BatchEntry(request.request_key, 0, count, wants_output=count == request.pending_tokens))
-        room -= count
+        completes = count == request.pending_tokens
+        entries.append(BatchEntry(request.request_key, 0, count, wants_output=completes))
+        tokens += count
         if chunked:
             budget -= count
+        if completes and limit == n_batch:
+            limit = min(n_batch, _micro_batch_end(tokens, n_ubatch))
     return BatchPlan(tuple(entries))
+
+
+def _micro_batch_end(tokens: int, n_ubatch: int) -> int:
+    """The token count at which the micro-batch holding token number `tokens` ends."""
+    return -(-tokens // n_ubatch) * n_ubatch
