@@ -7,9 +7,9 @@ first token stays that of one step. With nothing generating, prompts fill the ba
 A step ends with the micro-batch (n_ubatch tokens) in which its first prompt completes: llama.cpp
 computes the tokens past it in graphs of their own within the same llama_decode, so a prompt that
 completed early would only wait for them to give its first token. A short prompt after it goes only if
-it fits whole within that micro-batch (a long one takes what room is left). A burst of prompts thus streams
-its first tokens micro-batch by micro-batch instead of all at the end of the burst (16 prompts of 80
-tokens on a 2-core CPU: time to first token p50 about 3 s -> 1.7 s, throughput unchanged)."""
+it fits whole within that micro-batch (a long one takes what room is left). A burst of prompts thus
+streams its first tokens micro-batch by micro-batch instead of all at the end of the burst (16 streams
+over HTTP on a 2-core CPU: time to first token p50 0.97x -> 0.67x llama-server's, docs/engine.md)."""
 
 from __future__ import annotations
 
