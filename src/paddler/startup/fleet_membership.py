@@ -79,16 +79,25 @@ class FleetMembership:
         last: dict[str, Any] | None = None
         last_sent = 0.0
         reachable = True
+        failing = False
         while not self._stopped.is_set():
-            snapshot = agent_snapshot(self._services)
-            now = time.monotonic()
-            if snapshot != last or now - last_sent >= REPORT_SECONDS or wake.is_set():
-                wake.clear()
-                leaving = self._leaving
-                reachable = self._report(url, snapshot, reachable, leaving)
-                if reachable and leaving:
-                    drained.set()
-                last, last_sent = snapshot, now
+            try:
+                snapshot = agent_snapshot(self._services)
+                now = time.monotonic()
+                if snapshot != last or now - last_sent >= REPORT_SECONDS or wake.is_set():
+                    wake.clear()
+                    leaving = self._leaving
+                    reachable = self._report(url, snapshot, reachable, leaving)
+                    if reachable and leaving:
+                        drained.set()
+                    last, last_sent = snapshot, now
+                failing = False
+            except Exception:
+                # A thread that died here would leave the fleet in silence and never report a drain.
+                if not failing:
+                    logger.exception("reporting to the balancer %s failed; trying again", url)
+                failing = True
+                wake.set()
             self._stopped.wait(LOOK_SECONDS)
 
     def drain(self) -> None:
